@@ -1,0 +1,226 @@
+"""The ``simulate`` command line: the only place that prints and exits.
+
+``simulate SCENARIO.toml`` runs a scenario (the default command);
+``simulate validate SCENARIO.toml`` compares a run with the published figures.
+Known errors become one line on stderr and exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .output import OutputError, default_run_dir, finish, prepare_run_dir, write_manifest
+from .runner import BatchResult, default_workers, make_executor, run_replications
+from .scenario import LoadedScenario, ScenarioError, load_scenario
+from .validate import compare
+
+KNOWN_ERRORS = (ScenarioError, OutputError)
+
+
+def _fail(message: str, status: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(status)
+
+
+def known_errors(command):
+    """Turn the package's known errors into one clear line and a non-zero exit."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except KNOWN_ERRORS as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper
+
+
+class DefaultGroup(click.Group):
+    """A group whose first argument, when not a command name, goes to ``run``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup)
+@click.version_option(__version__, prog_name="simulate")
+def main() -> None:
+    """Simulate treatment pathways in first relapse of childhood B-ALL.
+
+    \b
+    simulate SCENARIO.toml [--reps N] [--seed N] [--out DIR] [--workers N]
+    simulate validate SCENARIO.toml [--reps N]
+    """
+
+
+def _progress(total: int, quiet: bool) -> Progress:
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("replications  {task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+        transient=False,
+    )
+
+
+def execute(
+    loaded: LoadedScenario,
+    replications: int,
+    seed: int,
+    run_dir: Path,
+    workers: int,
+    quiet: bool,
+    command_line: list[str],
+) -> dict:
+    """Run replications into ``run_dir`` and write the manifest; return it."""
+    scenario = loaded.scenario
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    n_patients = scenario.cohort.n_patients * len(scenario.strategies)
+    with _progress(replications, quiet) as progress, make_executor(workers) as executor:
+        task = progress.add_task(scenario.name, total=replications, rate="")
+
+        def on_batch(batch: BatchResult) -> None:
+            done = progress.tasks[task].completed + batch.stop - batch.first
+            rate = done * n_patients / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, completed=done, rate=f"{rate:,.0f} patients/s")
+
+        results = run_replications(scenario, seed, replications, run_dir, executor, on_batch)
+    elapsed = time.perf_counter() - started
+    manifest = {
+        "scenario": scenario.name,
+        "scenario_file": str(loaded.path),
+        "scenario_sha256": loaded.sha256,
+        "scenario_sources": loaded.sources,
+        "strategies": scenario.strategies,
+        "seed": seed,
+        "replications": replications,
+        "n_patients": scenario.cohort.n_patients,
+        "parameter_mode": scenario.run.parameter_mode,
+        "package_version": __version__,
+        "command_line": command_line,
+        "workers": workers,
+        "started_at": started_at.isoformat(),
+        "elapsed_seconds": round(elapsed, 3),
+        "task_seconds": round(sum(b.seconds for b in results), 3),
+        "patient_rows": sum(b.n_patient_rows for b in results),
+        "event_rows": sum(b.n_event_rows for b in results),
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+    }
+    write_manifest(run_dir, manifest)
+    finish(run_dir)
+    return manifest
+
+
+def _run_guarded(run_dir: Path, created: bool, job):
+    """Run ``job``; on failure remove what this run wrote, so nothing half-written stays."""
+    try:
+        return job()
+    except BaseException:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+@main.command("run")
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--reps", type=click.IntRange(min=1), default=None,
+              help="Monte Carlo replications [default: the scenario's run.replications].")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
+              help="Root seed [default: a fresh one, recorded in the manifest].")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Output directory [default: a new outputs/<scenario>/<time>/].")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: all cores].")
+@click.option("--overwrite", is_flag=True, help="Replace the run in a non-empty --out directory.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@known_errors
+def run_command(scenario: Path, reps, seed, out, workers, overwrite, quiet) -> None:
+    """Run SCENARIO and write patients/, events/ and manifest.json."""
+    loaded = load_scenario(scenario)
+    replications = reps or loaded.scenario.run.replications
+    seed = secrets.randbits(63) if seed is None else seed
+    workers = workers or default_workers()
+    run_dir = out if out is not None else default_run_dir(loaded.scenario.name)
+    created = prepare_run_dir(run_dir, overwrite)
+    manifest = _run_guarded(
+        run_dir, created,
+        lambda: execute(loaded, replications, seed, run_dir, workers, quiet, sys.argv),
+    )
+    click.echo(
+        f"{manifest['replications']} replications x {manifest['n_patients']} patients x "
+        f"{len(manifest['strategies'])} strategies in {manifest['elapsed_seconds']:.1f} s "
+        f"({workers} workers), seed {seed}"
+    )
+    click.echo(str(run_dir))
+
+
+@main.command("validate")
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--reps", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Monte Carlo replications.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
+              help="Root seed [default: a fresh one, printed].")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores].")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON records.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@known_errors
+def validate_command(scenario: Path, reps, seed, workers, as_json, quiet) -> None:
+    """Compare a run of SCENARIO with every published in-sample figure.
+
+    Exits 1 when any target lies more than two trial standard errors away.
+    """
+    loaded = load_scenario(scenario)
+    seed = secrets.randbits(63) if seed is None else seed
+    with tempfile.TemporaryDirectory(prefix="simulate-validate-") as tmp:
+        run_dir = Path(tmp)
+        execute(loaded, reps, seed, run_dir, workers or default_workers(), quiet, sys.argv)
+        patients = pd.read_parquet(run_dir / "patients")
+    try:
+        result = compare(patients)
+    except ValueError as exc:
+        _fail(f"{scenario}: {exc}")
+    failed = int((~result["passed"]).sum())
+    if as_json:
+        click.echo(json.dumps(result.to_dict(orient="records"), indent=1))
+    else:
+        table = Table(title=f"{loaded.scenario.name}: {reps} replications, seed {seed}")
+        for column in ("target", "published", "n", "simulated", "MC SE", "trial SE", "z", "result"):
+            table.add_column(column, justify="left" if column == "target" else "right")
+        for row in result.itertuples():
+            table.add_row(
+                f"{row.section} {row.description}", f"{row.published:.3f}", str(row.n),
+                f"{row.simulated:.3f}", f"{row.mc_se:.4f}", f"{row.trial_se:.3f}", f"{row.z:+.2f}",
+                "pass" if row.passed else "[bold red]FAIL[/]",
+            )
+        Console(width=max(shutil.get_terminal_size().columns, 120)).print(table)
+        click.echo(f"{len(result) - failed} of {len(result)} targets within 2 trial SE")
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Packaged data: the AALL1331 case-mix and the calibration targets."""

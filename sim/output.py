@@ -1,0 +1,83 @@
+"""Writing results: Parquet datasets and the run manifest (the only writer).
+
+A run directory holds ``patients/`` and ``events/`` (Parquet datasets, one
+part file per batch of replications) and ``manifest.json``. Every file is
+written under ``.staging/`` first and moved into place with ``os.replace``,
+so a reader never sees a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DATASETS = ("patients", "events")
+MANIFEST = "manifest.json"
+STAGING = ".staging"
+
+
+class OutputError(Exception):
+    """An output directory that cannot be used; ``str()`` says why and what to do."""
+
+
+def default_run_dir(scenario_name: str, root: Path = Path("outputs")) -> Path:
+    """A fresh directory ``outputs/<scenario>/<start time>``; never an existing one."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = root / scenario_name / stamp
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = root / scenario_name / f"{stamp}-{suffix}"
+    return candidate
+
+
+def prepare_run_dir(path: Path, overwrite: bool) -> bool:
+    """Make ``path`` ready for a run; return whether this call created it.
+
+    A non-empty directory is refused unless ``overwrite`` is set, in which
+    case the previous run's datasets and manifest are removed (nothing else).
+    """
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"--out {path}: exists and is not a directory")
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise OutputError(
+                f"--out {path}: directory is not empty; Suggestion: choose a new directory, "
+                "or pass --overwrite to replace the run it holds"
+            )
+        for name in (*DATASETS, "summary", STAGING):
+            shutil.rmtree(path / name, ignore_errors=True)
+        (path / MANIFEST).unlink(missing_ok=True)
+        return False
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _atomic(path: Path, write) -> None:
+    staging = path.parent.parent / STAGING if path.parent.name in DATASETS else path.parent / STAGING
+    staging.mkdir(exist_ok=True)
+    temporary = staging / f"{uuid.uuid4().hex}.tmp"
+    write(temporary)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(temporary, path)
+
+
+def write_part(run_dir: Path, dataset: str, part: str, table: pa.Table) -> None:
+    """Write one part file of a dataset atomically."""
+    _atomic(run_dir / dataset / f"{part}.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def write_manifest(run_dir: Path, manifest: dict) -> None:
+    _atomic(run_dir / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, default=str)))
+
+
+def finish(run_dir: Path) -> None:
+    shutil.rmtree(run_dir / STAGING, ignore_errors=True)

@@ -1,0 +1,252 @@
+"""The validated, frozen parameters of a scenario, and their realisation.
+
+A scenario file is validated once, into a :class:`Scenario`. Its parameters
+may be numbers or distributions; :func:`realise` turns every distribution into
+a number (the central value, or an inverse-CDF draw for probabilistic
+sensitivity analysis) and returns a copy, never mutating the original.
+Variants (sweep points, strategies) are copies with changes, by dotted key
+path (:func:`with_values`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from .distributions import _Dist, central_value
+from .paramtypes import (
+    Documented,
+    Frozen,
+    NonNegative,
+    Positive,
+    Probability,
+    ProbabilityByAeGroup,
+    ProbabilityByAgeBand,
+    ProbabilityByRelapseGroup,
+    ProbabilityByRiskGroup,
+    ProbabilityBySex,
+)
+
+KNOWN_STRATEGIES = ("aall1331",)
+
+
+class RunSettings(Frozen):
+    replications: int = Field(default=200, ge=1)
+    parameter_mode: Literal["central", "sampled"] = "central"
+
+
+class CohortSettings(Frozen):
+    n_patients: int = Field(ge=1)
+    accrual: Literal["day0", "staggered"] = "day0"
+    accrual_days: NonNegative = 0.0
+
+    @model_validator(mode="after")
+    def _window(self) -> "CohortSettings":
+        if self.accrual == "staggered" and not central_value(self.accrual_days) > 0:
+            raise ValueError(
+                f"'accrual_days' must be > 0 when accrual = 'staggered' (got {self.accrual_days})"
+            )
+        return self
+
+
+class CapacitySettings(Frozen):
+    """Optional finite resources; absent means unlimited (nobody waits)."""
+
+    inpatient_beds: int | None = Field(default=None, ge=1)
+
+
+class EventRates(Frozen):
+    """Rates of one named adverse event in Block 1: grade 3-5 and grade 4-5.
+
+    Give each level as one number, by age band, or by sex. ``infectious``
+    events are also scaled by the relapse-group infection table and reach
+    grade 5 in an infectious death.
+    """
+
+    grade3plus: Probability | None = None
+    grade3plus_by_age: ProbabilityByAgeBand | None = None
+    grade3plus_by_sex: ProbabilityBySex | None = None
+    grade4plus: Probability | None = None
+    grade4plus_by_age: ProbabilityByAgeBand | None = None
+    grade4plus_by_sex: ProbabilityBySex | None = None
+    infectious: bool = False
+
+    @model_validator(mode="after")
+    def _one_form_per_level(self) -> "EventRates":
+        for level in ("grade3plus", "grade4plus"):
+            given = [name for name in (level, f"{level}_by_age", f"{level}_by_sex") if getattr(self, name) is not None]
+            if len(given) != 1:
+                raise ValueError(
+                    f"give exactly one of '{level}', '{level}_by_age', '{level}_by_sex' (got {given or 'none'})"
+                )
+        return self
+
+
+class AdverseEvents(Documented):
+    febrile_neutropenia: EventRates
+    infection: EventRates
+    sepsis: EventRates
+    oral_mucositis: EventRates
+    hyperglycaemia: EventRates
+    hyperbilirubinaemia: EventRates
+    gi_toxicity: EventRates
+    hypoalbuminaemia: EventRates
+
+    def named(self) -> dict[str, EventRates]:
+        return {name: getattr(self, name) for name in type(self).model_fields if name != "source"}
+
+
+class InfectionByAeGroup(Documented):
+    """Infections including febrile neutropenia, by relapse group (grade 3-5, 4-5)."""
+
+    grade3plus: ProbabilityByAeGroup
+    grade4plus: ProbabilityByAeGroup
+
+
+class Block1Params(Documented):
+    therapy_days: NonNegative
+    count_recovery_extra_days_mean: NonNegative
+    toxic_death_prob: ProbabilityByRelapseGroup
+    toxic_death_rr_age_18_plus: Positive
+    infectious_death_share: Probability
+    progression_death_prob: ProbabilityByRelapseGroup
+    grade3plus_given_survival: Probability
+    grade4plus_given_survival: Probability
+    grade3plus_or_hispanic_or_asian: Positive
+    grade4plus_or_hispanic: Positive
+    early_treatment_failure_prob: ProbabilityByRelapseGroup
+    mrd_ge_0_01_prob: ProbabilityByRelapseGroup
+    mrd_log10_sd: Positive
+    mrd_unknown_after_failure_prob: Probability
+    infection_by_ae_group: InfectionByAeGroup
+    adverse_events: AdverseEvents
+
+    @model_validator(mode="after")
+    def _grades_nested(self) -> "Block1Params":
+        g3, g4 = central_value(self.grade3plus_given_survival), central_value(self.grade4plus_given_survival)
+        if g4 > g3:
+            raise ValueError(
+                "'grade4plus_given_survival' must not exceed 'grade3plus_given_survival' "
+                f"(got {g4} > {g3})"
+            )
+        return self
+
+
+class NotAssignedReasons(Frozen):
+    """Relative weights of the reasons a Block 1 survivor is never risk-assigned."""
+
+    adverse_event: NonNegative
+    physician_choice: NonNegative
+    patient_refusal: NonNegative
+    ineligible: NonNegative
+    consent_withdrawn: NonNegative
+
+
+class NotRandomisedReasons(Frozen):
+    """Relative weights of the reasons a risk-assigned patient is not randomised."""
+
+    severe_adverse_event: NonNegative
+    physician_or_patient_choice: NonNegative
+    death: NonNegative
+    other: NonNegative
+
+
+class AssignmentParams(Documented):
+    ir_mrd_threshold_percent: Positive
+    not_assigned_prob: Probability
+    not_assigned_reasons: NotAssignedReasons
+    randomisation_prob: ProbabilityByRiskGroup
+    not_randomised_reasons: NotRandomisedReasons
+    death_before_randomisation_max_days: NonNegative
+
+
+class Scenario(Frozen):
+    name: str
+    description: str = ""
+    strategies: list[str] = Field(min_length=1)
+    run: RunSettings = RunSettings()
+    cohort: CohortSettings
+    capacity: CapacitySettings = CapacitySettings()
+    block1: Block1Params
+    assignment: AssignmentParams
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ValueError(f"must use only letters, digits, '_', '-' or '.' (got {name!r})")
+        return name
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_unique(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in KNOWN_STRATEGIES:
+                raise ValueError(f"unknown strategy {name!r}; known: {', '.join(KNOWN_STRATEGIES)}")
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"strategy names must be unique (got {duplicated} more than once)")
+        return names
+
+
+# --- walking parameters by key path ---------------------------------------
+
+def distribution_paths(model: BaseModel, prefix: str = "") -> list[str]:
+    """Dotted key paths of every distribution-valued parameter, in file order."""
+    paths = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        path = f"{prefix}{name}"
+        if isinstance(value, _Dist):
+            paths.append(path)
+        elif isinstance(value, BaseModel):
+            paths.extend(distribution_paths(value, f"{path}."))
+    return paths
+
+
+def _replace(model: BaseModel, choose: Callable[[str, Any], Any], prefix: str = "") -> BaseModel:
+    update = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        path = f"{prefix}{name}"
+        if isinstance(value, BaseModel) and not isinstance(value, _Dist):
+            new = _replace(value, choose, f"{path}.")
+        else:
+            new = choose(path, value)
+        if new is not value:
+            update[name] = new
+    return model.model_copy(update=update) if update else model
+
+
+def realise(scenario: Scenario, uniforms: dict[str, float] | None = None) -> Scenario:
+    """A copy with every distribution replaced by a number.
+
+    Without ``uniforms`` each distribution takes its central value; with them,
+    the parameter at each listed path takes its inverse CDF at that uniform.
+    """
+    uniforms = uniforms or {}
+
+    def choose(path: str, value: Any) -> Any:
+        if not isinstance(value, _Dist):
+            return value
+        return value.ppf(uniforms[path]) if path in uniforms else value.central()
+
+    return _replace(scenario, choose)  # type: ignore[return-value]
+
+
+def with_values(scenario: Scenario, values: dict[str, float]) -> Scenario:
+    """A copy with the parameters at the given dotted key paths set to numbers."""
+    missing = set(values)
+
+    def choose(path: str, value: Any) -> Any:
+        if path in values:
+            missing.discard(path)
+            return float(values[path])
+        return value
+
+    result = _replace(scenario, choose)
+    if missing:
+        raise KeyError(f"no parameter at {sorted(missing)}")
+    return result  # type: ignore[return-value]

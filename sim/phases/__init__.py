@@ -1,0 +1,1 @@
+"""One module per phase of care; each phase is a SimPy generator returning its outcome."""

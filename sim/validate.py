@@ -1,0 +1,83 @@
+"""In-sample checks: simulated vs published figures, with honest error bars.
+
+The targets ship as data (``sim/data/targets.csv``): each row names the
+published figure, its denominator (or published SE), its source, and how it
+is computed from the ``patients`` table, as a ``subset`` and an
+``indicator``, both pandas expressions. For each replication the statistic is
+the mean of the indicator over the subset; the simulated value is the mean
+over replications and its Monte Carlo SE is ``sd / sqrt(R)``.
+
+A target passes when the simulated value lies within two standard errors of
+the trial's own sampling error, ``|sim - published| <= 2 SE_trial``, with
+``SE_trial = sqrt(p (1 - p) / n)`` (``p`` shrunk to ``(x + 0.5) / (n + 1)``
+when the published count is 0 or n, where the plain formula gives 0).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+TRIAL_STRATEGY = "aall1331"
+
+
+@cache
+def load_targets() -> pd.DataFrame:
+    """The calibration targets shipped with the package."""
+    with resources.files("sim.data").joinpath("targets.csv").open("r", encoding="utf-8") as handle:
+        targets = pd.read_csv(handle, keep_default_na=False, na_values={"events": [""], "se": [""]})
+    targets["trial_se"] = [_trial_se(row) for row in targets.itertuples()]
+    return targets
+
+
+def _trial_se(row) -> float:
+    if not pd.isna(row.se):
+        return float(row.se)
+    p, n = float(row.published), float(row.n)
+    if p <= 0.0 or p >= 1.0:
+        p = (p * n + 0.5) / (n + 1)
+    return math.sqrt(p * (1 - p) / n)
+
+
+def per_replication(patients: pd.DataFrame, subset: str, indicator: str) -> pd.Series:
+    """The statistic of one target in every replication (NaN where the subset is empty)."""
+    rows = patients.query(subset, engine="python") if subset else patients
+    values = rows.eval(indicator, engine="python").astype(float)
+    replications = pd.Index(sorted(patients["replication"].unique()), name="replication")
+    return values.groupby(rows["replication"]).mean().reindex(replications)
+
+
+def compare(patients: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Simulated vs published for every target, from a trial-emulation run."""
+    targets = load_targets() if targets is None else targets
+    trial = patients[patients["strategy"] == TRIAL_STRATEGY]
+    if trial.empty:
+        raise ValueError(
+            f"validation needs the '{TRIAL_STRATEGY}' strategy; Suggestion: add it to the scenario's strategies"
+        )
+    rows = []
+    for target in targets.itertuples():
+        stats = per_replication(trial, target.subset, target.indicator).dropna()
+        simulated = float(stats.mean()) if len(stats) else math.nan
+        mc_se = float(stats.std(ddof=1) / np.sqrt(len(stats))) if len(stats) > 1 else math.nan
+        difference = simulated - float(target.published)
+        rows.append(
+            {
+                "id": target.id,
+                "section": target.section,
+                "description": target.description,
+                "published": float(target.published),
+                "n": int(target.n),
+                "trial_se": target.trial_se,
+                "simulated": simulated,
+                "mc_se": mc_se,
+                "z": difference / target.trial_se,
+                "passed": bool(abs(difference) <= 2 * target.trial_se),
+                "source": target.source,
+            }
+        )
+    return pd.DataFrame(rows)
