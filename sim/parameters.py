@@ -16,6 +16,15 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from .distributions import _Dist, central_value
+from .parameters_post import (
+    ConsolidationParams,
+    FollowUpParams,
+    HsctParams,
+    LowRiskParams,
+    OffProtocolParams,
+    RelapseCovariates,
+    SecondRelapseParams,
+)
 from .paramtypes import (
     Documented,
     Frozen,
@@ -171,6 +180,30 @@ class Scenario(Frozen):
     capacity: CapacitySettings = CapacitySettings()
     block1: Block1Params
     assignment: AssignmentParams
+    consolidation: ConsolidationParams
+    hsct: HsctParams
+    low_risk: LowRiskParams
+    relapse_covariates: RelapseCovariates
+    second_relapse: SecondRelapseParams
+    off_protocol: OffProtocolParams
+    follow_up: FollowUpParams
+
+    @model_validator(mode="after")
+    def _follow_up_covers_block1(self) -> "Scenario":
+        horizon = central_value(self.follow_up.horizon_days)
+        block1_days = central_value(self.block1.therapy_days)
+        if horizon <= block1_days:
+            raise ValueError(
+                f"'follow_up.horizon_days' must be longer than Block 1 ({block1_days:g} days) (got {horizon:g})"
+            )
+        cutoff = self.follow_up.data_cutoff_day
+        accrual = central_value(self.cohort.accrual_days) if self.cohort.accrual == "staggered" else 0.0
+        if cutoff is not None and central_value(cutoff) < accrual + 90:
+            raise ValueError(
+                f"'follow_up.data_cutoff_day' must be at least 90 days after the end of accrual "
+                f"(day {accrual:g}) so every patient finishes Block 1 (got {central_value(cutoff):g})"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

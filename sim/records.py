@@ -52,6 +52,20 @@ PATIENT_SCHEMA = pa.schema(
         ("randomized", pa.bool_()),
         ("arm", pa.string()),
         ("not_randomized_reason", pa.string()),
+        ("cycle1_mrd_percent", pa.float64()),
+        ("cycle2_mrd_percent", pa.float64()),
+        ("late_treatment_failure", pa.bool_()),
+        ("donor_type", pa.string()),
+        ("hsct", pa.bool_()),
+        ("hsct_day", pa.float64()),
+        ("relapse_day", pa.float64()),
+        ("salvage", pa.string()),
+        ("efs_days", pa.float64()),
+        ("efs_event", pa.bool_()),
+        ("efs_event_type", pa.string()),
+        ("os_days", pa.float64()),
+        ("os_event", pa.bool_()),
+        ("death_cause", pa.string()),
         ("inpatient_days", pa.float64()),
         ("pathway_end", pa.string()),
         ("pathway_end_day", pa.float64()),
@@ -79,10 +93,11 @@ class PatientRecord:
     Two attributes are not written out: ``now_days``, the patient's own clock
     (days since enrolment), advanced only by :func:`sim.phases.common.wait`
     so recorded times add up exactly; and ``resistance_z``, the latent
-    disease resistance from the cohort.
+    disease resistance from the cohort; ``censor_day``, the end of follow-up
+    (horizon or data cut-off) on the patient's clock.
     """
 
-    __slots__ = _PATIENT_FIELDS + ("now_days", "resistance_z")
+    __slots__ = _PATIENT_FIELDS + ("now_days", "resistance_z", "censor_day")
 
     def __init__(self, **covariates: object) -> None:
         for name in _PATIENT_FIELDS:
@@ -95,6 +110,11 @@ class PatientRecord:
         self.block1_death = False
         self.early_treatment_failure = False
         self.randomized = False
+        self.late_treatment_failure = False
+        self.hsct = False
+        self.efs_event = False
+        self.os_event = False
+        self.censor_day = float("inf")
 
 
 class EventLog:

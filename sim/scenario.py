@@ -2,7 +2,9 @@
 
 This is the only module that reads scenarios from disk. It resolves
 ``extends = "other.toml"`` (relative to the extending file; keys of the
-extending file override, tables merge key by key, arrays are replaced),
+extending file override, tables merge key by key, arrays are replaced) and
+``fitted = "x.fitted.toml"`` (values written by ``simulate calibrate``, merged
+over the file that names them, before any extending file),
 validates the merged document once, and turns every problem into one line
 naming the file, the TOML key path, the rule and the value::
 
@@ -79,10 +81,15 @@ def _load_document(path: Path, display: str, chain: tuple[Path, ...]) -> tuple[d
         cycle = " -> ".join(p.name for p in chain + (resolved,))
         raise ScenarioError([f"{display}: extends: a scenario cannot extend itself (cycle {cycle})"])
     document, text = _read_toml(path, display)
+    fitted_name = document.pop("fitted", None)
     base_name = document.pop("extends", None)
+    if fitted_name is not None:
+        document, fitted_sources = _with_fitted(document, path, display, fitted_name)
+    else:
+        fitted_sources = {}
     if base_name is None:
         origin = {(key,): display for key in document}
-        return document, origin, {display: text}
+        return document, origin, {display: text, **fitted_sources}
     if not isinstance(base_name, str):
         raise ScenarioError([f"{display}: extends: must be a file name (got {base_name!r})"])
     base_path = path.parent / base_name
@@ -90,7 +97,18 @@ def _load_document(path: Path, display: str, chain: tuple[Path, ...]) -> tuple[d
     base, origin, sources = _load_document(base_path, base_display, chain + (resolved,))
     merged = _merge(base, document, origin, {}, display)
     sources[display] = text
+    sources.update(fitted_sources)
     return merged, origin, sources
+
+
+def _with_fitted(document: dict, path: Path, display: str, fitted_name: object) -> tuple[dict, dict[str, str]]:
+    """Merge the calibrated values file named by ``fitted`` over ``document``."""
+    if not isinstance(fitted_name, str):
+        raise ScenarioError([f"{display}: fitted: must be a file name (got {fitted_name!r})"])
+    fitted_display = str(Path(display).parent / fitted_name)
+    fitted, fitted_text = _read_toml(path.parent / fitted_name, fitted_display)
+    fitted.pop("calibration", None)  # provenance of the fit, not parameters
+    return _merge(document, fitted, {}, {}, display), {fitted_display: fitted_text}
 
 
 def _file_of(loc: tuple, origin: dict, default: str) -> str:

@@ -96,6 +96,5 @@ def assignment(
     if reason == "death":
         yield from wait(env, record, streams.uniform("assignment.death_day", i)
                         * params.death_before_randomisation_max_days)
-        log.add(record, "death", "toxicity")
         return Allocation(risk_group=risk, arm=None, alive=False)
     return Allocation(risk_group=risk, arm=None, alive=True)

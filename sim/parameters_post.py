@@ -1,0 +1,151 @@
+"""Parameter groups of the pathway after Block 1: arms, HSCT, follow-up, salvage.
+
+Each group is validated like the Block 1 groups (``sim.parameters``). Values
+marked *fitted* in the scenario are written by ``simulate calibrate`` into the
+scenario's fitted-values file; the rest come from evidence rows or are
+assumptions with ranges.
+"""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from .distributions import central_value
+from .paramtypes import AnyReal, Documented, Frozen, NonNegative, Positive, Probability
+
+
+class ByCycle(Frozen):
+    cycle1: Probability
+    cycle2: Probability
+
+
+class ConsolidationBlock(Frozen):
+    """One kind of HR/IR consolidation cycle (UKALL R3 Block 2/3, or blinatumomab)."""
+
+    duration_days: Positive
+    rest_days: NonNegative
+    toxic_death_prob: Probability
+    late_failure_prob: Probability
+    mrd_log10_reduction: AnyReal
+    grade3plus_prob: ByCycle
+    infection_grade3plus_prob: ByCycle
+
+
+class ByTherapy(Frozen):
+    chemo: Probability
+    blinatumomab: Probability
+
+
+class WeibullTiming(Frozen):
+    median_days: Positive
+    shape: Positive
+
+
+class ConsolidationParams(Documented):
+    """HR/IR: Arm A (chemo) and Arm B (blinatumomab), two cycles, then HSCT."""
+
+    chemo: ConsolidationBlock
+    blinatumomab: ConsolidationBlock
+    mrd_response_sd: Positive
+    hsct_prob_mrd_negative: Probability
+    hsct_prob_mrd_positive: Probability
+    no_hsct_relapse_prob: ByTherapy
+    relapse_timing: WeibullTiming
+
+
+class DonorShares(Frozen):
+    matched_sibling: NonNegative
+    haploidentical: NonNegative
+    matched_unrelated: NonNegative
+    mismatched_unrelated: NonNegative
+
+
+class HsctParams(Documented):
+    donor_shares: DonorShares
+    donor_search_days: DonorShares
+    conditioning_days: NonNegative
+    trm_prob: Probability
+    trm_rr_aya: Positive
+    aya_min_age_years: NonNegative
+    trm_timing: WeibullTiming
+    relapse_prob_mrd_negative: Probability
+    relapse_prob_mrd_positive: Probability
+    relapse_log_odds_shift: AnyReal
+    relapse_timing: WeibullTiming
+
+
+class LowRiskParams(Documented):
+    """LR: Arm C (Block 2, Block 3, continuation, maintenance) and Arm D (blinatumomab)."""
+
+    block_days: Positive
+    blinatumomab_block_days: Positive
+    continuation_days: Positive
+    therapy_total_days: Positive
+    toxic_death_prob: ByTherapy
+    relapse_prob_marrow: ByTherapy
+    relapse_prob_extramedullary: Probability
+    mrd_positive_log_odds: AnyReal
+    relapse_timing: WeibullTiming
+    block3_febrile_neutropenia_prob: ByTherapy
+    block3_infection_prob: ByTherapy
+    block3_sepsis_prob: ByTherapy
+
+
+class RelapseCovariates(Documented):
+    """Log-odds effects on relapse, applied in every remission state."""
+
+    age_18_plus_log_odds: AnyReal
+    male_log_odds: AnyReal
+    isolated_marrow_log_odds: AnyReal
+    obese_extramedullary_log_odds: AnyReal
+
+
+class SalvageShares(Frozen):
+    car_t: NonNegative
+    inotuzumab: NonNegative
+    blinatumomab: NonNegative
+    second_hsct: NonNegative
+
+
+class SecondRelapseParams(Documented):
+    """Salvage after relapse: long-term survival by the therapy the relapse followed."""
+
+    survival_prob_after_lr: Probability
+    survival_prob_after_hr_ir: Probability
+    survival_prob_after_hsct: Probability
+    death_timing: WeibullTiming
+    salvage_shares: SalvageShares
+
+
+class OffProtocolParams(Documented):
+    """Patients who leave protocol therapy after Block 1 (section 3.4)."""
+
+    failure_salvage_blinatumomab_prob: Probability
+    failure_hsct_prob: Probability
+    failure_survival_prob_hsct: Probability
+    failure_survival_prob_no_hsct: Probability
+    failure_death_timing: WeibullTiming
+    not_assigned_event_free_prob: Probability
+    not_assigned_survival_prob: Probability
+    not_assigned_event_timing: WeibullTiming
+    not_assigned_death_timing: WeibullTiming
+    not_randomised_protocol_like_prob: Probability
+
+    @model_validator(mode="after")
+    def _survival_needs_event_free(self) -> "OffProtocolParams":
+        efs, os_ = central_value(self.not_assigned_event_free_prob), central_value(self.not_assigned_survival_prob)
+        if efs > os_:
+            raise ValueError(
+                "'not_assigned_event_free_prob' must not exceed 'not_assigned_survival_prob' "
+                f"(got {efs} > {os_})"
+            )
+        return self
+
+
+class FollowUpParams(Documented):
+    """How long patients are followed, and death in remission without HSCT."""
+
+    horizon_days: Positive
+    data_cutoff_day: NonNegative | None = None
+    remission_death_prob: Probability
+    remission_death_timing: WeibullTiming

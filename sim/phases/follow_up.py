@@ -1,0 +1,96 @@
+"""Follow-up: remission with competing relapse and death, and salvage after relapse.
+
+Clinical steps:
+
+1. **In remission** after the last therapy, relapse and death in remission
+   compete; whichever day comes first (each drawn by the phase that set the
+   state, see ``sim.survival``) ends remission, unless follow-up ends first.
+2. **Relapse** (a second relapse) is an EFS event. The patient gets salvage
+   therapy (CAR-T, inotuzumab, blinatumomab or a second HSCT, drawn from
+   assumed shares and recorded) and then survives long term with a
+   probability that depends on the therapy the relapse followed (LR
+   chemotherapy, HR/IR without HSCT, after HSCT; section 6: 25-30% long-term
+   survival after a second HSCT), otherwise dies of relapse at a Weibull time.
+
+Parameters: ``[second_relapse]``; covariate effects on relapse: ``[relapse_covariates]``.
+Streams: ``follow_up.*``.
+"""
+
+from __future__ import annotations
+
+from itertools import accumulate
+from typing import Generator
+
+import simpy
+
+from ..parameters_post import RelapseCovariates, SecondRelapseParams
+from ..records import EventLog, PatientRecord
+from ..streams import Streams, pick
+from ..survival import cure_weibull_time
+from .common import death, efs_event, race
+
+SALVAGE_CONTEXTS = ("after_lr", "after_hr_ir", "after_hsct")
+
+
+def relapse_log_odds(record: PatientRecord, effects: RelapseCovariates) -> float:
+    """Patient-level shift of relapse log-odds (section 3.4: older age, male sex,
+    isolated marrow, obesity in extramedullary relapse); sizes are assumptions."""
+    shift = 0.0
+    if record.age_years >= 18.0:
+        shift += effects.age_18_plus_log_odds
+    if record.sex == "male":
+        shift += effects.male_log_odds
+    if record.relapse_site == "isolated_marrow":
+        shift += effects.isolated_marrow_log_odds
+    if record.obese and record.relapse_group.startswith("iem"):
+        shift += effects.obese_extramedullary_log_odds
+    return shift
+
+
+def after_relapse(
+    env: simpy.Environment,
+    record: PatientRecord,
+    params: SecondRelapseParams,
+    context: str,
+    streams: Streams,
+    log: EventLog,
+) -> Generator[simpy.Event, object, None]:
+    """A relapse now: EFS event, salvage, then survival or death from relapse."""
+    i = record.patient_id
+    record.relapse_day = record.now_days
+    efs_event(record, log, "relapse")
+    log.add(record, "relapse", context)
+    shares = params.salvage_shares
+    names = tuple(type(shares).model_fields)
+    weights = [getattr(shares, name) for name in names]
+    edges = tuple(c / sum(weights) for c in accumulate(weights))
+    record.salvage = pick(streams.uniform("follow_up.salvage", i), edges, names)
+    log.add(record, "salvage", record.salvage)
+    survival = getattr(params, f"survival_prob_{context}")
+    timing = params.death_timing
+    death_in = cure_weibull_time(
+        streams.uniform("follow_up.relapse_death", i), streams.uniform("follow_up.relapse_death_day", i),
+        1.0 - survival, timing.median_days, timing.shape,
+    )
+    outcome = yield from race(env, record, record.censor_day, death=record.now_days + death_in)
+    if outcome == "death":
+        death(record, log, "relapse")
+
+
+def in_remission(
+    env: simpy.Environment,
+    record: PatientRecord,
+    params: SecondRelapseParams,
+    context: str,
+    relapse_day: float,
+    death_day: float,
+    death_cause: str,
+    streams: Streams,
+    log: EventLog,
+) -> Generator[simpy.Event, object, None]:
+    """Remission until relapse, death in remission, or the end of follow-up."""
+    outcome = yield from race(env, record, record.censor_day, relapse=relapse_day, death=death_day)
+    if outcome == "relapse":
+        yield from after_relapse(env, record, params, context, streams, log)
+    elif outcome == "death":
+        death(record, log, death_cause)

@@ -1,0 +1,84 @@
+"""Allogeneic HSCT in second remission.
+
+Clinical steps:
+
+1. **Donor.** Each patient's donor type is drawn with the IntReALL-HR shares
+   (matched sibling ~25%, haploidentical ~27%, matched unrelated ~33%,
+   mismatched unrelated ~15%; section 6). The search starts at
+   randomisation and takes a type-specific time (assumption).
+2. **Transplant** on the later of the end of consolidation and the end of
+   the search, plus conditioning; the no-HSCT relapse clock keeps running
+   meanwhile, and a relapse first means no transplant.
+3. **Transplant-related mortality**: probability ``trm_prob`` (under ~15%
+   with contemporary HSCT), times ``trm_rr_aya`` (~2.2) for adolescents and
+   young adults, at a Weibull time after HSCT.
+4. **Relapse after HSCT** by pre-HSCT MRD (negative < 0.01%): base
+   probabilities from the 2-year cumulative incidences of section 6 (21%
+   lowest to 47% highest risk), shifted by the patient's covariates and by a
+   common fitted log-odds shift; at a Weibull time after HSCT.
+
+Parameters: ``[hsct]``. Streams: ``hsct.*``.
+"""
+
+from __future__ import annotations
+
+from itertools import accumulate
+from typing import Generator
+
+import simpy
+
+from ..parameters_post import HsctParams
+from ..records import EventLog, PatientRecord
+from ..streams import Streams, pick
+from ..survival import adjusted_prob, cure_weibull_time
+from .common import race
+
+MRD_NEGATIVE_PERCENT = 0.01
+
+
+def donor_type(record: PatientRecord, params: HsctParams, streams: Streams) -> str:
+    shares = params.donor_shares
+    names = tuple(type(shares).model_fields)
+    weights = [getattr(shares, name) for name in names]
+    edges = tuple(c / sum(weights) for c in accumulate(weights))
+    return pick(streams.uniform("hsct.donor", record.patient_id), edges, names)
+
+
+def wait_for_hsct(
+    env: simpy.Environment,
+    record: PatientRecord,
+    params: HsctParams,
+    search_start_day: float,
+    relapse_day: float,
+    streams: Streams,
+) -> Generator[simpy.Event, object, str]:
+    """Wait for donor and conditioning; returns "done", "relapse" or "censored"."""
+    record.donor_type = donor_type(record, params, streams)
+    ready = max(record.now_days, search_start_day + getattr(params.donor_search_days, record.donor_type))
+    return (yield from race(env, record, ready + params.conditioning_days, relapse=relapse_day))
+
+
+def transplant_outcome_days(
+    record: PatientRecord, params: HsctParams, pre_hsct_mrd: float | None, log_odds: float, streams: Streams
+) -> tuple[float, float]:
+    """(relapse day, transplant-related death day) on the patient clock; inf when none."""
+    i = record.patient_id
+    aya = record.age_years >= params.aya_min_age_years
+    trm_prob = min(1.0, params.trm_prob * (params.trm_rr_aya if aya else 1.0))
+    trm_day = record.now_days + cure_weibull_time(
+        streams.uniform("hsct.trm", i), streams.uniform("hsct.trm_day", i),
+        trm_prob, params.trm_timing.median_days, params.trm_timing.shape,
+    )
+    negative = pre_hsct_mrd is not None and pre_hsct_mrd < MRD_NEGATIVE_PERCENT
+    base = params.relapse_prob_mrd_negative if negative else params.relapse_prob_mrd_positive
+    relapse_prob = adjusted_prob(base, log_odds + params.relapse_log_odds_shift)
+    relapse_day = record.now_days + cure_weibull_time(
+        streams.uniform("hsct.relapse", i), streams.uniform("hsct.relapse_day", i),
+        relapse_prob, params.relapse_timing.median_days, params.relapse_timing.shape,
+    )
+    return relapse_day, trm_day
+
+
+def transplant(record: PatientRecord, log: EventLog) -> None:
+    record.hsct, record.hsct_day = True, record.now_days
+    log.add(record, "hsct", record.donor_type)
