@@ -25,9 +25,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
-from .output import OutputError, default_run_dir, finish, prepare_run_dir, write_manifest
+from .output import OutputError, default_run_dir, finish, prepare_run_dir, write_manifest, write_text_file
 from .runner import BatchResult, default_workers, make_executor, run_replications
-from .scenario import LoadedScenario, ScenarioError, load_scenario
+from .scenario import LoadedScenario, ScenarioError, fitted_values_path, load_scenario
 from .validate import compare
 
 KNOWN_ERRORS = (ScenarioError, OutputError)
@@ -70,6 +70,7 @@ def main() -> None:
     \b
     simulate SCENARIO.toml [--reps N] [--seed N] [--out DIR] [--workers N]
     simulate validate SCENARIO.toml [--reps N]
+    simulate calibrate SCENARIO.toml [--reps N] [--seed N]
     """
 
 
@@ -224,3 +225,46 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, quiet) -> Non
         click.echo(f"{len(result) - failed} of {len(result)} targets within 2 trial SE")
     if failed:
         sys.exit(1)
+
+
+@main.command("calibrate")
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--reps", type=click.IntRange(min=2), default=None,
+              help="Replications per iteration [default: 60].")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
+              help="Root seed, fixed for every iteration (common random numbers) [default: 20261121].")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores].")
+@click.option("--max-iterations", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--check", is_flag=True, help="Fit, compare with the shipped values, write nothing; exit 1 if they differ.")
+@known_errors
+def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check) -> None:
+    """Fit the post-induction parameters of SCENARIO to their in-sample targets.
+
+    Writes the fitted values into the file the scenario names with
+    `fitted = "..."`; rerunning with the same --seed and --reps reproduces it.
+    """
+    from .calibrate import DEFAULT_REPLICATIONS, DEFAULT_SEED, FREE_PARAMETERS, calibrate, fitted_toml
+
+    target_file = fitted_values_path(scenario)
+    loaded = load_scenario(scenario)
+    seed = DEFAULT_SEED if seed is None else seed
+    reps = reps or DEFAULT_REPLICATIONS
+
+    def report(iteration: int, residuals: pd.DataFrame) -> None:
+        worst = residuals.loc[residuals["z"].abs().idxmax()]
+        click.echo(f"iteration {iteration:2d}: worst target {worst['id']} z {worst['z']:+.2f}", err=True)
+
+    with make_executor(workers or default_workers()) as executor:
+        result = calibrate(loaded.scenario, seed, reps, executor, max_iterations, on_iteration=report)
+    text = fitted_toml(result, seed, reps, str(scenario))
+    for p in FREE_PARAMETERS:
+        click.echo(f"{p.path:50s} {result.values[p.path]:.6g}")
+    if not result.converged:
+        click.echo(f"warning: not converged after {result.iterations} iterations", err=True)
+    if check:
+        shipped = target_file.read_text(encoding="utf-8") if target_file.exists() else ""
+        same = shipped.split("[calibration]", 1)[-1] == text.split("[calibration]", 1)[-1]
+        click.echo("shipped values reproduced" if same else f"{target_file} differs from this fit")
+        sys.exit(0 if same else 1)
+    write_text_file(target_file, text)
+    click.echo(f"wrote {target_file}")

@@ -79,5 +79,12 @@ def write_manifest(run_dir: Path, manifest: dict) -> None:
     _atomic(run_dir / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, default=str)))
 
 
+def write_text_file(path: Path, text: str) -> None:
+    """Replace a text file atomically (used for the fitted-values file)."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def finish(run_dir: Path) -> None:
     shutil.rmtree(run_dir / STAGING, ignore_errors=True)

@@ -27,6 +27,7 @@ class ConsolidationBlock(Frozen):
     toxic_death_prob: Probability
     late_failure_prob: Probability
     mrd_log10_reduction: AnyReal
+    stop_after_cycle1_prob: Probability
     grade3plus_prob: ByCycle
     infection_grade3plus_prob: ByCycle
 
@@ -49,7 +50,8 @@ class ConsolidationParams(Documented):
     mrd_response_sd: Positive
     hsct_prob_mrd_negative: Probability
     hsct_prob_mrd_positive: Probability
-    no_hsct_relapse_prob: ByTherapy
+    no_hsct_relapse_prob: Probability
+    mrd_positive_log_odds: AnyReal
     relapse_timing: WeibullTiming
 
 

@@ -52,6 +52,7 @@ PATIENT_SCHEMA = pa.schema(
         ("randomized", pa.bool_()),
         ("arm", pa.string()),
         ("not_randomized_reason", pa.string()),
+        ("consolidation_cycles", pa.int8()),
         ("cycle1_mrd_percent", pa.float64()),
         ("cycle2_mrd_percent", pa.float64()),
         ("late_treatment_failure", pa.bool_()),

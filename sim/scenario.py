@@ -165,3 +165,13 @@ def load_scenario(path: str | Path) -> LoadedScenario:
             problems.append(f"{_file_of(loc, origin, display)}: {key}: {message}")
         raise ScenarioError(problems) from None
     return LoadedScenario(scenario=scenario, path=path, sources=sources)
+
+
+def fitted_values_path(path: str | Path) -> Path:
+    """The fitted-values file a scenario names with ``fitted = "..."``."""
+    path = Path(path)
+    document, _ = _read_toml(path, str(path))
+    name = document.get("fitted")
+    if not isinstance(name, str):
+        raise ScenarioError([f"{path}: fitted: missing; the scenario must name a fitted-values file to calibrate into"])
+    return path.parent / name

@@ -2,10 +2,14 @@
 
 The targets ship as data (``sim/data/targets.csv``): each row names the
 published figure, its denominator (or published SE), its source, and how it
-is computed from the ``patients`` table, as a ``subset`` and an
-``indicator``, both pandas expressions. For each replication the statistic is
-the mean of the indicator over the subset; the simulated value is the mean
-over replications and its Monte Carlo SE is ``sd / sqrt(R)``.
+is computed from the ``patients`` table, as pandas expressions: a ``subset``
+and either an ``indicator`` (the statistic is its mean over the subset) or a
+``time``, ``event`` and ``at_days`` (the statistic is the Kaplan-Meier
+survival at ``at_days``, from the time origin the ``time`` expression sets:
+randomisation for the arms, end of Block 1 for patients leaving protocol;
+estimated with lifelines). The statistic is computed in each replication; the
+simulated value is its mean over replications, with Monte Carlo SE
+``sd / sqrt(R)``.
 
 A target passes when the simulated value lies within two standard errors of
 the trial's own sampling error, ``|sim - published| <= 2 SE_trial``, with
@@ -29,7 +33,9 @@ TRIAL_STRATEGY = "aall1331"
 def load_targets() -> pd.DataFrame:
     """The calibration targets shipped with the package."""
     with resources.files("sim.data").joinpath("targets.csv").open("r", encoding="utf-8") as handle:
-        targets = pd.read_csv(handle, keep_default_na=False, na_values={"events": [""], "se": [""]})
+        targets = pd.read_csv(
+            handle, keep_default_na=False, na_values={"events": [""], "se": [""], "at_days": [""]}
+        )
     targets["trial_se"] = [_trial_se(row) for row in targets.itertuples()]
     return targets
 
@@ -43,12 +49,22 @@ def _trial_se(row) -> float:
     return math.sqrt(p * (1 - p) / n)
 
 
-def per_replication(patients: pd.DataFrame, subset: str, indicator: str) -> pd.Series:
+def per_replication(patients: pd.DataFrame, target) -> pd.Series:
     """The statistic of one target in every replication (NaN where the subset is empty)."""
-    rows = patients.query(subset, engine="python") if subset else patients
-    values = rows.eval(indicator, engine="python").astype(float)
+    rows = patients.query(target.subset, engine="python") if target.subset else patients
     replications = pd.Index(sorted(patients["replication"].unique()), name="replication")
-    return values.groupby(rows["replication"]).mean().reindex(replications)
+    if not target.time:
+        values = rows.eval(target.indicator, engine="python").astype(float)
+        return values.groupby(rows["replication"]).mean().reindex(replications)
+    from lifelines import KaplanMeierFitter  # imported here: slow to import, needed only for survival targets
+
+    durations = rows.eval(target.time, engine="python").astype(float)
+    events = rows.eval(target.event, engine="python").astype(bool)
+    survival = {}
+    for replication, index in rows.groupby("replication").groups.items():
+        fitter = KaplanMeierFitter().fit(durations.loc[index], events.loc[index])
+        survival[replication] = float(fitter.survival_function_at_times(float(target.at_days)).iloc[0])
+    return pd.Series(survival, dtype=float).reindex(replications)
 
 
 def compare(patients: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -61,7 +77,7 @@ def compare(patients: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.D
         )
     rows = []
     for target in targets.itertuples():
-        stats = per_replication(trial, target.subset, target.indicator).dropna()
+        stats = per_replication(trial, target).dropna()
         simulated = float(stats.mean()) if len(stats) else math.nan
         mc_se = float(stats.std(ddof=1) / np.sqrt(len(stats))) if len(stats) > 1 else math.nan
         difference = simulated - float(target.published)

@@ -3,17 +3,22 @@
 Clinical steps, from randomisation (end of Block 1):
 
 1. **Relapse clock.** The day this patient would relapse *if never
-   transplanted* is drawn once (mixture cure, ``sim.survival``), with the
-   therapy's no-HSCT relapse probability (fitted) shifted by the patient's
-   covariates. It keeps running through both cycles, the donor search and
-   any wait for HSCT.
+   transplanted* (mixture cure, ``sim.survival``): a no-HSCT relapse
+   probability (fitted) shifted by the patient's covariates and raised when
+   the latest marrow MRD is >= 0.01% (assumption). Its two uniforms are drawn
+   once; the day is re-evaluated after each cycle with the new MRD, so the
+   arms differ through their MRD response. It keeps running through both
+   cycles, the donor search and any wait for HSCT.
 2. **Each cycle** (UKALL R3 Block 2 then 3, 4 weeks each; or 28 days of
    blinatumomab then a rest): toxic death at a uniform time inside the cycle;
    grade >= 3 adverse events and infections recorded with the published
    per-cycle rates (AALL1331-HR/IR, section 4.1); relapse if the relapse day
    falls inside; late treatment failure at the end of the cycle; otherwise a
    new marrow MRD level ``log10 m_k = log10 m_(k-1) - reduction + sd e``
-   (reduction fitted per therapy to MRD-negativity after cycle 1).
+   (reduction fitted per therapy to MRD-negativity after cycle 1). After
+   cycle 1 some patients stop consolidation early (fitted per therapy to the
+   patients evaluable in cycle 2: Arm A 62 of 103, Arm B 88 of 105) and go
+   straight to the HSCT decision.
 3. **Outcome** handed back to the routing: death, late failure, relapse, or
    remission with the MRD after cycle 2 (the pre-HSCT MRD).
 
@@ -43,12 +48,15 @@ class ConsolidationOutcome:
 
 
 def no_hsct_relapse_day(
-    record: PatientRecord, params: ConsolidationParams, therapy: str, log_odds: float, streams: Streams
+    record: PatientRecord, params: ConsolidationParams, start_day: float, mrd_percent: float | None,
+    log_odds: float, streams: Streams,
 ) -> float:
-    prob = adjusted_prob(getattr(params.no_hsct_relapse_prob, therapy), log_odds)
+    """Relapse day without HSCT, counted from ``start_day`` (randomisation)."""
+    positive = mrd_percent is None or mrd_percent >= 0.01
+    prob = adjusted_prob(params.no_hsct_relapse_prob, log_odds + (params.mrd_positive_log_odds if positive else 0.0))
     timing = params.relapse_timing
     i = record.patient_id
-    return record.now_days + cure_weibull_time(
+    return start_day + cure_weibull_time(
         streams.uniform("consolidation.relapse", i), streams.uniform("consolidation.relapse_day", i),
         prob, timing.median_days, timing.shape,
     )
@@ -67,9 +75,14 @@ def consolidation(
     """Two consolidation cycles of ``therapy`` ("chemo" or "blinatumomab")."""
     i = record.patient_id
     block = getattr(params, therapy)
-    relapse_day = no_hsct_relapse_day(record, params, therapy, log_odds, streams)
+    randomisation_day = record.now_days
     mrd = mrd_percent
+    relapse_day = no_hsct_relapse_day(record, params, randomisation_day, mrd, log_odds, streams)
     for cycle in (1, 2):
+        if cycle == 2 and streams.uniform(f"consolidation.{therapy}.stop_after_cycle1", i) < block.stop_after_cycle1_prob:
+            log.add(record, "consolidation_stopped", "after cycle 1")
+            break
+        record.consolidation_cycles = cycle
         start = record.now_days
         key = f"consolidation.{therapy}.cycle{cycle}"
         log.add(record, "consolidation_start", f"{therapy} cycle {cycle}")
@@ -99,4 +112,5 @@ def consolidation(
             mrd = 10.0 ** (math.log10(mrd) - block.mrd_log10_reduction + noise)
         setattr(record, f"cycle{cycle}_mrd_percent", mrd)
         log.add(record, "mrd", f"after {therapy} cycle {cycle}: {mrd:.6g}%")
+        relapse_day = max(record.now_days, no_hsct_relapse_day(record, params, randomisation_day, mrd, log_odds, streams))
     return ConsolidationOutcome("remission", mrd, relapse_day)

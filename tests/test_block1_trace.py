@@ -1,0 +1,332 @@
+"""Deterministic traces of Block 1 with fixed draws.
+
+A stand-in for :class:`sim.streams.Streams` hands each decision the uniforms
+the test chooses, so every time, grade and outcome can be computed by hand
+from the scenario's central values and checked exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+import simpy
+from scipy.special import expit
+
+from sim.cohort import load_case_mix
+from sim.parameters import realise, with_values
+from sim.phases.block1 import Block1Model, block1
+from sim.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
+from sim.streams import Streams
+
+THERAPY_DAYS = 28.0
+RECOVERY_MEAN_DAYS = 3.5  # central value of uniform(0, 7)
+
+
+class FixedStreams(Streams):
+    """Streams whose every decision returns the uniforms given by name.
+
+    A value may be one number (every patient, every column) or one number per
+    patient. Asking for a decision that was not given is an error, so a trace
+    states every draw it depends on.
+    """
+
+    def __init__(self, n_patients: int, draws: dict[str, float | list[float]]) -> None:
+        super().__init__(seed=0, replication=0, n_patients=n_patients)
+        self.draws = draws
+        self.asked: list[str] = []
+
+    def block(self, name: str, width: int = 1) -> np.ndarray:
+        if name not in self.draws:
+            raise KeyError(f"trace did not fix the draws of decision {name!r}")
+        self.asked.append(name)
+        values = np.asarray(self.draws[name], dtype=float)
+        if values.ndim == 1:
+            values = values[:, None]
+        return np.broadcast_to(values, (self.n_patients, width)).copy()
+
+
+@pytest.fixture(scope="module")
+def params(base_scenario):
+    realised = realise(base_scenario)
+    assert realised.block1.therapy_days == THERAPY_DAYS
+    assert realised.block1.count_recovery_extra_days_mean == RECOVERY_MEAN_DAYS
+    return realised
+
+
+@pytest.fixture(scope="module")
+def model(params) -> Block1Model:
+    return Block1Model.build(params.block1, load_case_mix())
+
+
+def patient(patient_id: int = 0, **overrides) -> PatientRecord:
+    covariates = dict(
+        relapse_group="bm_ge36", relapse_site="isolated_marrow", age_years=8.0, sex="female",
+        ethnicity="non_hispanic_other", resistance_z=-1.0, enrolment_day=0.0,
+    )
+    covariates.update(overrides)
+    return PatientRecord(patient_id=patient_id, **covariates)
+
+
+def run(model: Block1Model, records: list[PatientRecord], streams: Streams, beds_capacity: int | None = None):
+    env = simpy.Environment()
+    beds = simpy.Resource(env, beds_capacity) if beds_capacity else None
+    log = EventLog()
+    processes = [env.process(block1(env, r, model, streams, log, beds)) for r in records]
+    env.run()
+    return env, log, [p.value for p in processes]
+
+
+def events_of(log: EventLog, patient_id: int = 0) -> list[tuple[float, str, str | None]]:
+    return [
+        (t, e, d) for p, t, e, d in zip(log.patient_id, log.time_days, log.event, log.detail) if p == patient_id
+    ]
+
+
+def end_of_block(u_recovery: float) -> float:
+    return THERAPY_DAYS - RECOVERY_MEAN_DAYS * math.log1p(-u_recovery)
+
+
+SURVIVOR_DRAWS = {
+    "block1.death": 0.99,
+    "block1.count_recovery": 0.5,
+    "block1.worst_grade": 0.99,
+    "block1.adverse_events": 0.99,
+}
+
+
+def test_survivor_without_adverse_events(model, params) -> None:
+    record = patient()
+    env, log, (outcome,) = run(model, [record], FixedStreams(1, SURVIVOR_DRAWS))
+    end = 28.0 + 3.5 * math.log(2.0)  # 28 - 3.5 log(1 - 0.5)
+    assert end_of_block(0.5) == end
+    assert record.eob1_day == end
+    assert env.now == end
+    assert record.inpatient_days == end
+    assert record.block1_bed_wait_days is None
+    assert record.block1_max_grade == 2
+    assert all(getattr(record, f"block1_{name}_grade") is None for name in BLOCK1_ADVERSE_EVENTS)
+    assert record.block1_death is False and record.block1_death_day is None and record.block1_death_cause is None
+    assert record.early_treatment_failure is False
+    assert events_of(log) == [(0.0, "block1_start", None), (end, "block1_end", None)]
+    # MRD = 10^(mu + sd z), mu set so that P(MRD >= 0.01%) = 0.507 in late BM relapse.
+    sd = params.block1.mrd_log10_sd
+    mu = math.log10(0.01) - sd * NormalDist().inv_cdf(1 - 0.507)
+    assert outcome.died is False and outcome.failed is False
+    assert outcome.mrd_percent == pytest.approx(10 ** (mu + sd * -1.0), rel=1e-9)
+
+
+def test_grade_probabilities_reproduce_the_cohort_rates(model, params) -> None:
+    """The solved intercepts give the scenario's grade >= 3 / >= 4 rates over the case-mix."""
+    case_mix = load_case_mix()
+    weights = case_mix.group_probabilities()
+    hispanic = sum(w * case_mix.column(g).hispanic_percent / 100 for g, w in weights.items())
+    asian = sum(w * case_mix.column(g).asian_percent / 100 for g, w in weights.items())
+    b3, b4 = math.log(1.5), math.log(1.4)  # central odds ratios in the scenario
+    g3 = (1 - hispanic - asian) * expit(model.grade3_intercept) + (hispanic + asian) * expit(model.grade3_intercept + b3)
+    g4 = (1 - hispanic) * expit(model.grade4_intercept) + hispanic * expit(model.grade4_intercept + b4)
+    assert g3 == pytest.approx(456 / 637, abs=1e-9)
+    assert g4 == pytest.approx(159 / 637, abs=1e-9)
+
+
+def _grade_cases():
+    # (label, function of (p4, p3) giving the uniform, expected worst grade); ethnicity "other".
+    return [
+        ("zero", lambda p4, p3: 0.0, 4),
+        ("just-below-p4", lambda p4, p3: math.nextafter(p4, 0.0), 4),
+        ("at-p4", lambda p4, p3: p4, 3),
+        ("just-below-p3", lambda p4, p3: math.nextafter(p3, 0.0), 3),
+        ("at-p3", lambda p4, p3: p3, 2),
+        ("near-one", lambda p4, p3: 0.999, 2),
+    ]
+
+
+@pytest.mark.parametrize("label, uniform, expected", _grade_cases(), ids=[c[0] for c in _grade_cases()])
+def test_worst_grade_for_a_chosen_uniform(model, label, uniform, expected) -> None:
+    p4, p3 = expit(model.grade4_intercept), expit(model.grade3_intercept)
+    assert 0.1 < p4 < p3 < 0.9
+    record = patient()
+    draws = {**SURVIVOR_DRAWS, "block1.worst_grade": uniform(p4, p3), "block1.adverse_events": 0.999}
+    run(model, [record], FixedStreams(1, draws))
+    assert record.block1_max_grade == expected
+
+
+def test_worst_grade_4_with_named_events_on_their_days(model) -> None:
+    """u = 0 for every named event: grade 4 where the event has a grade 4-5 rate, else 3."""
+    record = patient(sex="female")
+    draws = {
+        **SURVIVOR_DRAWS,
+        "block1.worst_grade": 0.0,
+        "block1.adverse_events": 0.0,
+        "block1.adverse_event_day": 0.5,
+    }
+    _, log, _ = run(model, [record], FixedStreams(1, draws))
+    day = 1.0 + 0.5 * (28.0 - 1.0)
+    # oral mucositis: grade4plus = 0; hypoalbuminaemia, female: grade 4-5 rate 0.
+    expected_grades = {name: 4 for name in BLOCK1_ADVERSE_EVENTS} | {"oral_mucositis": 3, "hypoalbuminaemia": 3}
+    assert record.block1_max_grade == 4
+    for name in BLOCK1_ADVERSE_EVENTS:
+        assert getattr(record, f"block1_{name}_grade") == expected_grades[name], name
+    end = end_of_block(0.5)
+    assert events_of(log) == [
+        (0.0, "block1_start", None),
+        *[(day, "block1_adverse_event", f"{name} grade {expected_grades[name]}") for name in BLOCK1_ADVERSE_EVENTS],
+        (end, "block1_end", None),
+    ]
+
+
+def test_infectious_toxic_death_at_the_planned_day(model) -> None:
+    record = patient()
+    draws = {
+        "block1.death": 0.0,
+        "block1.death_infectious": 0.0,
+        "block1.death_day": 0.5,
+        "block1.count_recovery": 0.5,
+        "block1.adverse_events": 0.999,
+    }
+    streams = FixedStreams(1, draws)
+    env, log, (outcome,) = run(model, [record], streams)
+    death_day = 1.0 + 0.5 * (end_of_block(0.5) - 1.0)
+    assert record.block1_death is True
+    assert record.block1_death_cause == "infection"
+    assert record.block1_death_day == death_day
+    assert env.now == death_day
+    assert record.inpatient_days == death_day
+    assert record.block1_max_grade == 5
+    assert record.block1_infection_grade == 5 and record.block1_sepsis_grade == 5
+    others = [n for n in BLOCK1_ADVERSE_EVENTS if n not in ("infection", "sepsis")]
+    assert all(getattr(record, f"block1_{n}_grade") is None for n in others)
+    assert record.eob1_day is None and record.eob1_mrd_percent is None
+    assert record.early_treatment_failure is False
+    assert (outcome.died, outcome.failed, outcome.mrd_percent) == (True, False, None)
+    assert events_of(log) == [
+        (0.0, "block1_start", None),
+        (death_day, "block1_adverse_event", "infection grade 5"),
+        (death_day, "block1_adverse_event", "sepsis grade 5"),
+        (death_day, "block1_death", "infection"),
+    ]
+    assert "block1.worst_grade" not in streams.asked  # the dead are grade 5 without a draw
+
+
+def test_non_infectious_toxic_death(model) -> None:
+    record = patient()
+    draws = {
+        "block1.death": 0.0,
+        "block1.death_infectious": 0.999,  # above the infectious share 21/22
+        "block1.death_day": 0.0,
+        "block1.count_recovery": 0.5,
+        "block1.adverse_events": 0.999,
+    }
+    _, log, _ = run(model, [record], FixedStreams(1, draws))
+    assert record.block1_death_cause == "toxicity"
+    assert record.block1_death_day == 1.0
+    assert record.block1_infection_grade is None and record.block1_sepsis_grade is None
+    assert events_of(log) == [(0.0, "block1_start", None), (1.0, "block1_death", "toxicity")]
+
+
+def test_progression_death(model) -> None:
+    record = patient(relapse_group="bm_lt18", age_years=8.0)
+    p_toxic = model.toxic_death_young["bm_lt18"]
+    draws = {
+        "block1.death": p_toxic + 0.5 * 0.0096,  # inside the progression band
+        "block1.death_day": 0.25,
+        "block1.count_recovery": 0.5,
+        "block1.adverse_events": 0.999,
+    }
+    _, log, _ = run(model, [record], FixedStreams(1, draws))
+    assert record.block1_death_cause == "progression"
+    assert record.block1_death_day == 1.0 + 0.25 * (end_of_block(0.5) - 1.0)
+    assert record.block1_max_grade == 5
+    assert log.event[-1] == "block1_death"
+
+
+def test_older_patients_carry_the_toxic_death_relative_risk(model) -> None:
+    """p_young = p / (1 + s (RR - 1)) keeps the group rate; the old have RR times it."""
+    share_old = load_case_mix().share_aged_at_least("bm_ge36", 18.0)
+    young = 0.0186 / (1 + share_old * (2.0 - 1))
+    assert model.toxic_death_young["bm_ge36"] == pytest.approx(young, rel=1e-12)
+    assert model.toxic_death_old["bm_ge36"] == pytest.approx(2.0 * young, rel=1e-12)
+    u = 1.5 * young  # between the two: the 20-year-old dies, the 8-year-old does not
+    child, adult = patient(0, age_years=8.0), patient(1, age_years=20.0)
+    draws = {**SURVIVOR_DRAWS, "block1.death": u, "block1.death_infectious": 0.0, "block1.death_day": 0.5}
+    run(model, [child, adult], FixedStreams(2, draws))
+    assert child.block1_death is False
+    assert adult.block1_death is True
+
+
+@pytest.mark.parametrize("u_unknown, mrd_known", [(0.0, False), (0.5, True)])
+def test_early_treatment_failure(model, u_unknown: float, mrd_known: bool) -> None:
+    # P(failure) in late BM is 0.0203: failure when z > z_0.9797 (about 2.05).
+    assert model.failure_z["bm_ge36"] == pytest.approx(NormalDist().inv_cdf(1 - 0.0203), rel=1e-9)
+    record = patient(resistance_z=3.0)
+    draws = {**SURVIVOR_DRAWS, "block1.failure_mrd_unknown": u_unknown}
+    _, log, (outcome,) = run(model, [record], FixedStreams(1, draws))
+    end = end_of_block(0.5)
+    assert record.early_treatment_failure is True
+    assert outcome.failed is True and outcome.died is False
+    assert (outcome.mrd_percent is not None) is mrd_known
+    assert events_of(log) == [
+        (0.0, "block1_start", None), (end, "block1_end", None), (end, "early_treatment_failure", None),
+    ]
+
+
+def test_infinite_capacity_times_add_up_exactly(model) -> None:
+    """Without a bed limit nobody waits: each end of block is 28 + its own exponential wait."""
+    uniforms = [0.0, 0.1, 0.5, 0.9, 0.999]
+    records = [patient(i) for i in range(len(uniforms))]
+    draws = {**SURVIVOR_DRAWS, "block1.count_recovery": uniforms}
+    env, log, _ = run(model, records, FixedStreams(len(records), draws))
+    for record, u in zip(records, uniforms):
+        extra = -3.5 * math.log1p(-u)
+        assert record.eob1_day == 28.0 + extra
+        assert record.block1_bed_wait_days is None
+        assert events_of(log, record.patient_id)[0] == (0.0, "block1_start", None)
+    assert env.now == max(r.eob1_day for r in records)
+
+
+def test_one_bed_second_patient_waits_exactly_the_first_stay(model) -> None:
+    first, second = patient(0), patient(1)
+    draws = {**SURVIVOR_DRAWS, "block1.count_recovery": [0.5, 0.25]}
+    env, log, _ = run(model, [first, second], FixedStreams(2, draws), beds_capacity=1)
+    stay_first, stay_second = end_of_block(0.5), end_of_block(0.25)
+    assert first.block1_bed_wait_days == 0.0
+    assert first.eob1_day == stay_first
+    assert second.block1_bed_wait_days == stay_first
+    assert second.eob1_day == stay_first + stay_second
+    assert second.inpatient_days == stay_second
+    assert events_of(log, 1)[0] == (stay_first, "block1_start", None)
+    assert env.now == stay_first + stay_second
+
+
+def test_one_bed_in_a_whole_replication(base_scenario) -> None:
+    """The same through run_replication with real streams: two patients, day 0, one bed."""
+    from sim.parameters import CapacitySettings, CohortSettings
+    from sim.replication import run_replication
+
+    scenario = base_scenario.model_copy(update={
+        "cohort": CohortSettings(n_patients=2, accrual="day0"),
+        "capacity": CapacitySettings(inpatient_beds=1),
+    })
+    for seed in range(5):
+        patients = run_replication(scenario, seed, 0)[0].to_pandas().set_index("patient_id")
+        assert patients.loc[0, "block1_bed_wait_days"] == 0.0
+        first_stay = patients.loc[0, "block1_death_day"] if patients.loc[0, "block1_death"] else patients.loc[0, "eob1_day"]
+        assert patients.loc[1, "block1_bed_wait_days"] == first_stay
+
+
+@pytest.mark.xfail(strict=True, raises=(ValueError, AssertionError), reason=(
+    "sim.phases.block1.block1: named adverse-event days are drawn in [1, therapy_days], so with "
+    "therapy_days < 1 (accepted by validation) an event falls after the end of the block and "
+    "wait_until raises 'cannot go back from day ... to day ...'"
+))
+def test_extreme_short_block_does_not_crash(model, params) -> None:
+    short = Block1Model.build(
+        with_values(params, {"block1.therapy_days": 0.0, "block1.count_recovery_extra_days_mean": 0.0}).block1,
+        load_case_mix(),
+    )
+    record = patient()
+    draws = {**SURVIVOR_DRAWS, "block1.worst_grade": 0.0, "block1.adverse_events": 0.0, "block1.adverse_event_day": 0.5}
+    run(short, [record], FixedStreams(1, draws))
+    assert record.eob1_day == 0.0
