@@ -42,10 +42,13 @@ class FreeParameter:
 FREE_PARAMETERS = (
     FreeParameter("consolidation.blinatumomab.mrd_log10_reduction", "hr_ir_B_mrd_negative_cycle1", 0.0, 8.0, False, 1),
     FreeParameter("consolidation.chemo.mrd_log10_reduction", "hr_ir_A_mrd_negative_cycle1", -2.0, 4.0, False, 1),
-    FreeParameter("consolidation.blinatumomab.stop_after_cycle1_prob", "hr_ir_B_cycle2", 0.0, 0.9, True, -1),
-    FreeParameter("consolidation.chemo.stop_after_cycle1_prob", "hr_ir_A_cycle2", 0.0, 0.9, True, -1),
-    FreeParameter("consolidation.hsct_prob_mrd_positive", "hr_ir_hsct", 0.01, 0.99, True, 1),
-    FreeParameter("consolidation.chemo.toxic_death_prob", "hr_ir_A_first_event_death", 0.001, 0.2, True, 1),
+    FreeParameter("consolidation.blinatumomab.stop_after_cycle1_prob.mrd_negative", "hr_ir_B_cycle2", 0.001, 0.99, True, -1),
+    FreeParameter("consolidation.blinatumomab.mrd_unassessed_after_cycle2_prob", "hr_ir_B_mrd_negative_cycle2", 0.001, 0.9, True, -1),
+    FreeParameter("consolidation.chemo.stop_after_cycle1_prob.mrd_positive", "hr_ir_A_cycle2", 0.001, 0.99, True, -1),
+    FreeParameter("consolidation.chemo.stop_after_cycle1_prob.mrd_negative", "hr_ir_A_mrd_negative_cycle2", 0.001, 0.99, True, -1),
+    FreeParameter("consolidation.hsct_prob_mrd_negative", "hr_ir_B_hsct", 0.3, 0.999, True, 1),
+    FreeParameter("consolidation.hsct_prob_mrd_positive", "hr_ir_A_hsct", 0.01, 0.99, True, 1),
+    FreeParameter("consolidation.chemo.toxic_death_prob", "hr_ir_A_first_event_death", 0.001, 0.3, True, 1),
     FreeParameter("hsct.trm_prob", "hr_ir_B_first_event_death", 0.01, 0.3, True, 1),
     FreeParameter("consolidation.no_hsct_relapse_prob", "hr_ir_A_dfs_2y", 0.05, 0.99, True, -1),
     FreeParameter("hsct.relapse_log_odds_shift", "hr_ir_B_dfs_2y", -3.0, 3.0, False, -1),
@@ -53,7 +56,9 @@ FREE_PARAMETERS = (
     FreeParameter("second_relapse.survival_prob_after_hsct", "hr_ir_B_os_2y", 0.01, 0.9, True, 1),
     FreeParameter("low_risk.relapse_prob_marrow.chemo", "lr_C_dfs_4y_marrow", 0.02, 0.95, True, -1),
     FreeParameter("low_risk.relapse_prob_marrow.blinatumomab", "lr_D_dfs_4y_marrow", 0.02, 0.95, True, -1),
-    FreeParameter("second_relapse.survival_prob_after_lr", "lr_os_4y", 0.01, 0.99, True, 1),
+    FreeParameter("second_relapse.survival_prob_after_lr.chemo", "lr_C_os_4y_marrow", 0.01, 0.99, True, 1),
+    FreeParameter("second_relapse.survival_prob_after_lr.blinatumomab", "lr_D_os_4y_marrow", 0.01, 0.999, True, 1),
+    FreeParameter("second_relapse.extramedullary_after_lr_log_odds", "lr_os_4y", -4.0, 2.0, False, 1),
 )
 DEFAULT_SEED = 20261121
 DEFAULT_REPLICATIONS = 60
@@ -86,6 +91,15 @@ class _Bracket:
             self.above = (x, z)
         else:
             self.below = (x, z)
+        if self.below is not None and self.above is not None:
+            # Other parameters move too: an old end can fall on the wrong side.
+            # Keep the bracket only if it is oriented as the parameter acts.
+            if (self.above[0] - self.below[0]) * self.p.direction <= 0:
+                if side > 0:
+                    self.below = None
+                else:
+                    self.above = None
+                self.step = _FIRST_STEP
         if self.below is None or self.above is None:
             # No sign change yet: move towards the target, doubling the step.
             move = -side * self.p.direction * self.step
@@ -124,10 +138,14 @@ def calibrate(
     replications: int,
     executor: Executor,
     max_iterations: int = 30,
-    tolerance_se: float = 0.5,
+    tolerance_se: float = 0.75,
     on_iteration: Callable[[int, pd.DataFrame], None] | None = None,
 ) -> CalibrationResult:
-    """Fit FREE_PARAMETERS until every paired target is within ``tolerance_se`` trial SEs."""
+    """Fit FREE_PARAMETERS until every paired target is within ``tolerance_se`` trial SEs.
+
+    Returns the first iterate within tolerance, or else the iterate whose worst
+    target was closest (``converged`` False).
+    """
     base = realise(scenario)  # central values of everything not fitted
     targets = load_targets().set_index("id")
     chosen = targets.loc[[p.target for p in FREE_PARAMETERS]].reset_index()
@@ -135,20 +153,26 @@ def calibrate(
     # from the shipped values, so the fit is a function of the seed and replications only.
     current = {p.path: _from_fit(p, 0.5 * (_to_fit(p, p.low) + _to_fit(p, p.high))) for p in FREE_PARAMETERS}
     brackets = {p.path: _Bracket(p) for p in FREE_PARAMETERS}
-    residuals = pd.DataFrame()
+    best: CalibrationResult | None = None
     for iteration in range(1, max_iterations + 1):
         patients = simulate_trial(with_values(base, current), seed, replications, executor)
         residuals = compare(patients, chosen)[["id", "published", "simulated", "trial_se", "z"]]
         if on_iteration is not None:
             on_iteration(iteration, residuals)
-        if (residuals["z"].abs() <= tolerance_se).all():
-            return CalibrationResult(current, residuals, iteration, True)
+        worst = float(residuals["z"].abs().max())
+        if best is None or worst < float(best.residuals["z"].abs().max()):
+            best = CalibrationResult(current, residuals, iteration, worst <= tolerance_se)
+        if worst <= tolerance_se:
+            return best
         z_by_target = dict(zip(residuals["id"], residuals["z"]))
         current = {
             p.path: _from_fit(p, brackets[p.path].next(_to_fit(p, current[p.path]), z_by_target[p.target]))
             for p in FREE_PARAMETERS
         }
-    return CalibrationResult(current, residuals, max_iterations, False)
+    # Not within tolerance: keep the best iterate seen (the parameters jostle
+    # each other near the optimum because patients' outcomes flip discretely).
+    assert best is not None
+    return best
 
 
 def fitted_toml(result: CalibrationResult, seed: int, replications: int, scenario_file: str) -> str:
@@ -160,7 +184,7 @@ def fitted_toml(result: CalibrationResult, seed: int, replications: int, scenari
         "[calibration]",
         f"seed = {seed}",
         f"replications = {replications}",
-        f"iterations = {result.iterations}",
+        f"best_iteration = {result.iterations}",
         f"converged = {str(result.converged).lower()}",
         "residual_z = { " + ", ".join(f'{row.id} = {row.z:.3f}' for row in result.residuals.itertuples()) + " }",
     ]

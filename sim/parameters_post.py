@@ -19,6 +19,11 @@ class ByCycle(Frozen):
     cycle2: Probability
 
 
+class ByMrdStatus(Frozen):
+    mrd_negative: Probability
+    mrd_positive: Probability
+
+
 class ConsolidationBlock(Frozen):
     """One kind of HR/IR consolidation cycle (UKALL R3 Block 2/3, or blinatumomab)."""
 
@@ -27,7 +32,8 @@ class ConsolidationBlock(Frozen):
     toxic_death_prob: Probability
     late_failure_prob: Probability
     mrd_log10_reduction: AnyReal
-    stop_after_cycle1_prob: Probability
+    stop_after_cycle1_prob: ByMrdStatus
+    mrd_unassessed_after_cycle2_prob: Probability
     grade3plus_prob: ByCycle
     infection_grade3plus_prob: ByCycle
 
@@ -112,7 +118,8 @@ class SalvageShares(Frozen):
 class SecondRelapseParams(Documented):
     """Salvage after relapse: long-term survival by the therapy the relapse followed."""
 
-    survival_prob_after_lr: Probability
+    survival_prob_after_lr: ByTherapy
+    extramedullary_after_lr_log_odds: AnyReal
     survival_prob_after_hr_ir: Probability
     survival_prob_after_hsct: Probability
     death_timing: WeibullTiming

@@ -109,11 +109,11 @@ def lr_course(env, record, therapy, models, streams, log) -> Generator[simpy.Eve
         env, record, scenario.low_risk, therapy, record.eob1_mrd_percent, log_odds, streams, log
     )
     if status == "relapse":
-        yield from after_relapse(env, record, scenario.second_relapse, "after_lr", streams, log)
+        yield from after_relapse(env, record, scenario.second_relapse, "after_lr", streams, log, therapy)
     elif status == "completed":
         yield from in_remission(
             env, record, scenario.second_relapse, "after_lr", relapse_day,
-            remission_death_day(record, scenario, streams), "other", streams, log,
+            remission_death_day(record, scenario, streams), "other", streams, log, therapy,
         )
 
 

@@ -16,9 +16,14 @@ Clinical steps, from randomisation (end of Block 1):
    falls inside; late treatment failure at the end of the cycle; otherwise a
    new marrow MRD level ``log10 m_k = log10 m_(k-1) - reduction + sd e``
    (reduction fitted per therapy to MRD-negativity after cycle 1). After
-   cycle 1 some patients stop consolidation early (fitted per therapy to the
-   patients evaluable in cycle 2: Arm A 62 of 103, Arm B 88 of 105) and go
-   straight to the HSCT decision.
+   cycle 1 some patients stop consolidation and go straight to the HSCT
+   decision, with probabilities by therapy and cycle-1 MRD status (fitted to
+   the patients evaluable in cycle 2, Arm A 62 of 103 and Arm B 88 of 105,
+   and to MRD-negativity after cycle 2: those who stop are not a random
+   subset, e.g. early responders sent on to HSCT). The MRD after cycle 2 of
+   some patients goes unrecorded (fitted for blinatumomab, whose MRD-negative
+   count falls from 79 after cycle 1 to 69 after cycle 2 with 88 evaluable);
+   their true level still guides HSCT and relapse.
 3. **Outcome** handed back to the routing: death, late failure, relapse, or
    remission with the MRD after cycle 2 (the pre-HSCT MRD).
 
@@ -79,7 +84,9 @@ def consolidation(
     mrd = mrd_percent
     relapse_day = no_hsct_relapse_day(record, params, randomisation_day, mrd, log_odds, streams)
     for cycle in (1, 2):
-        if cycle == 2 and streams.uniform(f"consolidation.{therapy}.stop_after_cycle1", i) < block.stop_after_cycle1_prob:
+        stop = block.stop_after_cycle1_prob
+        stop_prob = stop.mrd_negative if mrd is not None and mrd < 0.01 else stop.mrd_positive
+        if cycle == 2 and streams.uniform(f"consolidation.{therapy}.stop_after_cycle1", i) < stop_prob:
             log.add(record, "consolidation_stopped", "after cycle 1")
             break
         record.consolidation_cycles = cycle
@@ -110,7 +117,8 @@ def consolidation(
         if mrd > 0:
             noise = params.mrd_response_sd * streams.normal(f"{key}.mrd", i)
             mrd = 10.0 ** (math.log10(mrd) - block.mrd_log10_reduction + noise)
-        setattr(record, f"cycle{cycle}_mrd_percent", mrd)
-        log.add(record, "mrd", f"after {therapy} cycle {cycle}: {mrd:.6g}%")
+        unassessed = cycle == 2 and streams.uniform(f"{key}.mrd_unassessed", i) < block.mrd_unassessed_after_cycle2_prob
+        setattr(record, f"cycle{cycle}_mrd_percent", None if unassessed else mrd)
+        log.add(record, "mrd", f"after {therapy} cycle {cycle}: " + ("not assessed" if unassessed else f"{mrd:.6g}%"))
         relapse_day = max(record.now_days, no_hsct_relapse_day(record, params, randomisation_day, mrd, log_odds, streams))
     return ConsolidationOutcome("remission", mrd, relapse_day)

@@ -8,9 +8,10 @@ Clinical steps:
 2. **Relapse** (a second relapse) is an EFS event. The patient gets salvage
    therapy (CAR-T, inotuzumab, blinatumomab or a second HSCT, drawn from
    assumed shares and recorded) and then survives long term with a
-   probability that depends on the therapy the relapse followed (LR
-   chemotherapy, HR/IR without HSCT, after HSCT; section 6: 25-30% long-term
-   survival after a second HSCT), otherwise dies of relapse at a Weibull time.
+   probability that depends on the therapy the relapse followed (after LR
+   therapy: by arm, lower for isolated extramedullary relapse; HR/IR without
+   HSCT; after HSCT, section 6: 25-30% long-term survival after a second
+   HSCT), otherwise dies of relapse at a Weibull time.
 
 Parameters: ``[second_relapse]``; covariate effects on relapse: ``[relapse_covariates]``.
 Streams: ``follow_up.*``.
@@ -26,7 +27,7 @@ import simpy
 from ..parameters_post import RelapseCovariates, SecondRelapseParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams, pick
-from ..survival import cure_weibull_time
+from ..survival import adjusted_prob, cure_weibull_time
 from .common import death, efs_event, race
 
 SALVAGE_CONTEXTS = ("after_lr", "after_hr_ir", "after_hsct")
@@ -54,8 +55,12 @@ def after_relapse(
     context: str,
     streams: Streams,
     log: EventLog,
+    therapy: str = "chemo",
 ) -> Generator[simpy.Event, object, None]:
-    """A relapse now: EFS event, salvage, then survival or death from relapse."""
+    """A relapse now: EFS event, salvage, then survival or death from relapse.
+
+    ``therapy`` (chemo or blinatumomab) matters after LR therapy only.
+    """
     i = record.patient_id
     record.relapse_day = record.now_days
     efs_event(record, log, "relapse")
@@ -67,6 +72,11 @@ def after_relapse(
     record.salvage = pick(streams.uniform("follow_up.salvage", i), edges, names)
     log.add(record, "salvage", record.salvage)
     survival = getattr(params, f"survival_prob_{context}")
+    if context == "after_lr":
+        survival = adjusted_prob(
+            getattr(survival, therapy),
+            params.extramedullary_after_lr_log_odds if record.relapse_group.startswith("iem") else 0.0,
+        )
     timing = params.death_timing
     death_in = cure_weibull_time(
         streams.uniform("follow_up.relapse_death", i), streams.uniform("follow_up.relapse_death_day", i),
@@ -87,10 +97,11 @@ def in_remission(
     death_cause: str,
     streams: Streams,
     log: EventLog,
+    therapy: str = "chemo",
 ) -> Generator[simpy.Event, object, None]:
     """Remission until relapse, death in remission, or the end of follow-up."""
     outcome = yield from race(env, record, record.censor_day, relapse=relapse_day, death=death_day)
     if outcome == "relapse":
-        yield from after_relapse(env, record, params, context, streams, log)
+        yield from after_relapse(env, record, params, context, streams, log, therapy)
     elif outcome == "death":
         death(record, log, death_cause)
