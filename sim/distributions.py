@@ -178,11 +178,23 @@ def parse_distribution(raw: dict[str, Any]) -> _Dist:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            field = ".".join(str(part) for part in err["loc"][1:]) or "dist"
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
+            field = ".".join(str(part) for part in err["loc"][1:])
+            kind, ctx = err["type"], err.get("ctx", {})
+            if kind == "missing":
+                problems.append(f"{family} distribution: missing required key '{field}'")
+                continue
+            if kind == "extra_forbidden":
                 message = f"unknown key for a {family} distribution"
-            problems.append(f"{family} distribution: '{field}' {message} (got {err['input']!r})")
+            elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+                sign = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+                bound = next(iter(ctx.values()))
+                message = f"must be {sign} {bound:g}"
+            else:
+                message = err["msg"].removeprefix("Value error, ")
+                message = message[0].lower() + message[1:]
+            if "(got" not in message:
+                message = f"{message} (got {err['input']!r})"
+            problems.append(f"{family} distribution: '{field}' {message}" if field else f"{family} distribution: {message}")
         raise ValueError("; ".join(problems)) from None
 
 

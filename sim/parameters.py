@@ -55,7 +55,7 @@ class CohortSettings(Frozen):
     def _window(self) -> "CohortSettings":
         if self.accrual == "staggered" and not central_value(self.accrual_days) > 0:
             raise ValueError(
-                f"'accrual_days' must be > 0 when accrual = 'staggered' (got {self.accrual_days})"
+                f"'accrual_days' must be > 0 when accrual = 'staggered' (got {self.accrual_days:g})"
             )
         return self
 
@@ -138,7 +138,7 @@ class Block1Params(Documented):
         if g4 > g3:
             raise ValueError(
                 "'grade4plus_given_survival' must not exceed 'grade3plus_given_survival' "
-                f"(got {g4} > {g3})"
+                f"(got {g4:g} > {g3:g})"
             )
         return self
 
@@ -174,7 +174,7 @@ class AssignmentParams(Documented):
 class Scenario(Frozen):
     name: str
     description: str = ""
-    strategies: list[str] = Field(min_length=1)
+    strategies: list[str]
     run: RunSettings = RunSettings()
     cohort: CohortSettings
     capacity: CapacitySettings = CapacitySettings()
@@ -215,6 +215,8 @@ class Scenario(Frozen):
     @field_validator("strategies")
     @classmethod
     def _known_unique(cls, names: list[str]) -> list[str]:
+        if not names:
+            raise ValueError("must list at least one strategy (got [])")
         for name in names:
             if name not in KNOWN_STRATEGIES:
                 raise ValueError(f"unknown strategy {name!r}; known: {', '.join(KNOWN_STRATEGIES)}")

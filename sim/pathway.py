@@ -147,6 +147,8 @@ def patient_pathway(
 def _after_enrolment(env, record, strategy, models, streams, log, beds):
     scenario = models.scenario
     outcome = yield from block1(env, record, models.block1, streams, log, beds)
+    if outcome.censored:
+        return
     if outcome.died:
         return death(record, log, "progression" if record.block1_death_cause == "progression" else "toxicity")
     if outcome.failed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,20 +63,71 @@ def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], str]:
         raise ScenarioError([f"{display}: malformed TOML: {exc}"]) from None
 
 
-def _merge(base: dict, override: dict, origin: dict, base_origin: dict, file: str, prefix: tuple = ()) -> dict:
+def _family(key: str) -> str:
+    """Keys that are alternative forms of one setting: ``x``, ``x_by_age``, ``x_by_sex``."""
+    return key.split("_by_", 1)[0]
+
+
+def _is_value_table(value: object) -> bool:
+    """A distribution table is one value: an override replaces it whole."""
+    return isinstance(value, dict) and "dist" in value
+
+
+def _leaves(document: dict, prefix: tuple = ()) -> list[tuple]:
+    paths = []
+    for key, value in document.items():
+        path = prefix + (key,)
+        if isinstance(value, dict) and not _is_value_table(value):
+            paths.extend(_leaves(value, path))
+        else:
+            paths.append(path)
+    return paths
+
+
+def _forget(origin: dict, path: tuple) -> None:
+    for leaf in [p for p in origin if p[: len(path)] == path]:
+        del origin[leaf]
+
+
+def _merge(base: dict, override: dict, origin: dict, file: str, prefix: tuple = ()) -> dict:
+    """``override`` merged over ``base``; ``origin`` maps every leaf path to its file.
+
+    Tables merge key by key; a value (number, array, distribution table)
+    replaces what was there; setting ``x`` drops a base's ``x_by_age`` or
+    ``x_by_sex`` (and the reverse), as they are forms of one setting.
+    """
     merged = dict(base)
     for key, value in override.items():
         path = prefix + (key,)
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value, origin, base_origin, file, path)
+        for sibling in [k for k in merged if k != key and _family(k) == _family(key) and "_by_" in k + key]:
+            del merged[sibling]
+            _forget(origin, prefix + (sibling,))
+        current = merged.get(key)
+        if isinstance(value, dict) and isinstance(current, dict) and not (
+            _is_value_table(value) or _is_value_table(current)
+        ):
+            merged[key] = _merge(current, value, origin, file, path)
         else:
+            _forget(origin, path)
             merged[key] = value
-            origin[path] = file
+            for leaf in _leaves({key: value}, prefix):
+                origin[leaf] = file
     return merged
 
 
-def _load_document(path: Path, display: str, chain: tuple[Path, ...]) -> tuple[dict, dict, dict[str, str]]:
-    """Merged document, origin of each key path, and source texts (base first)."""
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _load_document(path: Path, display: str, chain: tuple[Path, ...], root: Path) -> tuple[dict, dict, dict[str, str]]:
+    """Merged document, origin of each leaf, and source texts (base first).
+
+    Source texts are keyed by path relative to the top scenario's folder, so
+    the scenario hash does not depend on how the scenario's path was written.
+    """
     resolved = path.resolve()
     if resolved in chain:
         cycle = " -> ".join(p.name for p in chain + (resolved,))
@@ -83,39 +135,38 @@ def _load_document(path: Path, display: str, chain: tuple[Path, ...]) -> tuple[d
     document, text = _read_toml(path, display)
     fitted_name = document.pop("fitted", None)
     base_name = document.pop("extends", None)
-    if fitted_name is not None:
-        document, fitted_sources = _with_fitted(document, path, display, fitted_name)
-    else:
-        fitted_sources = {}
+    origin: dict = {}
     if base_name is None:
-        origin = {(key,): display for key in document}
-        return document, origin, {display: text, **fitted_sources}
-    if not isinstance(base_name, str):
-        raise ScenarioError([f"{display}: extends: must be a file name (got {base_name!r})"])
-    base_path = path.parent / base_name
-    base_display = str(Path(display).parent / base_name)
-    base, origin, sources = _load_document(base_path, base_display, chain + (resolved,))
-    merged = _merge(base, document, origin, {}, display)
-    sources[display] = text
-    sources.update(fitted_sources)
+        merged, sources = _merge({}, document, origin, display), {}
+    else:
+        if not isinstance(base_name, str):
+            raise ScenarioError([f"{display}: extends: must be a file name (got {base_name!r})"])
+        base_path = path.parent / base_name
+        if not base_path.exists():
+            raise ScenarioError([f"{display}: extends: {base_path}: file not found"])
+        base_display = str(Path(display).parent / base_name)
+        base, origin, sources = _load_document(base_path, base_display, chain + (resolved,), root)
+        merged = _merge(base, document, origin, display)
+    sources[_relative(resolved, root)] = text
+    if fitted_name is not None:
+        if not isinstance(fitted_name, str):
+            raise ScenarioError([f"{display}: fitted: must be a file name (got {fitted_name!r})"])
+        fitted_path = path.parent / fitted_name
+        fitted_display = str(Path(display).parent / fitted_name)
+        fitted, fitted_text = _read_toml(fitted_path, fitted_display)
+        fitted.pop("calibration", None)  # provenance of the fit, not parameters
+        merged = _merge(merged, fitted, origin, fitted_display)
+        sources[_relative(fitted_path.resolve(), root)] = fitted_text
     return merged, origin, sources
 
 
-def _with_fitted(document: dict, path: Path, display: str, fitted_name: object) -> tuple[dict, dict[str, str]]:
-    """Merge the calibrated values file named by ``fitted`` over ``document``."""
-    if not isinstance(fitted_name, str):
-        raise ScenarioError([f"{display}: fitted: must be a file name (got {fitted_name!r})"])
-    fitted_display = str(Path(display).parent / fitted_name)
-    fitted, fitted_text = _read_toml(path.parent / fitted_name, fitted_display)
-    fitted.pop("calibration", None)  # provenance of the fit, not parameters
-    return _merge(document, fitted, {}, {}, display), {fitted_display: fitted_text}
-
-
 def _file_of(loc: tuple, origin: dict, default: str) -> str:
-    for end in range(len(loc), 0, -1):
-        if loc[:end] in origin:
-            return origin[loc[:end]]
-    return default
+    """The file that last set anything at or under ``loc`` (or the value holding it)."""
+    files = [file for path, file in origin.items() if path[: len(loc)] == loc or loc[: len(path)] == path]
+    if not files:
+        return default
+    order = list(dict.fromkeys(origin.values()))
+    return max(files, key=order.index)
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
@@ -132,10 +183,20 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
+_QUOTED_KEY = re.compile(r"^'([A-Za-z0-9_.]+)' (must .*)$", re.S)
+
+
 def _describe(err: dict) -> tuple[tuple, str]:
     loc = tuple(part for part in err["loc"] if isinstance(part, str) and not part.startswith("function-"))
     kind = err["type"]
     message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    # A check across keys names the key it blames first: put that key in the path.
+    quoted = _QUOTED_KEY.match(message)
+    if quoted and kind == "value_error":
+        key = tuple(quoted.group(1).split("."))
+        model = _model_at(loc)
+        if model is not None and key[0] in model.model_fields:
+            loc, message = loc + key, quoted.group(2)
     if kind == "missing":
         return loc, "missing required key"
     if kind == "extra_forbidden":
@@ -145,7 +206,7 @@ def _describe(err: dict) -> tuple[tuple, str]:
             close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(model.model_fields)}"
         return loc, f"unknown key{hint}"
-    if "(got" not in message:
+    if "(got" not in message and "missing required key" not in message:
         message = f"{message} (got {err['input']!r})"
     return loc, message[0].lower() + message[1:]
 
@@ -154,7 +215,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     """Read, merge and validate a scenario file; raise :class:`ScenarioError`."""
     path = Path(path)
     display = str(path)
-    document, origin, sources = _load_document(path, display, ())
+    document, origin, sources = _load_document(path, display, (), path.resolve().parent)
     try:
         scenario = Scenario.model_validate(document)
     except ValidationError as exc:

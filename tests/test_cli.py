@@ -190,22 +190,10 @@ def calibration(workdir: Path) -> tuple[subprocess.CompletedProcess, list[dict]]
 
 
 # The in-sample targets of Block 1 and risk assignment (sections 3.1-3.3), set
-# from evidence rather than fitted. One of them is known to miss at this seed:
-# at 20 replications it is 0.477 vs published 0.542 (z = -2.28 trial SE); over
-# 200 replications the model's own value is about 0.499 (z = -1.5), so it fails
-# validate for a sizeable share of seeds.
+# from evidence rather than fitted.
 BLOCK1_SECTIONS = {"3.1", "3.2", "3.3"}
-KNOWN_MISCALIBRATED = {"infection_incl_fn_grade3plus_age_1_9"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "calibration: at seed 11, 20 replications, infection_incl_fn_grade3plus_age_1_9 (published "
-    "0.542) is simulated at 0.477, z = -2.28; its expectation under the model is about 0.499 "
-    "(z = -1.5): named events are drawn independently given the worst grade "
-    "(sim.phases.block1._named_event_grade), which overstates the overlap of infection and "
-    "febrile neutropenia. The post-induction targets (sections 4.1, 4.2) also fail until the "
-    "fitted values are calibrated"
-))
 def test_validate_full_scenario_passes_every_target(calibration) -> None:
     result, rows = calibration
     failed = [row["id"] for row in rows if not row["passed"]]
@@ -225,7 +213,7 @@ def test_validate_block1_and_assignment_targets_pass(calibration) -> None:
     block1_rows = [row for row in rows if f"{row['section']}" in BLOCK1_SECTIONS]
     assert len(block1_rows) >= 80
     failed = {row["id"] for row in block1_rows if not row["passed"]}
-    assert failed <= KNOWN_MISCALIBRATED
+    assert failed == set()
 
 
 def test_version() -> None:

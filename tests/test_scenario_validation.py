@@ -6,9 +6,6 @@ whole of ``str(ScenarioError)``. ``{file}`` in an expected message stands for
 the extending file's path as given to ``load_scenario``; ``{base}`` for the
 AALL1331 file as the extends chain names it.
 
-Rows marked xfail pin the message the loader *should* give, where today's
-message names the wrong file or key, or is garbled; they document defects in
-``sim.scenario`` / ``sim.distributions`` / ``sim.parameters``.
 """
 
 from __future__ import annotations
@@ -25,10 +22,6 @@ from sim.scenario import ScenarioError, load_scenario
 from .conftest import AALL1331_TOML, write_scenario
 
 BASE = AALL1331_TOML.resolve().as_posix()
-
-
-def _xfail(reason: str):
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
 
 
 # (id, body after the extends line, expected message: str for an exact match,
@@ -172,44 +165,29 @@ BAD_SCENARIOS = [
         "{file}: block1.toxic_death_prob.bm_lt18: must be a probability in [0, 1] (got 1.2)",
         id="two-bad-values-two-lines",
     ),
-    # --- messages that should be clearer (documented defects) -----------------
+    # --- checks across keys, distributions, and files of an extends chain ------
     pytest.param(
         '[block1]\ntherapy_days = { dist = "uniform", low = 30.0, high = 20.0 }\n',
         "{file}: block1.therapy_days: uniform distribution: 'low' must be below 'high' "
         "(got low=30.0, high=20.0)",
         id="uniform-low-above-high",
-        marks=_xfail(
-            "garbled: sim.distributions.parse_distribution names a model-level error \"'dist'\" and "
-            "appends a second '(got {...})' with the whole table"
-        ),
     ),
     pytest.param(
         "[block1.toxic_death_prob]\n"
         'bm_lt18 = { dist = "beta", alpha = -1, beta = 9 }\n',
         "{file}: block1.toxic_death_prob.bm_lt18: beta distribution: 'alpha' must be > 0 (got -1)",
         id="beta-negative-alpha",
-        marks=_xfail(
-            "pydantic text leaks through parse_distribution: \"'alpha' Input should be greater "
-            'than 0 (got -1)"'
-        ),
     ),
     pytest.param(
         "[block1.toxic_death_prob]\n"
         'bm_lt18 = { dist = "beta", alpha = 1 }\n',
         "{file}: block1.toxic_death_prob.bm_lt18: beta distribution: missing required key 'beta'",
         id="beta-missing-parameter",
-        marks=_xfail(
-            "pydantic text leaks through parse_distribution: \"'beta' Field required "
-            "(got {'dist': 'beta', 'alpha': 1})\""
-        ),
     ),
     pytest.param(
         "strategies = []\n",
         re.compile(r"{file}: strategies: must (list|name) at least one strategy \(got \[\]\)"),
         id="no-strategies",
-        marks=_xfail(
-            "pydantic jargon: 'list should have at least 1 item after validation, not 0 (got [])'"
-        ),
     ),
     pytest.param(
         '[cohort]\naccrual = "staggered"\naccrual_days = 0\n',
@@ -217,10 +195,6 @@ BAD_SCENARIOS = [
             r"{file}: cohort\.accrual_days: must be > 0 when accrual = 'staggered' \(got 0(\.0)?\)"
         ),
         id="staggered-accrual-over-zero-days",
-        marks=_xfail(
-            "wrong file and key: the CohortSettings model validator reports key 'cohort', and "
-            "sim.scenario._file_of attributes it to the base aall1331.toml, not the extending file"
-        ),
     ),
     pytest.param(
         "[block1]\ngrade4plus_given_survival = 0.9\n",
@@ -229,19 +203,12 @@ BAD_SCENARIOS = [
             r"'?grade3plus_given_survival'? \(got 0\.9 > 0\.7158\d*\)"
         ),
         id="grade4-above-grade3",
-        marks=_xfail(
-            "wrong file and key: Block1Params model validator reports key 'block1' and the base file"
-        ),
     ),
     pytest.param(
         '[block1]\ncount_recovery_extra_days_mean = { dist = "weibull", shape = 1.0 }\n',
         "{file}: block1.count_recovery_extra_days_mean: 'dist' must be one of beta, uniform, "
         "triangular, lognormal, gamma, normal (got 'weibull')",
         id="bad-distribution-over-a-distribution-names-base-file",
-        marks=_xfail(
-            "wrong file: the override table is merged key by key into the base's distribution "
-            "table, so the error is attributed to aall1331.toml (see test_extending_file_replaces)"
-        ),
     ),
 ]
 
@@ -304,10 +271,6 @@ def test_malformed_base_names_the_base_and_its_line(tmp_path: Path) -> None:
     ), str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "sim.scenario._load_document: a missing extends target is reported as '<base>: file not "
-    "found' without naming the file whose 'extends' key refers to it"
-))
 def test_missing_extends_target_names_the_referring_file(tmp_path: Path) -> None:
     child = tmp_path / "child.toml"
     child.write_text('extends = "gone.toml"\n', encoding="utf-8")
@@ -342,12 +305,6 @@ def test_extending_file_overrides_only_what_it_names(tmp_path: Path, base_scenar
     assert loaded.assignment == base_scenario.assignment
 
 
-@pytest.mark.xfail(strict=True, raises=ScenarioError, reason=(
-    "sim.scenario._merge merges an override table into the base table key by key, also when "
-    "both are values (a distribution table, or an event's rate form): the base's keys leak into "
-    "the override, so an extending file cannot switch count_recovery_extra_days_mean from "
-    "uniform to gamma, nor sepsis from grade3plus_by_age to grade3plus"
-))
 @pytest.mark.parametrize(
     "body, check",
     [
@@ -374,10 +331,6 @@ def test_shipped_scenario_loads_and_is_frozen(base_scenario) -> None:
         base_scenario.cohort.n_patients = 1  # type: ignore[misc]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "sim.scenario._with_fitted merges the fitted-values file without recording where its keys "
-    "came from, so a bad fitted value is attributed to the scenario that names the file"
-))
 def test_bad_fitted_value_names_the_fitted_file(tmp_path: Path) -> None:
     (tmp_path / "bad.fitted.toml").write_text("[hsct]\ntrm_prob = 1.5\n", encoding="utf-8")
     path = write_scenario(tmp_path, "", name="child.toml")
@@ -389,11 +342,6 @@ def test_bad_fitted_value_names_the_fitted_file(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "sim.scenario.LoadedScenario.sha256 hashes each source under its display path, so the same "
-    "files give a different scenario_sha256 in the manifest when named by a relative or an "
-    "absolute path"
-))
 def test_sha256_does_not_depend_on_how_the_path_is_spelled(tmp_path: Path, monkeypatch) -> None:
     path = write_scenario(tmp_path, "[cohort]\nn_patients = 50\n")
     monkeypatch.chdir(tmp_path)

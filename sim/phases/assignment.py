@@ -29,7 +29,7 @@ import simpy
 from ..parameters import AssignmentParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams, pick
-from .common import wait
+from .common import race
 
 EARLY_GROUPS = frozenset({"bm_lt18", "bm_18_36", "iem_lt18"})
 # Arms of AALL1331 by risk group: (chemotherapy arm, blinatumomab arm).
@@ -94,7 +94,8 @@ def assignment(
     record.randomized, record.not_randomized_reason = False, reason
     log.add(record, "not_randomized", reason)
     if reason == "death":
-        yield from wait(env, record, streams.uniform("assignment.death_day", i)
-                        * params.death_before_randomisation_max_days)
+        death_day = record.now_days + streams.uniform("assignment.death_day", i) * params.death_before_randomisation_max_days
+        if (yield from race(env, record, death_day)) == "censored":
+            return Allocation(risk_group=risk, arm=None, alive=True)
         return Allocation(risk_group=risk, arm=None, alive=False)
     return Allocation(risk_group=risk, arm=None, alive=True)

@@ -5,7 +5,7 @@ Clinical steps, in order, for one patient:
 1. **Admission.** Inpatient from day 0 (waits for a bed when the scenario
    limits beds).
 2. **Death in the block.** One uniform decides toxic death, death from
-   progression, or survival. Toxic death has the group rate of AALL1331
+   progression, or survival (uniform day of death inside the block). Toxic death has the group rate of AALL1331
    (section 3.1), shifted towards patients aged 18 or more by a relative risk
    while keeping each group's rate: ``p_young = p / (1 + s (RR - 1))``, where
    ``s`` is the group's share aged >= 18 in the case-mix. A share of toxic
@@ -22,7 +22,8 @@ Clinical steps, in order, for one patient:
    ``q4 = (r4 - P5 c5) / P4`` and ``q3 = (r3 - r4) / (P3 + P4 (1 - q4))`` are
    the chances that an event reaches grade 4 in a worst-grade-4 patient and
    grade 3 otherwise; ``c5`` is 1 for infection and sepsis in an infectious
-   death. This reproduces the published rates on average.
+   death. This reproduces the published rates on average. Event days are
+   uniform over the block (before death, for a patient who dies).
 5. **End of block** at day 28 plus an exponential wait for count recovery.
 6. **Response.** The patient's latent disease resistance ``z`` sets both
    early treatment failure (the top ``p_fail`` tail of ``z`` in the group) and
@@ -49,7 +50,7 @@ from ..parameters import Block1Params, EventRates
 from ..paramtypes import AE_GROUPS, RELAPSE_GROUPS
 from ..records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from ..streams import Streams
-from .common import wait_until
+from .common import race
 
 MRD_POSITIVE_PERCENT = 0.01
 FATAL_IN_INFECTIOUS_DEATH = frozenset({"infection", "sepsis"})
@@ -160,6 +161,7 @@ class Block1Outcome:
     died: bool
     failed: bool
     mrd_percent: float | None  # the measured result; None when unknown
+    censored: bool = False     # follow-up ended before Block 1 did (possible only with a bed queue)
 
 
 def _named_event_grade(
@@ -201,7 +203,17 @@ def block1(
     if beds is not None:
         asked = env.now
         request = beds.request()
-        yield request
+        # Wait for a bed, or give up at the end of follow-up.
+        if math.isfinite(record.censor_day):
+            yield request | env.timeout(max(record.censor_day - record.now_days, 0.0))
+        else:
+            yield request
+        if not request.triggered:
+            request.cancel()
+            record.block1_bed_wait_days = record.censor_day - record.now_days
+            record.now_days = record.censor_day
+            log.add(record, "block1_not_started", "no bed before the end of follow-up")
+            return Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
         record.block1_bed_wait_days = env.now - asked
         record.now_days += record.block1_bed_wait_days
     log.add(record, "block1_start")
@@ -240,7 +252,7 @@ def block1(
     named = params.adverse_events.named()
     happenings: list[tuple[float, str, str | None]] = []
     if death_cause is not None:
-        death_day = 1.0 + streams.uniform("block1.death_day", i) * (end_day - 1.0)
+        death_day = streams.uniform("block1.death_day", i) * end_day
         last_day = death_day
     else:
         last_day = params.therapy_days
@@ -253,19 +265,24 @@ def block1(
         )
         setattr(record, f"block1_{name}_grade", grade)
         if grade is not None:
-            day = last_day if grade == 5 else 1.0 + streams.uniform(
+            day = last_day if grade == 5 else streams.uniform(
                 "block1.adverse_event_day", i, k, len(BLOCK1_ADVERSE_EVENTS)
-            ) * (last_day - 1.0)
+            ) * last_day
             happenings.append((day, "block1_adverse_event", f"{name} grade {grade}"))
     happenings.sort(key=lambda h: h[0])
 
     start = record.now_days
+    ended_early = Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
     for day, event, detail in happenings:
-        yield from wait_until(env, record, start + day)
+        if (yield from race(env, record, start + day)) == "censored":
+            _unobserved(record)
+            return _release(beds, request, ended_early)
         log.add(record, event, detail)
 
     if death_cause is not None:
-        yield from wait_until(env, record, start + death_day)
+        if (yield from race(env, record, start + death_day)) == "censored":
+            _unobserved(record)
+            return _release(beds, request, ended_early)
         record.block1_death, record.block1_death_cause = True, death_cause
         record.block1_death_day = record.now_days
         record.early_treatment_failure = False
@@ -276,7 +293,9 @@ def block1(
         return Block1Outcome(died=True, failed=False, mrd_percent=None)
 
     # 5. end of block at count recovery
-    yield from wait_until(env, record, start + end_day)
+    if (yield from race(env, record, start + end_day)) == "censored":
+        _unobserved(record)
+        return _release(beds, request, ended_early)
     record.block1_death = False
     record.eob1_day = record.now_days
     record.inpatient_days += record.now_days - start
@@ -295,3 +314,16 @@ def block1(
         log.add(record, "early_treatment_failure")
     return Block1Outcome(died=False, failed=failed, mrd_percent=mrd)
 
+
+
+def _release(beds: simpy.Resource | None, request: simpy.Event | None, outcome: Block1Outcome) -> Block1Outcome:
+    if request is not None:
+        beds.release(request)
+    return outcome
+
+
+def _unobserved(record: PatientRecord) -> None:
+    """Follow-up ended inside Block 1: its worst grades are not known."""
+    record.block1_max_grade = None
+    for name in BLOCK1_ADVERSE_EVENTS:
+        setattr(record, f"block1_{name}_grade", None)
