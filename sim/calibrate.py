@@ -15,10 +15,8 @@ model is later judged on are not in this package.
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import pandas as pd

@@ -32,9 +32,15 @@ from .validate import compare
 
 KNOWN_ERRORS = (ScenarioError, OutputError)
 
+WORKERS_OPTION = click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores]."
+)
+QUIET_OPTION = click.option("--quiet", is_flag=True, help="No progress bar.")
+
 
 def _fail(message: str, status: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
+    for line in message.splitlines() or [""]:
+        click.echo(f"error: {line}", err=True)
     sys.exit(status)
 
 
@@ -158,10 +164,9 @@ def _run_guarded(run_dir: Path, created: bool, job):
               help="Root seed [default: a fresh one, recorded in the manifest].")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Output directory [default: a new outputs/<scenario>/<time>/].")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: all cores].")
+@WORKERS_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace the run in a non-empty --out directory.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@QUIET_OPTION
 @known_errors
 def run_command(scenario: Path, reps, seed, out, workers, overwrite, quiet) -> None:
     """Run SCENARIO and write patients/, events/ and manifest.json."""
@@ -189,9 +194,9 @@ def run_command(scenario: Path, reps, seed, out, workers, overwrite, quiet) -> N
               help="Monte Carlo replications.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
               help="Root seed [default: a fresh one, printed].")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores].")
+@WORKERS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON records.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@QUIET_OPTION
 @known_errors
 def validate_command(scenario: Path, reps, seed, workers, as_json, quiet) -> None:
     """Compare a run of SCENARIO with every published in-sample figure.
@@ -233,7 +238,7 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, quiet) -> Non
               help="Replications per iteration [default: 60].")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
               help="Root seed, fixed for every iteration (common random numbers) [default: 20261121].")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores].")
+@WORKERS_OPTION
 @click.option("--max-iterations", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--check", is_flag=True, help="Fit, compare with the shipped values, write nothing; exit 1 if they differ.")
 @known_errors
@@ -268,3 +273,7 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
         sys.exit(0 if same else 1)
     write_text_file(target_file, text)
     click.echo(f"wrote {target_file}")
+
+
+if __name__ == "__main__":
+    main()

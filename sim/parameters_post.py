@@ -8,6 +8,8 @@ assumptions with ranges.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import model_validator
 
 from .distributions import central_value
@@ -44,6 +46,9 @@ class ByTherapy(Frozen):
 
 
 class WeibullTiming(Frozen):
+    """Event timing among those who have the event (``sim.survival``)."""
+
+    form: Literal["weibull"] = "weibull"
     median_days: Positive
     shape: Positive
 

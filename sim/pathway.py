@@ -14,7 +14,6 @@ reads outcomes, chooses the next phase, and closes every patient exactly once
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Generator
 

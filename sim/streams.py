@@ -24,6 +24,7 @@ There is no global random state anywhere in the package.
 from __future__ import annotations
 
 import hashlib
+from itertools import accumulate
 from statistics import NormalDist
 
 import numpy as np
@@ -71,6 +72,14 @@ class Streams:
         """A standard normal, by inverse CDF of the patient's uniform."""
         u = self.uniform(name, patient)
         return _STD_NORMAL.inv_cdf(min(max(u, 1e-12), 1 - 1e-12))
+
+
+def pick_weighted(u: float, weights: object) -> str:
+    """Inverse-CDF choice among the fields of a weights model (e.g. reasons with counts)."""
+    names = tuple(type(weights).model_fields)
+    values = [getattr(weights, name) for name in names]
+    total = sum(values)
+    return pick(u, tuple(c / total for c in accumulate(values)), names)
 
 
 def pick(u: float, cumulative: tuple[float, ...], labels: tuple) -> object:

@@ -21,26 +21,18 @@ Parameters: ``[assignment]`` (AALL1331-all section 3.2). Streams: ``assignment.*
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Generator
 
 import simpy
 
 from ..parameters import AssignmentParams
 from ..records import EventLog, PatientRecord
-from ..streams import Streams, pick
+from ..streams import Streams, pick_weighted
 from .common import race
 
 EARLY_GROUPS = frozenset({"bm_lt18", "bm_18_36", "iem_lt18"})
 # Arms of AALL1331 by risk group: (chemotherapy arm, blinatumomab arm).
 TRIAL_ARMS = {"HR": ("A_chemo", "B_blinatumomab"), "IR": ("A_chemo", "B_blinatumomab"), "LR": ("C_chemo", "D_blinatumomab")}
-
-
-def _reasons(weights: object) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    names = tuple(type(weights).model_fields)
-    values = [getattr(weights, name) for name in names]
-    total = sum(values)
-    return names, tuple(c / total for c in accumulate(values))
 
 
 def cog_risk_group(relapse_group: str, mrd_percent: float, ir_threshold_percent: float) -> str:
@@ -69,8 +61,7 @@ def assignment(
     i = record.patient_id
     not_assigned = streams.uniform("assignment.not_assigned", i) < params.not_assigned_prob
     if not_assigned or (mrd_percent is None and record.relapse_group not in EARLY_GROUPS):
-        names, edges = _reasons(params.not_assigned_reasons)
-        reason = pick(streams.uniform("assignment.not_assigned_reason", i), edges, names)
+        reason = pick_weighted(streams.uniform("assignment.not_assigned_reason", i), params.not_assigned_reasons)
         record.not_assigned_reason = reason
         record.randomized = False
         log.add(record, "not_risk_assigned", reason)
@@ -89,8 +80,7 @@ def assignment(
         log.add(record, "randomized", arm)
         return Allocation(risk_group=risk, arm=arm, alive=True)
 
-    names, edges = _reasons(params.not_randomised_reasons)
-    reason = pick(streams.uniform("assignment.not_randomised_reason", i), edges, names)
+    reason = pick_weighted(streams.uniform("assignment.not_randomised_reason", i), params.not_randomised_reasons)
     record.randomized, record.not_randomized_reason = False, reason
     log.add(record, "not_randomized", reason)
     if reason == "death":

@@ -19,14 +19,13 @@ Streams: ``follow_up.*``.
 
 from __future__ import annotations
 
-from itertools import accumulate
 from typing import Generator
 
 import simpy
 
 from ..parameters_post import RelapseCovariates, SecondRelapseParams
 from ..records import EventLog, PatientRecord
-from ..streams import Streams, pick
+from ..streams import Streams, pick_weighted
 from ..survival import adjusted_prob, cure_weibull_time
 from .common import death, efs_event, race
 
@@ -65,11 +64,7 @@ def after_relapse(
     record.relapse_day = record.now_days
     efs_event(record, log, "relapse")
     log.add(record, "relapse", context)
-    shares = params.salvage_shares
-    names = tuple(type(shares).model_fields)
-    weights = [getattr(shares, name) for name in names]
-    edges = tuple(c / sum(weights) for c in accumulate(weights))
-    record.salvage = pick(streams.uniform("follow_up.salvage", i), edges, names)
+    record.salvage = pick_weighted(streams.uniform("follow_up.salvage", i), params.salvage_shares)
     log.add(record, "salvage", record.salvage)
     survival = getattr(params, f"survival_prob_{context}")
     if context == "after_lr":

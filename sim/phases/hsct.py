@@ -22,14 +22,13 @@ Parameters: ``[hsct]``. Streams: ``hsct.*``.
 
 from __future__ import annotations
 
-from itertools import accumulate
 from typing import Generator
 
 import simpy
 
 from ..parameters_post import HsctParams
 from ..records import EventLog, PatientRecord
-from ..streams import Streams, pick
+from ..streams import Streams, pick_weighted
 from ..survival import adjusted_prob, cure_weibull_time
 from .common import race
 
@@ -37,11 +36,7 @@ MRD_NEGATIVE_PERCENT = 0.01
 
 
 def donor_type(record: PatientRecord, params: HsctParams, streams: Streams) -> str:
-    shares = params.donor_shares
-    names = tuple(type(shares).model_fields)
-    weights = [getattr(shares, name) for name in names]
-    edges = tuple(c / sum(weights) for c in accumulate(weights))
-    return pick(streams.uniform("hsct.donor", record.patient_id), edges, names)
+    return pick_weighted(streams.uniform("hsct.donor", record.patient_id), params.donor_shares)
 
 
 def wait_for_hsct(
