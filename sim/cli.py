@@ -20,12 +20,22 @@ from pathlib import Path
 
 import click
 import pandas as pd
+import pyarrow as pa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
-from .output import OutputError, default_run_dir, finish, prepare_run_dir, write_manifest, write_text_file
+from .output import (
+    OutputError,
+    default_run_dir,
+    finish,
+    prepare_run_dir,
+    write_manifest,
+    write_part,
+    write_text_file,
+)
+from .summary import MEASURES, summarise
 from .runner import BatchResult, default_workers, make_executor, run_replications
 from .scenario import LoadedScenario, ScenarioError, fitted_values_path, load_scenario
 from .validate import compare
@@ -141,6 +151,9 @@ def execute(
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",
     }
+    per_rep = pd.read_parquet(run_dir / "replication_summary")
+    summary = summarise(per_rep, scenario.strategies, scenario.reference_strategy)
+    write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))
     write_manifest(run_dir, manifest)
     finish(run_dir)
     return manifest
@@ -180,12 +193,47 @@ def run_command(scenario: Path, reps, seed, out, workers, overwrite, quiet) -> N
         run_dir, created,
         lambda: execute(loaded, replications, seed, run_dir, workers, quiet, sys.argv),
     )
+    if not quiet or sys.stdout.isatty():
+        print_comparison(run_dir, loaded.scenario.strategies, loaded.scenario.reference_strategy)
     click.echo(
         f"{manifest['replications']} replications x {manifest['n_patients']} patients x "
         f"{len(manifest['strategies'])} strategies in {manifest['elapsed_seconds']:.1f} s "
         f"({workers} workers), seed {seed}"
     )
     click.echo(str(run_dir))
+
+
+def print_comparison(run_dir: Path, strategies: list[str], reference: str) -> None:
+    """The whole-cohort comparison table: each strategy, and its paired difference from the reference."""
+    summary = pd.read_parquet(run_dir / "summary")
+    overall = summary[summary["subgroup"] == "all"]
+    table = Table(title=f"Strategies (mean [Monte Carlo 95% interval]); differences vs {reference}, paired")
+    table.add_column("outcome")
+    for strategy in strategies:
+        table.add_column(strategy, justify="right")
+        if strategy != reference:
+            table.add_column(f"{strategy} - {reference}", justify="right")
+
+    def cell(row: pd.Series, scale: float, digits: int) -> str:
+        return f"{row['mean'] * scale:.{digits}f} [{row['ci_low'] * scale:.{digits}f}, {row['ci_high'] * scale:.{digits}f}]"
+
+    for measure, label in MEASURES.items():
+        rows = overall[overall["measure"] == measure].set_index(["strategy", "comparison"])
+        percent = not measure.endswith("days")
+        scale, digits = (100.0, 1) if percent else (1.0, 0)
+        cells = []
+        for strategy in strategies:
+            cells.append(cell(rows.loc[(strategy, "value")], scale, digits))
+            if strategy != reference:
+                cells.append(cell(rows.loc[(strategy, "difference")], scale, digits))
+        table.add_row(label + (" (%)" if percent else ""), *cells)
+    Console(width=max(shutil.get_terminal_size().columns, 160)).print(table)
+    differences = overall[overall["comparison"] == "difference"]["variance_reduction"].dropna()
+    if len(differences):
+        click.echo(
+            f"Common random numbers: pairing removed a median {100 * differences.median():.0f}% "
+            f"(range {100 * differences.min():.0f}-{100 * differences.max():.0f}%) of the variance of the differences."
+        )
 
 
 @main.command("validate")

@@ -1,7 +1,9 @@
 """Writing results: Parquet datasets and the run manifest (the only writer).
 
-A run directory holds ``patients/`` and ``events/`` (Parquet datasets, one
-part file per batch of replications) and ``manifest.json``. Every file is
+A run directory holds ``patients/``, ``events/`` and
+``replication_summary/`` (Parquet datasets, one part file per batch of
+replications), ``summary/`` (strategy outcomes and paired differences) and
+``manifest.json``. Every file is
 written under ``.staging/`` first and moved into place with ``os.replace``,
 so a reader never sees a partial file.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DATASETS = ("patients", "events")
+DATASETS = ("patients", "events", "replication_summary", "summary")
 MANIFEST = "manifest.json"
 STAGING = ".staging"
 
@@ -52,7 +54,7 @@ def prepare_run_dir(path: Path, overwrite: bool) -> bool:
                 f"--out {path}: directory is not empty; Suggestion: choose a new directory, "
                 "or pass --overwrite to replace the run it holds"
             )
-        for name in (*DATASETS, "summary", STAGING):
+        for name in (*DATASETS, STAGING):
             shutil.rmtree(path / name, ignore_errors=True)
         (path / MANIFEST).unlink(missing_ok=True)
         return False

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from .distributions import _Dist, central_value
 from .parameters_post import (
@@ -21,10 +21,13 @@ from .parameters_post import (
     FollowUpParams,
     HsctParams,
     LowRiskParams,
+    MitclParams,
     OffProtocolParams,
+    PartialResponseParams,
     RelapseCovariates,
     SecondRelapseParams,
 )
+from .strategies import BUILT_IN, REINDUCTIONS, Strategy
 from .paramtypes import (
     Documented,
     Frozen,
@@ -38,7 +41,10 @@ from .paramtypes import (
     ProbabilityBySex,
 )
 
-KNOWN_STRATEGIES = ("aall1331",)
+class CustomStrategy(Frozen):
+    reinduction: Literal["r3_block1", "mitcl", "reduced_intensity"]
+    after: Literal["trial", "chemo", "blinatumomab", "blinatumomab_with_partial_responders", "hsct_in_cr"]
+    description: str = ""
 
 
 class RunSettings(Frozen):
@@ -174,11 +180,14 @@ class AssignmentParams(Documented):
 class Scenario(Frozen):
     name: str
     description: str = ""
+    custom_strategies: dict[str, CustomStrategy] = {}
     strategies: list[str]
+    reference: str | None = None
     run: RunSettings = RunSettings()
     cohort: CohortSettings
     capacity: CapacitySettings = CapacitySettings()
     block1: Block1Params
+    reinduction: dict[str, Block1Params] = {}
     assignment: AssignmentParams
     consolidation: ConsolidationParams
     hsct: HsctParams
@@ -187,6 +196,53 @@ class Scenario(Frozen):
     second_relapse: SecondRelapseParams
     off_protocol: OffProtocolParams
     follow_up: FollowUpParams
+    mitcl: MitclParams | None = None
+    partial_response: PartialResponseParams | None = None
+
+    def strategy(self, name: str) -> Strategy:
+        """The strategy called ``name``: a custom definition, else a built-in one."""
+        if name in self.custom_strategies:
+            custom = self.custom_strategies[name]
+            return Strategy(name, custom.reinduction, custom.after, custom.description)
+        return BUILT_IN[name]
+
+    @property
+    def reference_strategy(self) -> str:
+        return self.reference or self.strategies[0]
+
+    def reinduction_params(self, reinduction: str) -> Block1Params:
+        return self.block1 if reinduction == "r3_block1" else self.reinduction[reinduction]
+
+    @field_validator("reinduction")
+    @classmethod
+    def _known_reinductions(cls, tables: dict) -> dict:
+        unknown = sorted(set(tables) - set(REINDUCTIONS[1:]))
+        if unknown:
+            raise ValueError(
+                f"unknown reinduction {unknown}; known: {', '.join(REINDUCTIONS[1:])} "
+                "(UKALL R3 Block 1 is [block1]) (got " + repr(sorted(tables)) + ")"
+            )
+        return tables
+
+    @model_validator(mode="after")
+    def _strategies_complete(self) -> "Scenario":
+        if self.reference is not None and self.reference not in self.strategies:
+            raise ValueError(
+                f"'reference' must be one of the strategies {self.strategies} (got {self.reference!r})"
+            )
+        for name in self.strategies:
+            strategy = self.strategy(name)
+            if strategy.reinduction != "r3_block1" and strategy.reinduction not in self.reinduction:
+                raise ValueError(
+                    f"'reinduction.{strategy.reinduction}' must be given: strategy {name!r} uses it (got none)"
+                )
+            if strategy.after == "hsct_in_cr" and self.mitcl is None:
+                raise ValueError(f"'mitcl' must be given: strategy {name!r} sends patients in CR to HSCT (got none)")
+            if strategy.after == "blinatumomab_with_partial_responders" and self.partial_response is None:
+                raise ValueError(
+                    f"'partial_response' must be given: strategy {name!r} treats partial responders (got none)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _follow_up_covers_block1(self) -> "Scenario":
@@ -198,7 +254,7 @@ class Scenario(Frozen):
             )
         cutoff = self.follow_up.data_cutoff_day
         accrual = central_value(self.cohort.accrual_days) if self.cohort.accrual == "staggered" else 0.0
-        if cutoff is not None and central_value(cutoff) < accrual + 90:
+        if self.follow_up.censoring == "data_cutoff" and cutoff is not None and central_value(cutoff) < accrual + 90:
             raise ValueError(
                 f"'follow_up.data_cutoff_day' must be at least 90 days after the end of accrual "
                 f"(day {accrual:g}) so every patient finishes Block 1 (got {central_value(cutoff):g})"
@@ -214,12 +270,13 @@ class Scenario(Frozen):
 
     @field_validator("strategies")
     @classmethod
-    def _known_unique(cls, names: list[str]) -> list[str]:
+    def _known_unique(cls, names: list[str], info: ValidationInfo) -> list[str]:
         if not names:
             raise ValueError("must list at least one strategy (got [])")
+        known = [*BUILT_IN, *(info.data.get("custom_strategies") or {})]
         for name in names:
-            if name not in KNOWN_STRATEGIES:
-                raise ValueError(f"unknown strategy {name!r}; known: {', '.join(KNOWN_STRATEGIES)}")
+            if name not in known:
+                raise ValueError(f"unknown strategy {name!r}; known: {', '.join(known)}")
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
             raise ValueError(f"strategy names must be unique (got {duplicated} more than once)")
@@ -228,26 +285,39 @@ class Scenario(Frozen):
 
 # --- walking parameters by key path ---------------------------------------
 
+def _children(model: BaseModel, prefix: str) -> list[tuple[str, str, Any]]:
+    """(field, dotted path, value) of a model's fields; a dict of models counts as a table."""
+    return [(name, f"{prefix}{name}", getattr(model, name)) for name in type(model).model_fields]
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, BaseModel) and not isinstance(value, _Dist)
+
+
 def distribution_paths(model: BaseModel, prefix: str = "") -> list[str]:
     """Dotted key paths of every distribution-valued parameter, in file order."""
     paths = []
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        path = f"{prefix}{name}"
+    for _, path, value in _children(model, prefix):
         if isinstance(value, _Dist):
             paths.append(path)
-        elif isinstance(value, BaseModel):
+        elif _is_table(value):
             paths.extend(distribution_paths(value, f"{path}."))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _is_table(item):
+                    paths.extend(distribution_paths(item, f"{path}.{key}."))
     return paths
 
 
 def _replace(model: BaseModel, choose: Callable[[str, Any], Any], prefix: str = "") -> BaseModel:
     update = {}
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        path = f"{prefix}{name}"
-        if isinstance(value, BaseModel) and not isinstance(value, _Dist):
+    for name, path, value in _children(model, prefix):
+        if _is_table(value):
             new = _replace(value, choose, f"{path}.")
+        elif isinstance(value, dict) and any(_is_table(item) for item in value.values()):
+            replaced = {key: _replace(item, choose, f"{path}.{key}.") if _is_table(item) else item
+                        for key, item in value.items()}
+            new = value if all(replaced[k] is value[k] for k in value) else replaced
         else:
             new = choose(path, value)
         if new is not value:

@@ -156,10 +156,37 @@ class OffProtocolParams(Documented):
         return self
 
 
+class MitclParams(Documented):
+    """After mitoxantrone + clofarabine: a second cycle without CR, then HSCT in CR."""
+
+    second_cycle_cr_prob: Probability
+    hsct_prob_in_cr: Probability
+    hsct_risk_groups: list[Literal["LR", "IR", "HR"]]
+    otherwise: Literal["chemo", "blinatumomab"]
+
+
+class PartialResponseParams(Documented):
+    """Blinatumomab at once also for partial responders (not in CR after reinduction)."""
+
+    partial_response_share_of_failures: Probability
+
+
 class FollowUpParams(Documented):
-    """How long patients are followed, and death in remission without HSCT."""
+    """How long patients are followed, and death in remission without HSCT.
+
+    ``censoring = "data_cutoff"`` stops follow-up at the study day
+    ``data_cutoff_day`` (trial emulation with staggered accrual) or at the
+    horizon if sooner; ``"horizon"`` follows everyone to the horizon.
+    """
 
     horizon_days: Positive
+    censoring: Literal["horizon", "data_cutoff"] = "horizon"
     data_cutoff_day: NonNegative | None = None
     remission_death_prob: Probability
     remission_death_timing: WeibullTiming
+
+    @model_validator(mode="after")
+    def _cutoff_given(self) -> "FollowUpParams":
+        if self.censoring == "data_cutoff" and self.data_cutoff_day is None:
+            raise ValueError("'data_cutoff_day' must be given when censoring = 'data_cutoff' (got none)")
+        return self

@@ -1,20 +1,27 @@
 """Routing between phases: where each patient goes next, in one place.
 
-    enrolment -> Block 1 -> death
-                         -> early treatment failure -> off-protocol salvage
-                         -> never risk-assigned      -> off-protocol course
-                         -> risk-assigned -> not randomised -> protocol-like care or off-protocol course
-                                          -> HR/IR arm A/B  -> consolidation -> HSCT -> follow-up
-                                          -> LR arm C/D     -> LR therapy -> follow-up
+    enrolment -> reinduction (strategy's) -> death
+                 [MITCL: second cycle if no CR]
+              -> failure -> off-protocol salvage  [or blinatumomab for partial responders]
+              -> never risk-assigned      -> off-protocol course
+              -> risk-assigned -> by the strategy's rule:
+                   trial: not randomised -> protocol-like care or off-protocol course
+                          randomised     -> the arm drawn
+                   chemo / blinatumomab  -> that arm of the risk group
+                   hsct_in_cr            -> HSCT (listed risk groups), else the rule's other arm
+              arms: HR/IR A/B -> consolidation -> HSCT -> follow-up
+                    LR C/D    -> LR therapy    -> follow-up
 
 Each phase is a generator in ``sim.phases`` returning its outcome; this module
 reads outcomes, chooses the next phase, and closes every patient exactly once
 (``pathway_end``: death or censoring at the horizon or data cut-off).
+``arm`` records the course a patient followed: drawn at randomisation in the
+trial, set by the rule otherwise (then ``randomized`` is false).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generator
 
 import simpy
@@ -23,17 +30,23 @@ from .parameters import Scenario
 from .phases.assignment import assignment
 from .phases.block1 import Block1Model, block1
 from .phases.common import censor, death, efs_event
-from .phases.consolidation import consolidation
+from .phases.consolidation import consolidation, no_hsct_relapse_day
 from .phases.follow_up import after_relapse, in_remission, relapse_log_odds
 from .phases.hsct import transplant, transplant_outcome_days, wait_for_hsct
 from .phases.low_risk import low_risk_therapy
 from .phases.off_protocol import after_failure, not_assigned_course
+from .phases.second_cycle import second_cycle
 from .records import EventLog, PatientRecord
 from .streams import Streams
 from .survival import cure_weibull_time
 
-# The therapy each AALL1331 arm gives after Block 1.
+# The therapy each AALL1331 arm gives after Block 1, and the arm of each (risk group, therapy).
 ARM_THERAPY = {"A_chemo": "chemo", "B_blinatumomab": "blinatumomab", "C_chemo": "chemo", "D_blinatumomab": "blinatumomab"}
+ARM_OF = {
+    (risk, therapy): arm
+    for arm, therapy in ARM_THERAPY.items()
+    for risk in (("LR",) if arm[0] in "CD" else ("HR", "IR"))
+}
 MRD_NEGATIVE_PERCENT = 0.01
 
 
@@ -43,13 +56,17 @@ class Models:
 
     scenario: Scenario
     block1: Block1Model
+    reinductions: dict[str, Block1Model] = field(default_factory=dict)
+
+    def reinduction(self, name: str) -> Block1Model:
+        return self.block1 if name == "r3_block1" else self.reinductions[name]
 
 
 def censor_day(record: PatientRecord, scenario: Scenario) -> float:
     """End of follow-up on the patient's clock: horizon, or data cut-off if sooner."""
     follow_up = scenario.follow_up
     end = follow_up.horizon_days
-    if follow_up.data_cutoff_day is not None:
+    if follow_up.censoring == "data_cutoff":
         end = min(end, follow_up.data_cutoff_day - record.enrolment_day)
     return end
 
@@ -143,24 +160,47 @@ def patient_pathway(
     log.add(record, "pathway_end", how)
 
 
-def _after_enrolment(env, record, strategy, models, streams, log, beds):
+def _after_enrolment(env, record, strategy_name, models, streams, log, beds):
     scenario = models.scenario
-    outcome = yield from block1(env, record, models.block1, streams, log, beds)
+    strategy = scenario.strategy(strategy_name)
+    record.reinduction, record.reinduction_cycles = strategy.reinduction, 1
+    model = models.reinduction(strategy.reinduction)
+    outcome = yield from block1(env, record, model, streams, log, beds)
     if outcome.censored:
         return
+    if outcome.failed and not outcome.died and strategy.reinduction == "mitcl":
+        outcome = yield from second_cycle(env, record, model, scenario.mitcl, streams, log)
+        record.early_treatment_failure = outcome.failed
+        if outcome.censored:
+            return
     if outcome.died:
-        return death(record, log, "progression" if record.block1_death_cause == "progression" else "toxicity")
+        if not record.os_event:
+            death(record, log, "progression" if record.block1_death_cause == "progression" else "toxicity")
+        return
     if outcome.failed:
         record.eob1_mrd_percent = outcome.mrd_percent
         log.add(record, "eob1_mrd", "unknown" if outcome.mrd_percent is None else f"{outcome.mrd_percent:.6g}%")
         efs_event(record, log, "treatment_failure")
+        partial = strategy.after == "blinatumomab_with_partial_responders" and streams.uniform(
+            "partial_response.share", record.patient_id
+        ) < scenario.partial_response.partial_response_share_of_failures
+        if partial and outcome.mrd_percent is not None:
+            # Partial response: blinatumomab at once, as for HR patients (assumption: treated as HR).
+            record.risk_group, record.arm = "HR", "B_blinatumomab"
+            log.add(record, "partial_response", "blinatumomab at once")
+            return (yield from hr_ir_course(env, record, "blinatumomab", models, streams, log))
         return (yield from after_failure(env, record, scenario.off_protocol, streams, log))
 
-    allocation = yield from assignment(env, record, scenario.assignment, outcome.mrd_percent, streams, log)
+    randomise = strategy.after == "trial"
+    allocation = yield from assignment(
+        env, record, scenario.assignment, outcome.mrd_percent, streams, log, randomise=randomise
+    )
     if not allocation.alive:
         return death(record, log, "toxicity")
     if allocation.risk_group is None:
         return (yield from not_assigned_course(env, record, scenario.off_protocol, streams, log))
+    if not randomise:
+        return (yield from _by_rule(env, record, strategy, models, streams, log))
     if allocation.arm is not None:
         return (yield from _arm_course(env, record, allocation.arm, models, streams, log))
     # Risk-assigned, not randomised: protocol-like care off protocol, or the poor off-protocol course.
@@ -169,3 +209,46 @@ def _after_enrolment(env, record, strategy, models, streams, log, beds):
         log.add(record, "off_protocol_care", arm)
         return (yield from _arm_course(env, record, arm, models, streams, log))
     return (yield from not_assigned_course(env, record, scenario.off_protocol, streams, log))
+
+
+def _by_rule(env, record, strategy, models, streams, log):
+    """Every risk-assigned patient follows the strategy's rule (no randomisation)."""
+    therapy = {"chemo": "chemo", "blinatumomab": "blinatumomab", "blinatumomab_with_partial_responders": "blinatumomab"}
+    if strategy.after == "hsct_in_cr":
+        mitcl = models.scenario.mitcl
+        if record.risk_group in mitcl.hsct_risk_groups:
+            return (yield from hsct_in_cr_course(env, record, models, streams, log))
+        arm = ARM_OF[(record.risk_group, mitcl.otherwise)]
+    else:
+        arm = ARM_OF[(record.risk_group, therapy[strategy.after])]
+    record.arm = arm
+    log.add(record, "allocated", arm)
+    return (yield from _arm_course(env, record, arm, models, streams, log))
+
+
+def hsct_in_cr_course(env, record, models, streams, log) -> Generator[simpy.Event, object, None]:
+    """HSCT straight after reinduction for a patient in CR (MITCL: 32 of 33 CRs went to HSCT).
+
+    The donor search starts at enrolment; the relapse clock without HSCT runs
+    meanwhile; the pre-HSCT MRD is the end-of-reinduction MRD.
+    """
+    scenario = models.scenario
+    log_odds = relapse_log_odds(record, scenario.relapse_covariates)
+    mrd = record.eob1_mrd_percent
+    relapse_day = no_hsct_relapse_day(record, scenario.consolidation, record.now_days, mrd, log_odds, streams)
+    if streams.uniform("hsct.proceed", record.patient_id) >= scenario.mitcl.hsct_prob_in_cr:
+        log.add(record, "no_hsct")
+        return (yield from in_remission(
+            env, record, scenario.second_relapse, "after_hr_ir", relapse_day,
+            remission_death_day(record, scenario, streams), "other", streams, log,
+        ))
+    waited = yield from wait_for_hsct(env, record, scenario.hsct, 0.0, relapse_day, streams)
+    if waited == "relapse":
+        return (yield from after_relapse(env, record, scenario.second_relapse, "after_hr_ir", streams, log))
+    if waited != "done":
+        return
+    transplant(record, log)
+    relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, mrd, log_odds, streams)
+    yield from in_remission(
+        env, record, scenario.second_relapse, "after_hsct", relapse_day, trm_day, "transplant", streams, log
+    )

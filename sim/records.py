@@ -38,6 +38,8 @@ PATIENT_SCHEMA = pa.schema(
         ("cns_status", pa.string()),
         ("testicular_disease", pa.bool_()),
         ("cytogenetics", pa.string()),
+        ("reinduction", pa.string()),
+        ("reinduction_cycles", pa.int8()),
         ("block1_bed_wait_days", pa.float64()),
         ("block1_max_grade", pa.int8()),
         *[(f"block1_{name}_grade", pa.int8()) for name in BLOCK1_ADVERSE_EVENTS],

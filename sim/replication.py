@@ -35,7 +35,12 @@ def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scen
 
 def build_models(scenario: Scenario) -> Models:
     """Derived constants of every phase, from realised parameters."""
-    return Models(scenario=scenario, block1=Block1Model.build(scenario.block1, load_case_mix()))
+    case_mix = load_case_mix()
+    return Models(
+        scenario=scenario,
+        block1=Block1Model.build(scenario.block1, case_mix),
+        reinductions={name: Block1Model.build(params, case_mix) for name, params in scenario.reinduction.items()},
+    )
 
 
 def run_replication(scenario: Scenario, seed: int, replication: int) -> tuple[pa.Table, pa.Table]:

@@ -2,8 +2,8 @@
 
 Replications are cut into batches of a fixed size (so the files written do
 not depend on the number of workers); each batch is a task that runs its
-replications and writes its own Parquet parts, so the driver never holds
-results. Any ``concurrent.futures.Executor`` can run the tasks; the default
+replications and writes its own Parquet parts (patients, events, and each
+replication's outcome measures), so the driver never holds results. Any ``concurrent.futures.Executor`` can run the tasks; the default
 is a process pool over all cores, and one worker runs in-process.
 """
 
@@ -22,6 +22,7 @@ import pyarrow as pa
 from .output import write_part
 from .parameters import Scenario
 from .replication import run_replication
+from .summary import per_replication
 
 BATCH_REPLICATIONS = 10
 
@@ -44,6 +45,8 @@ def run_batch(scenario: Scenario, seed: int, first: int, stop: int, run_dir: Pat
     part = f"part-r{first:06d}-{stop - 1:06d}"
     write_part(run_dir, "patients", part, patients)
     write_part(run_dir, "events", part, events)
+    outcomes = per_replication(patients.to_pandas())
+    write_part(run_dir, "replication_summary", part, pa.Table.from_pandas(outcomes, preserve_index=False))
     return BatchResult(first, stop, patients.num_rows, events.num_rows, time.perf_counter() - started)
 
 

@@ -4,7 +4,8 @@ This is the only module that reads scenarios from disk. It resolves
 ``extends = "other.toml"`` (relative to the extending file; keys of the
 extending file override, tables merge key by key, arrays are replaced) and
 ``fitted = "x.fitted.toml"`` (values written by ``simulate calibrate``, merged
-over the file that names them, before any extending file),
+over the file that names them, before any extending file), lets every
+``[reinduction.NAME]`` table start from ``[block1]``,
 validates the merged document once, and turns every problem into one line
 naming the file, the TOML key path, the rule and the value::
 
@@ -160,6 +161,17 @@ def _load_document(path: Path, display: str, chain: tuple[Path, ...], root: Path
     return merged, origin, sources
 
 
+def _reinductions_from_block1(document: dict) -> dict:
+    """Each ``[reinduction.NAME]`` table starts from ``[block1]`` and overrides what differs."""
+    block1, tables = document.get("block1"), document.get("reinduction")
+    if not isinstance(block1, dict) or not isinstance(tables, dict):
+        return document
+    inherited = {
+        name: _merge(block1, table, {}, "") if isinstance(table, dict) else table for name, table in tables.items()
+    }
+    return {**document, "reinduction": inherited}
+
+
 def _file_of(loc: tuple, origin: dict, default: str) -> str:
     """The file that last set anything at or under ``loc`` (or the value holding it)."""
     files = [file for path, file in origin.items() if path[: len(loc)] == loc or loc[: len(path)] == path]
@@ -216,6 +228,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     path = Path(path)
     display = str(path)
     document, origin, sources = _load_document(path, display, (), path.resolve().parent)
+    document = _reinductions_from_block1(document)
     try:
         scenario = Scenario.model_validate(document)
     except ValidationError as exc:

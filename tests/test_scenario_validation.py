@@ -145,7 +145,7 @@ BAD_SCENARIOS = [
     ),
     pytest.param(
         'strategies = ["foo"]\n',
-        "{file}: strategies: unknown strategy 'foo'; known: aall1331 (got ['foo'])",
+        "{file}: strategies: unknown strategy 'foo'; known: aall1331, r3_chemo, r3_blina, mitcl, reduced_blina (got ['foo'])",
         id="unknown-strategy",
     ),
     pytest.param(

@@ -56,8 +56,13 @@ def assignment(
     mrd_percent: float | None,
     streams: Streams,
     log: EventLog,
+    randomise: bool = True,
 ) -> Generator[simpy.Event, object, Allocation]:
-    """Assign the risk group and allocate; returns who goes on, and where."""
+    """Assign the risk group and, in the trial, randomise; returns who goes on, and where.
+
+    Without ``randomise`` (a strategy's rule decides the arm) allocation stops
+    at the risk group.
+    """
     i = record.patient_id
     not_assigned = streams.uniform("assignment.not_assigned", i) < params.not_assigned_prob
     if not_assigned or (mrd_percent is None and record.relapse_group not in EARLY_GROUPS):
@@ -73,6 +78,8 @@ def assignment(
                           params.ir_mrd_threshold_percent)
     record.risk_group = risk
     log.add(record, "risk_assigned", risk)
+    if not randomise:
+        return Allocation(risk_group=risk, arm=None, alive=True)
 
     if streams.uniform("assignment.randomised", i) < getattr(params.randomisation_prob, risk):
         arm = TRIAL_ARMS[risk][int(streams.uniform("assignment.arm", i) < 0.5)]
