@@ -38,7 +38,7 @@ from .output import (
 from .summary import MEASURES, summarise
 from .runner import BatchResult, default_workers, make_executor, run_replications
 from .scenario import LoadedScenario, ScenarioError, fitted_values_path, load_scenario
-from .validate import compare
+from .validate import compare, load_targets
 
 KNOWN_ERRORS = (ScenarioError, OutputError)
 
@@ -270,11 +270,14 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, quiet) -> Non
             table.add_column(column, justify="left" if column == "target" else "right")
         for row in result.itertuples():
             table.add_row(
-                f"{row.section} {row.description}", f"{row.published:.3f}", str(row.n),
+                f"{row.section} {row.description}" + ("" if row.strategy == "aall1331" else f" [{row.strategy}]"), f"{row.published:.3f}", str(row.n),
                 f"{row.simulated:.3f}", f"{row.mc_se:.4f}", f"{row.trial_se:.3f}", f"{row.z:+.2f}",
                 "pass" if row.passed else "[bold red]FAIL[/]",
             )
         Console(width=max(shutil.get_terminal_size().columns, 120)).print(table)
+        skipped = len(load_targets()) - len(result)
+        if skipped:
+            click.echo(f"{skipped} targets describe strategies this scenario does not run.")
         click.echo(f"{len(result) - failed} of {len(result)} targets within 2 trial SE")
     if failed:
         sys.exit(1)

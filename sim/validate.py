@@ -26,15 +26,14 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-TRIAL_STRATEGY = "aall1331"
-
 
 @cache
 def load_targets() -> pd.DataFrame:
     """The calibration targets shipped with the package."""
     with resources.files("sim.data").joinpath("targets.csv").open("r", encoding="utf-8") as handle:
         targets = pd.read_csv(
-            handle, keep_default_na=False, na_values={"events": [""], "se": [""], "at_days": [""]}
+            handle, keep_default_na=False, na_values={"events": [""], "se": [""], "at_days": [""]},
+            dtype={"section": str},
         )
     targets["trial_se"] = [_trial_se(row) for row in targets.itertuples()]
     return targets
@@ -68,22 +67,31 @@ def per_replication(patients: pd.DataFrame, target) -> pd.Series:
 
 
 def compare(patients: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Simulated vs published for every target, from a trial-emulation run."""
+    """Simulated vs published for every target whose strategy the run has.
+
+    Each target names the strategy it describes (``aall1331`` for the trial's
+    own figures, ``mitcl`` for the MITCL series, ``r3_blina`` for blinatumomab
+    after R3); targets of strategies not in the run are left out.
+    """
     targets = load_targets() if targets is None else targets
-    trial = patients[patients["strategy"] == TRIAL_STRATEGY]
-    if trial.empty:
+    present = set(patients["strategy"].unique())
+    applicable = targets[targets["strategy"].isin(present)]
+    if applicable.empty:
         raise ValueError(
-            f"validation needs the '{TRIAL_STRATEGY}' strategy; Suggestion: add it to the scenario's strategies"
+            f"no target describes the strategies {sorted(present)}; Suggestion: validate a scenario "
+            f"that runs one of {sorted(set(targets['strategy']))}"
         )
+    by_strategy = {name: group for name, group in patients.groupby("strategy")}
     rows = []
-    for target in targets.itertuples():
-        stats = per_replication(trial, target).dropna()
+    for target in applicable.itertuples():
+        stats = per_replication(by_strategy[target.strategy], target).dropna()
         simulated = float(stats.mean()) if len(stats) else math.nan
         mc_se = float(stats.std(ddof=1) / np.sqrt(len(stats))) if len(stats) > 1 else math.nan
         difference = simulated - float(target.published)
         rows.append(
             {
                 "id": target.id,
+                "strategy": target.strategy,
                 "section": target.section,
                 "description": target.description,
                 "published": float(target.published),
