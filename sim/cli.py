@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import functools
 import json
-import platform
 import secrets
 import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 import pandas as pd
-import pyarrow as pa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -29,15 +26,14 @@ from . import __version__
 from .output import (
     OutputError,
     default_run_dir,
-    finish,
     prepare_run_dir,
-    write_manifest,
-    write_part,
     write_text_file,
 )
-from .summary import MEASURES, summarise
-from .runner import BatchResult, default_workers, make_executor, run_replications
-from .scenario import LoadedScenario, ScenarioError, fitted_values_path, load_scenario
+from .summary import MEASURES
+from .run import IDENTITY, RunRequest, check_resumable, identity
+from .run import execute as run_execute
+from .runner import BatchResult, default_workers, make_executor
+from .scenario import ScenarioError, fitted_values_path, load_scenario
 from .validate import compare, load_targets
 
 KNOWN_ERRORS = (ScenarioError, OutputError)
@@ -90,7 +86,7 @@ def main() -> None:
     """
 
 
-def _progress(total: int, quiet: bool) -> Progress:
+def _progress(quiet: bool) -> Progress:
     console = Console(stderr=True)
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -106,101 +102,101 @@ def _progress(total: int, quiet: bool) -> Progress:
     )
 
 
-def execute(
-    loaded: LoadedScenario,
-    replications: int,
-    seed: int,
-    run_dir: Path,
-    workers: int,
-    quiet: bool,
-    command_line: list[str],
-) -> dict:
-    """Run replications into ``run_dir`` and write the manifest; return it."""
-    scenario = loaded.scenario
-    started_at = datetime.now(timezone.utc)
+def execute(request: RunRequest, quiet: bool, scheduler: str | None = None) -> dict:
+    """Run a request with a progress bar on stderr; return the manifest."""
+    scenario = request.loaded.scenario
+    patients_per_replication = scenario.cohort.n_patients * len(scenario.strategies)
     started = time.perf_counter()
-    n_patients = scenario.cohort.n_patients * len(scenario.strategies)
-    with _progress(replications, quiet) as progress, make_executor(workers) as executor:
-        task = progress.add_task(scenario.name, total=replications, rate="")
+    with _progress(quiet) as progress, make_executor(request.workers, request.executor_kind, scheduler) as executor:
+        bar = progress.add_task(scenario.name, total=None, rate="")
+        done_before = [0]
+
+        def on_start(total: int, already: int) -> None:
+            done_before[0] = already
+            progress.update(bar, total=total, completed=already)
 
         def on_batch(batch: BatchResult) -> None:
-            done = progress.tasks[task].completed + batch.stop - batch.first
-            rate = done * n_patients / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, completed=done, rate=f"{rate:,.0f} patients/s")
+            progress.advance(bar, batch.stop - batch.first)
+            new = progress.tasks[bar].completed - done_before[0]
+            rate = new * patients_per_replication / max(time.perf_counter() - started, 1e-9)
+            progress.update(bar, rate=f"{rate:,.0f} patients/s")
 
-        results = run_replications(scenario, seed, replications, run_dir, executor, on_batch)
-    elapsed = time.perf_counter() - started
-    manifest = {
-        "scenario": scenario.name,
-        "scenario_file": str(loaded.path),
-        "scenario_sha256": loaded.sha256,
-        "scenario_sources": loaded.sources,
-        "strategies": scenario.strategies,
-        "seed": seed,
-        "replications": replications,
-        "n_patients": scenario.cohort.n_patients,
-        "parameter_mode": scenario.run.parameter_mode,
-        "package_version": __version__,
-        "command_line": command_line,
-        "workers": workers,
-        "started_at": started_at.isoformat(),
-        "elapsed_seconds": round(elapsed, 3),
-        "task_seconds": round(sum(b.seconds for b in results), 3),
-        "patient_rows": sum(b.n_patient_rows for b in results),
-        "event_rows": sum(b.n_event_rows for b in results),
-        "python": platform.python_version(),
-        "machine": f"{platform.system()} {platform.machine()}",
-    }
-    per_rep = pd.read_parquet(run_dir / "replication_summary")
-    summary = summarise(per_rep, scenario.strategies, scenario.reference_strategy)
-    write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))
-    write_manifest(run_dir, manifest)
-    finish(run_dir)
-    return manifest
-
-
-def _run_guarded(run_dir: Path, created: bool, job):
-    """Run ``job``; on failure remove what this run wrote, so nothing half-written stays."""
-    try:
-        return job()
-    except BaseException:
-        if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+        return run_execute(request, executor, on_start, on_batch)
 
 
 @main.command("run")
 @click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--reps", type=click.IntRange(min=1), default=None,
-              help="Monte Carlo replications [default: the scenario's run.replications].")
+              help="Monte Carlo replications (per point of a sweep) [default: the scenario's; with --resume, the run's own].")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
-              help="Root seed [default: a fresh one, recorded in the manifest].")
+              help="Root seed [default: a fresh one, recorded in the manifest; with --resume, the run's own].")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Output directory [default: a new outputs/<scenario>/<time>/].")
 @WORKERS_OPTION
+@click.option("--executor", "executor_kind", type=click.Choice(["process", "dask"]), default="process",
+              show_default=True, help="Local process pool, or Dask (a local cluster, or --scheduler).")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (with --executor dask).")
+@click.option("--resume", is_flag=True, help="Finish the run in --out: compute only what is missing.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in a non-empty --out directory.")
 @QUIET_OPTION
 @known_errors
-def run_command(scenario: Path, reps, seed, out, workers, overwrite, quiet) -> None:
-    """Run SCENARIO and write patients/, events/ and manifest.json."""
+def run_command(scenario: Path, reps, seed, out, workers, executor_kind, scheduler, resume, overwrite, quiet) -> None:
+    """Run SCENARIO (all its strategies, or its [sweep]) and write Parquet results.
+
+    Writes patients/, events/, summary/ and manifest.json; a sweep writes
+    points/, summary/ (per point), sensitivity/ and manifest.json.
+    """
     loaded = load_scenario(scenario)
-    replications = reps or loaded.scenario.run.replications
+    if scheduler is not None and executor_kind != "dask":
+        raise OutputError("--scheduler needs --executor dask")
+    if resume and out is None:
+        raise OutputError("--resume needs --out DIR: the run to finish")
+    sweep = loaded.scenario.sweep
+    recorded = recorded_identity(out) if resume else {}
+    replications = reps or recorded.get("replications") \
+        or (sweep.replications if sweep is not None and sweep.replications else None) \
+        or loaded.scenario.run.replications
+    if seed is None:
+        seed = recorded.get("seed")
     seed = secrets.randbits(63) if seed is None else seed
     workers = workers or default_workers()
     run_dir = out if out is not None else default_run_dir(loaded.scenario.name)
-    created = prepare_run_dir(run_dir, overwrite)
-    manifest = _run_guarded(
-        run_dir, created,
-        lambda: execute(loaded, replications, seed, run_dir, workers, quiet, sys.argv),
-    )
-    if not quiet or sys.stdout.isatty():
+    request = RunRequest(loaded, replications, seed, run_dir, workers, executor_kind, sys.argv)
+    if resume:
+        check_resumable(run_dir, identity(request))
+    prepare_run_dir(run_dir, overwrite, resume)
+    try:
+        manifest = execute(request, quiet, scheduler)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete", 130)
+    if sweep is not None:
+        print_sensitivity(run_dir, sweep.design)
+    elif not quiet or sys.stdout.isatty():
         print_comparison(run_dir, loaded.scenario.strategies, loaded.scenario.reference_strategy)
     click.echo(
-        f"{manifest['replications']} replications x {manifest['n_patients']} patients x "
-        f"{len(manifest['strategies'])} strategies in {manifest['elapsed_seconds']:.1f} s "
-        f"({workers} workers), seed {seed}"
+        f"{manifest['replications']} replications x {manifest['points']} points x {manifest['n_patients']} "
+        f"patients x {len(manifest['strategies'])} strategies in {manifest['elapsed_seconds']:.1f} s "
+        f"({workers} workers, {executor_kind}), seed {seed}"
+        + (f"; resumed, {manifest['tasks_run_now']} of {manifest['tasks']} tasks run now" if manifest["resumed"] else "")
     )
     click.echo(str(run_dir))
+
+
+def recorded_identity(run_dir: Path) -> dict:
+    """What a run in ``run_dir`` recorded about itself (seed, replications), or nothing."""
+    path = run_dir / IDENTITY
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def print_sensitivity(run_dir: Path, design: str) -> None:
+    """Per outcome difference: the parameters that move it most, and the Monte Carlo share."""
+    table = pd.read_parquet(run_dir / "sensitivity")
+    key = {"one_way": "swing", "sobol": "ST", "morris": "mu_star"}.get(design, "spearman_rho")
+    for (outcome, strategy), group in table.groupby(["outcome", "strategy"]):
+        mc = group.loc[group["statistic"] == "monte_carlo_share", "value"].iloc[0]
+        ranked = group[group["statistic"] == key].assign(size=lambda g: g["value"].abs()).sort_values("size", ascending=False)
+        top = ", ".join(f"{row.parameter} {row.value:+.3g}" for row in ranked.head(3).itertuples())
+        click.echo(f"{outcome} ({strategy} - reference): {key} {top}; Monte Carlo share of variance {mc:.0%}")
 
 
 def print_comparison(run_dir: Path, strategies: list[str], reference: str) -> None:
@@ -255,7 +251,7 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, quiet) -> Non
     seed = secrets.randbits(63) if seed is None else seed
     with tempfile.TemporaryDirectory(prefix="simulate-validate-") as tmp:
         run_dir = Path(tmp)
-        execute(loaded, reps, seed, run_dir, workers or default_workers(), quiet, sys.argv)
+        execute(RunRequest(loaded, reps, seed, run_dir, workers or default_workers(), "process", sys.argv), quiet)
         patients = pd.read_parquet(run_dir / "patients")
     try:
         result = compare(patients)

@@ -20,7 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DATASETS = ("patients", "events", "replication_summary", "summary")
+DATASETS = ("patients", "events", "replication_summary", "summary", "points", "sensitivity", "point_differences")
+RUN_FILES = ("manifest.json", "run.json")
 MANIFEST = "manifest.json"
 STAGING = ".staging"
 
@@ -40,23 +41,33 @@ def default_run_dir(scenario_name: str, root: Path = Path("outputs")) -> Path:
     return candidate
 
 
-def prepare_run_dir(path: Path, overwrite: bool) -> bool:
+def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> bool:
     """Make ``path`` ready for a run; return whether this call created it.
 
-    A non-empty directory is refused unless ``overwrite`` is set, in which
-    case the previous run's datasets and manifest are removed (nothing else).
+    A non-empty directory is refused unless ``resume`` (keep what is there
+    and add what is missing) or ``overwrite`` (remove the previous run's
+    datasets and files, nothing else) is set.
     """
+    if overwrite and resume:
+        raise OutputError("--overwrite and --resume: choose one")
     if path.exists() and not path.is_dir():
         raise OutputError(f"--out {path}: exists and is not a directory")
+    if resume:
+        if not path.is_dir():
+            raise OutputError(f"--resume {path}: no such directory; Suggestion: drop --resume to start a new run")
+        shutil.rmtree(path / STAGING, ignore_errors=True)  # parts a killed task left half-written
+        (path / MANIFEST).unlink(missing_ok=True)
+        return False
     if path.exists() and any(path.iterdir()):
         if not overwrite:
             raise OutputError(
                 f"--out {path}: directory is not empty; Suggestion: choose a new directory, "
-                "or pass --overwrite to replace the run it holds"
+                "pass --resume to finish the run it holds, or --overwrite to replace it"
             )
         for name in (*DATASETS, STAGING):
             shutil.rmtree(path / name, ignore_errors=True)
-        (path / MANIFEST).unlink(missing_ok=True)
+        for name in RUN_FILES:
+            (path / name).unlink(missing_ok=True)
         return False
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)

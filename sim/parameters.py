@@ -10,6 +10,7 @@ path (:func:`with_values`).
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Callable, Literal
 
@@ -28,6 +29,7 @@ from .parameters_post import (
     SecondRelapseParams,
 )
 from .strategies import BUILT_IN, REINDUCTIONS, Strategy
+from .sweep import SAMPLED, SweepSettings, parameter_value
 from .paramtypes import (
     Documented,
     Frozen,
@@ -198,6 +200,7 @@ class Scenario(Frozen):
     follow_up: FollowUpParams
     mitcl: MitclParams | None = None
     partial_response: PartialResponseParams | None = None
+    sweep: SweepSettings | None = None
 
     def strategy(self, name: str) -> Strategy:
         """The strategy called ``name``: a custom definition, else a built-in one."""
@@ -242,6 +245,33 @@ class Scenario(Frozen):
                 raise ValueError(
                     f"'partial_response' must be given: strategy {name!r} treats partial responders (got none)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _sweep_names_parameters(self) -> "Scenario":
+        if self.sweep is None:
+            return self
+        from .summary import MEASURES
+
+        for table, paths in (("grid", self.sweep.grid), ("one_way", self.sweep.one_way),
+                             ("parameters", self.sweep.parameters)):
+            for path in paths:
+                try:
+                    value = parameter_value(self, path)
+                except KeyError:
+                    close = difflib.get_close_matches(path, numeric_paths(self), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise ValueError(
+                        f"'sweep.{table}' must name parameters of this scenario: {path!r} is not one{hint} (got {path!r})"
+                    ) from None
+                if self.sweep.design in SAMPLED and not isinstance(value, _Dist):
+                    raise ValueError(
+                        f"'sweep.{table}' must name distribution-valued parameters for design = "
+                        f"{self.sweep.design!r}: {path!r} is a fixed number (got {value})"
+                    )
+        unknown = [o for o in self.sweep.outcomes if o not in MEASURES]
+        if unknown:
+            raise ValueError(f"'sweep.outcomes' must be among {', '.join(MEASURES)} (got {unknown})")
         return self
 
     @model_validator(mode="after")
@@ -292,6 +322,21 @@ def _children(model: BaseModel, prefix: str) -> list[tuple[str, str, Any]]:
 
 def _is_table(value: Any) -> bool:
     return isinstance(value, BaseModel) and not isinstance(value, _Dist)
+
+
+def numeric_paths(model: BaseModel, prefix: str = "") -> list[str]:
+    """Dotted key paths of every numeric or distribution-valued parameter."""
+    paths = []
+    for _, path, value in _children(model, prefix):
+        if isinstance(value, _Dist) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            paths.append(path)
+        elif _is_table(value):
+            paths.extend(numeric_paths(value, f"{path}."))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _is_table(item):
+                    paths.extend(numeric_paths(item, f"{path}.{key}."))
+    return paths
 
 
 def distribution_paths(model: BaseModel, prefix: str = "") -> list[str]:

@@ -1,0 +1,152 @@
+"""A run or a sweep, start to finish: plan, (resume), execute, summarise.
+
+1. The run's identity (scenario hash, seed, replications, sweep design) is
+   written to ``run.json`` when the directory is first used; ``--resume``
+   refuses a directory whose identity differs, naming the difference.
+2. Tasks are planned (``sim.runner.plan``); only those without a finished
+   part run, so a killed run resumes where it stopped with no duplicate rows.
+3. When every task is done: ``summary/`` (strategies and paired differences;
+   per point for a sweep), for sweeps ``points/`` and ``sensitivity/``, and
+   finally ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pyarrow as pa
+
+from . import __version__
+from .output import MANIFEST, OutputError, finish, write_manifest, write_part, write_text_file
+from .runner import MARKER, BatchResult, pending, plan, run_tasks
+from .scenario import LoadedScenario
+from .sensitivity import analyse, point_differences
+from .summary import summarise
+from .sweep import design_points
+
+IDENTITY = "run.json"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    loaded: LoadedScenario
+    replications: int
+    seed: int
+    run_dir: Path
+    workers: int
+    executor_kind: str
+    command_line: list[str]
+
+
+def identity(request: RunRequest) -> dict:
+    sweep = request.loaded.scenario.sweep
+    return {
+        "scenario_sha256": request.loaded.sha256,
+        "seed": request.seed,
+        "replications": request.replications,
+        "sweep": sweep.model_dump() if sweep is not None else None,
+    }
+
+
+def check_resumable(run_dir: Path, expected: dict) -> None:
+    """Refuse to resume into a directory of another run, naming what differs."""
+    path = run_dir / IDENTITY
+    if not path.exists():
+        raise OutputError(f"--resume {run_dir}: no run to resume here ({IDENTITY} missing)")
+    found = json.loads(path.read_text())
+    for key, value in expected.items():
+        if found.get(key) != value:
+            raise OutputError(
+                f"--resume {run_dir}: the directory holds a run with a different {key} "
+                f"({found.get(key)!r}, not {value!r}); Suggestion: resume with the same scenario, "
+                "--seed and --reps, or start a new --out directory"
+            )
+
+
+def execute(
+    request: RunRequest,
+    executor: Executor,
+    on_start: Callable[[int, int], None] | None = None,
+    on_batch: Callable[[BatchResult], None] | None = None,
+) -> dict:
+    """Run every pending task of the request and write the summaries and manifest."""
+    scenario = request.loaded.scenario
+    run_dir = request.run_dir
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    if not (run_dir / IDENTITY).exists():
+        write_text_file(run_dir / IDENTITY, json.dumps(identity(request), indent=1, default=str))
+
+    sweep = scenario.sweep
+    if sweep is None:
+        tasks, points_table = plan(request.replications), None
+    else:
+        paths, values, unit = design_points(sweep, scenario, request.seed)
+        points = [dict(zip(paths, map(float, row), strict=True)) for row in values]
+        tasks = plan(request.replications, points)
+        points_table = pd.DataFrame(values, columns=paths).rename_axis("point").reset_index()
+    todo = pending(tasks, run_dir)
+    if on_start is not None:
+        on_start(sum(t.replications for t in tasks), sum(t.replications for t in tasks) - sum(t.replications for t in todo))
+    results = run_tasks(scenario, request.seed, todo, run_dir, executor, on_batch, keep_patients=sweep is None)
+
+    per_rep = pd.read_parquet(run_dir / MARKER)
+    reference = scenario.reference_strategy
+    if sweep is None:
+        summary = summarise(per_rep, scenario.strategies, reference)
+    else:
+        summary = pd.concat(
+            [summarise(group.drop(columns="point"), scenario.strategies, reference).assign(point=point)
+             for point, group in per_rep.groupby("point")],
+            ignore_index=True,
+        )
+        write_part(run_dir, "points", "part-0", pa.Table.from_pandas(points_table, preserve_index=False))
+        differences = point_differences(per_rep, list(sweep.outcomes), reference)
+        sensitivity = analyse(sweep.design, paths, values, unit, differences)
+        write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
+        write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
+    write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))
+
+    manifest = {
+        "scenario": scenario.name,
+        "scenario_file": str(request.loaded.path),
+        "scenario_sha256": request.loaded.sha256,
+        "scenario_sources": request.loaded.sources,
+        "strategies": scenario.strategies,
+        "reference": reference,
+        "seed": request.seed,
+        "replications": request.replications,
+        "n_patients": scenario.cohort.n_patients,
+        "parameter_mode": scenario.run.parameter_mode,
+        "sweep_design": sweep.design if sweep is not None else None,
+        "points": len(points_table) if points_table is not None else 1,
+        "tasks": len(tasks),
+        "tasks_run_now": len(todo),
+        "resumed": len(todo) < len(tasks),
+        "package_version": __version__,
+        "command_line": request.command_line,
+        "executor": request.executor_kind,
+        "workers": request.workers,
+        "started_at": started_at.isoformat(),
+        "elapsed_seconds": round(time.perf_counter() - started, 3),
+        "task_seconds": round(sum(b.seconds for b in results), 3),
+        "patient_rows_now": sum(b.n_patient_rows for b in results),
+        "event_rows_now": sum(b.n_event_rows for b in results),
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+    }
+    write_manifest(run_dir, manifest)
+    finish(run_dir)
+    return manifest
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (run_dir / MANIFEST).exists()

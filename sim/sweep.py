@@ -1,0 +1,159 @@
+"""Parameter sweeps: which parameter sets (points) a ``[sweep]`` table asks for.
+
+Designs:
+
+* ``grid``: every combination of the listed values (``[sweep.grid]``).
+  A key may be a glob pattern: ``"reinduction.mitcl.toxic_death_prob.*"``
+  sets every matching parameter to the point's value.
+* ``one_way``: the central scenario, then each listed parameter alone at its
+  low and at its high value (``[sweep.one_way]``; a tornado analysis).
+* ``latin_hypercube``, ``sobol`` (Saltelli), ``morris``: sampled designs
+  from SALib over the listed distribution-valued parameters; each design
+  coordinate in [0, 1] is mapped through the parameter's own distribution
+  (inverse CDF).
+* ``psa``: probabilistic sensitivity analysis, a Latin hypercube over
+  *every* distribution in the scenario.
+
+Every point is a full run of the scenario (all strategies, common random
+numbers), with the same seed at every point, so differences between points
+come from the parameters, not from different patients.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from .distributions import _Dist
+from .paramtypes import Frozen
+
+DESIGNS = ("grid", "one_way", "latin_hypercube", "sobol", "morris", "psa")
+SAMPLED = ("latin_hypercube", "sobol", "morris", "psa")
+MIN_SAMPLES = {"latin_hypercube": 2, "sobol": 2, "morris": 2, "psa": 2}
+DEFAULT_OUTCOMES = ("os_4y", "efs_4y", "reinduction_death")
+
+
+class SweepSettings(Frozen):
+    design: Literal["grid", "one_way", "latin_hypercube", "sobol", "morris", "psa"]
+    replications: int | None = Field(default=None, ge=2)
+    grid: dict[str, list[float]] = {}
+    one_way: dict[str, list[float]] = {}
+    parameters: list[str] = []
+    samples: int = Field(default=16, ge=1)
+    outcomes: list[str] = list(DEFAULT_OUTCOMES)
+
+    @model_validator(mode="after")
+    def _design_inputs(self) -> "SweepSettings":
+        if self.design == "grid" and not self.grid:
+            raise ValueError("'grid' must list parameter = [values] for design = 'grid' (got none)")
+        if self.design == "one_way" and not self.one_way:
+            raise ValueError("'one_way' must list parameter = [low, high] for design = 'one_way' (got none)")
+        for path, bounds in self.one_way.items():
+            if len(bounds) != 2 or bounds[0] > bounds[1]:
+                raise ValueError(f"'one_way' must give [low, high] with low <= high for {path!r} (got {bounds})")
+        if self.design in ("latin_hypercube", "sobol", "morris") and not self.parameters:
+            raise ValueError(f"'parameters' must list distribution-valued parameters for design = {self.design!r} (got none)")
+        if self.design in SAMPLED and self.samples < MIN_SAMPLES[self.design]:
+            raise ValueError(
+                f"'samples' must be at least {MIN_SAMPLES[self.design]} for design = {self.design!r} (got {self.samples})"
+            )
+        if self.design == "sobol" and self.samples & (self.samples - 1):
+            raise ValueError(f"'samples' must be a power of 2 for design = 'sobol' (Saltelli) (got {self.samples})")
+        return self
+
+
+def expand(scenario, path: str) -> list[str]:
+    """Concrete key paths a sweep key stands for: itself, or every match of a glob
+    pattern (``reinduction.mitcl.toxic_death_prob.*`` sets all five groups at once)."""
+    if not any(char in path for char in "*?["):
+        return [path]
+    from .parameters import numeric_paths
+
+    return [p for p in numeric_paths(scenario) if fnmatch.fnmatchcase(p, path)]
+
+
+def expand_values(scenario, values: dict[str, float]) -> dict[str, float]:
+    return {concrete: value for path, value in values.items() for concrete in expand(scenario, path)}
+
+
+def parameter_value(scenario, path: str):
+    """The value (number or distribution) at a dotted key path, or KeyError.
+
+    A glob pattern answers with its first match (all must exist)."""
+    matches = expand(scenario, path)
+    if not matches:
+        raise KeyError(path)
+    path = matches[0]
+    value = scenario
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value[part]
+        elif hasattr(value, "model_fields") and part in type(value).model_fields:
+            value = getattr(value, part)
+        else:
+            raise KeyError(path)
+    if isinstance(value, bool) or not isinstance(value, (int, float, _Dist)):
+        raise KeyError(path)
+    return value
+
+
+def swept_paths(sweep: SweepSettings, distribution_paths: list[str]) -> list[str]:
+    if sweep.design == "grid":
+        return list(sweep.grid)
+    if sweep.design == "one_way":
+        return list(sweep.one_way)
+    if sweep.design == "psa":
+        return list(sweep.parameters) or list(distribution_paths)
+    return list(sweep.parameters)
+
+
+def design_points(sweep: SweepSettings, scenario, seed: int) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """(parameter paths, points as values [n_points, n_params], unit-cube design or None).
+
+    The unit-cube design is what SALib's analysers need for sampled designs.
+    """
+    from .parameters import distribution_paths
+
+    paths = swept_paths(sweep, distribution_paths(scenario))
+    if sweep.design == "grid":
+        points = np.array(list(itertools.product(*[sweep.grid[p] for p in paths])), dtype=float)
+        return paths, points, None
+    if sweep.design == "one_way":
+        centre = [_central(scenario, p) for p in paths]
+        rows = [centre]
+        for k, path in enumerate(paths):
+            for bound in sweep.one_way[path]:
+                row = list(centre)
+                row[k] = bound
+                rows.append(row)
+        return paths, np.array(rows, dtype=float), None
+    problem = salib_problem(paths)
+    if sweep.design == "sobol":
+        from SALib.sample import sobol
+
+        unit = sobol.sample(problem, sweep.samples, calc_second_order=False, seed=seed % (2**32))
+    elif sweep.design == "morris":
+        from SALib.sample import morris
+
+        unit = morris.sample(problem, sweep.samples, num_levels=4, seed=seed % (2**32))
+    else:
+        from SALib.sample import latin
+
+        unit = latin.sample(problem, sweep.samples, seed=seed % (2**32))
+    unit = np.clip(unit, 1e-9, 1 - 1e-9)
+    dists = [parameter_value(scenario, p) for p in paths]
+    points = np.array([[d.ppf(u) for d, u in zip(dists, row, strict=True)] for row in unit])
+    return paths, points, unit
+
+
+def salib_problem(paths: list[str]) -> dict:
+    return {"num_vars": len(paths), "names": list(paths), "bounds": [[0.0, 1.0]] * len(paths)}
+
+
+def _central(scenario, path: str) -> float:
+    value = parameter_value(scenario, path)
+    return value.central() if isinstance(value, _Dist) else float(value)

@@ -1,0 +1,193 @@
+"""Sweeps, executors and resume, end to end through the `simulate` command.
+
+Real processes throughout: a process pool, a Dask local cluster, and a run
+killed with SIGKILL part-way and resumed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SIMULATE = Path(sys.executable).parent / "simulate"
+DATASETS = ("patients", "events", "replication_summary", "summary")
+
+
+def simulate(*args, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SIMULATE), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def write(tmp_path: Path, name: str, body: str, base: str = "aall1331.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(f'extends = "{SCENARIOS / base}"\n{body}', encoding="utf-8")
+    return path
+
+
+def content(run_dir: Path, datasets=DATASETS) -> dict[str, pd.DataFrame]:
+    """Every dataset, in a canonical row order (file layout and order do not matter)."""
+    tables = {}
+    for name in datasets:
+        table = pd.read_parquet(run_dir / name)
+        keys = [c for c in ("point", "strategy", "replication", "patient_id", "subgroup", "level", "measure",
+                            "comparison", "outcome", "parameter", "statistic") if c in table.columns]
+        if name == "events":  # keep each patient's log order, which is part of the content
+            table = table.assign(order=table.groupby(["strategy", "replication", "patient_id"]).cumcount())
+            keys.append("order")
+        tables[name] = table.sort_values(keys, kind="stable").reset_index(drop=True)
+    return tables
+
+
+def assert_same_content(a: Path, b: Path, datasets=DATASETS) -> None:
+    left, right = content(a, datasets), content(b, datasets)
+    for name in datasets:
+        pd.testing.assert_frame_equal(left[name], right[name], obj=name)
+
+
+SWEEP = """
+strategies = ["r3_blina", "mitcl"]
+[cohort]
+n_patients = 60
+[sweep]
+design = "one_way"
+replications = 4
+[sweep.one_way]
+"reinduction.mitcl.toxic_death_prob.*" = [0.0, 0.08]
+"hsct.trm_prob" = [0.05, 0.2]
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep_runs(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    tmp = tmp_path_factory.mktemp("sweep")
+    scenario = write(tmp, "sweep.toml", SWEEP, base="mitcl.toml")
+    process = simulate(scenario, "--seed", 8, "--out", tmp / "process", "--workers", 2)
+    assert process.returncode == 0, process.stderr
+    dask = simulate(scenario, "--seed", 8, "--out", tmp / "dask", "--workers", 2, "--executor", "dask")
+    assert dask.returncode == 0, dask.stderr
+    return tmp / "process", tmp / "dask", process
+
+
+def test_sweep_writes_points_summary_and_tornado(sweep_runs) -> None:
+    run_dir, _, result = sweep_runs
+    points = pd.read_parquet(run_dir / "points")
+    assert len(points) == 5  # centre + low/high of two parameters
+    assert set(points.columns) == {"point", "reinduction.mitcl.toxic_death_prob.*", "hsct.trm_prob"}
+    sensitivity = pd.read_parquet(run_dir / "sensitivity")
+    swings = sensitivity[sensitivity["statistic"] == "swing"]
+    assert set(swings["parameter"]) == {"reinduction.mitcl.toxic_death_prob.*", "hsct.trm_prob"}
+    assert set(swings["outcome"]) == {"os_4y", "efs_4y", "reinduction_death"}
+    # MITCL's own induction death can only move reinduction deaths through that parameter.
+    death = swings[swings["outcome"] == "reinduction_death"].set_index("parameter")["value"]
+    assert death["reinduction.mitcl.toxic_death_prob.*"] > 0.03
+    assert death["hsct.trm_prob"] == 0.0
+    assert sensitivity.loc[sensitivity["statistic"] == "monte_carlo_share", "value"].notna().all()
+    assert "Monte Carlo share of variance" in result.stdout
+    summary = pd.read_parquet(run_dir / "summary")
+    assert sorted(summary["point"].unique()) == [0, 1, 2, 3, 4]
+
+
+def test_the_glob_key_sets_every_match(sweep_runs) -> None:
+    run_dir, _, _ = sweep_runs
+    per_rep = pd.read_parquet(run_dir / "replication_summary")
+    deaths = per_rep[(per_rep["measure"] == "reinduction_death") & (per_rep["subgroup"] == "all")
+                     & (per_rep["strategy"] == "mitcl")]
+    assert deaths.loc[deaths["point"] == 1, "value"].max() == 0.0  # all five groups at 0: nobody dies of toxicity
+    # ...except from progression, which the sweep leaves alone; point 2 (0.08 everywhere) has more deaths.
+    assert deaths.loc[deaths["point"] == 2, "value"].mean() > deaths.loc[deaths["point"] == 0, "value"].mean()
+
+
+def test_dask_local_cluster_gives_identical_content(sweep_runs) -> None:
+    process, dask, _ = sweep_runs
+    assert_same_content(process, dask, ("replication_summary", "summary", "points", "sensitivity"))
+
+
+def test_killed_run_resumes_to_the_same_content(tmp_path: Path) -> None:
+    scenario = write(tmp_path, "kill.toml", "")
+    reference = tmp_path / "uninterrupted"
+    result = simulate(scenario, "--reps", 40, "--seed", 21, "--out", reference, "--workers", 2, "--quiet")
+    assert result.returncode == 0, result.stderr
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([str(SIMULATE), str(scenario), "--reps", "40", "--seed", "21", "--out", str(killed),
+                                "--workers", "2", "--quiet"], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    marker = killed / "replication_summary"
+    while time.monotonic() < deadline and process.poll() is None:
+        if marker.exists() and len(list(marker.glob("*.parquet"))) >= 1:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)  # the driver and its workers, at once
+    process.wait()
+    done_before = len(list(marker.glob("*.parquet")))
+    assert 1 <= done_before < 4
+    assert not (killed / "manifest.json").exists()
+
+    again = simulate(scenario, "--out", killed, "--resume", "--workers", 2, "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert "resumed" in again.stdout
+    assert_same_content(reference, killed)
+    assert not list(killed.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "body, base, message",
+    [
+        ('[sweep]\ndesign = "grid"\ngrid = { "hsct.trm_prb" = [0.1, 0.2] }\n', "mitcl.toml",
+         "sweep.grid: must name parameters of this scenario: 'hsct.trm_prb' is not one; did you mean 'hsct.trm_prob'? "
+         "(got 'hsct.trm_prb')"),
+        ('[sweep]\ndesign = "one_way"\none_way = { "hsct.trm_prob" = [0.3, 0.1] }\n', "mitcl.toml",
+         "sweep.one_way: must give [low, high] with low <= high for 'hsct.trm_prob' (got [0.3, 0.1])"),
+        ('[sweep]\ndesign = "latin_hypercube"\nsamples = 1\nparameters = ["mitcl.second_cycle_cr_prob"]\n', "mitcl.toml",
+         "sweep.samples: must be at least 2 for design = 'latin_hypercube' (got 1)"),
+        ('[sweep]\ndesign = "sobol"\nsamples = 6\nparameters = ["mitcl.second_cycle_cr_prob"]\n', "mitcl.toml",
+         "sweep.samples: must be a power of 2 for design = 'sobol' (Saltelli) (got 6)"),
+    ],
+    ids=["unknown-parameter", "low-above-high", "too-few-samples", "sobol-not-power-of-2"],
+)
+def test_bad_sweeps_fail_at_load(tmp_path: Path, body: str, base: str, message: str) -> None:
+    scenario = write(tmp_path, "bad.toml", body, base=base)
+    result = simulate(scenario, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr == f"error: {scenario}: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_scheduler_is_a_clear_error_within_seconds(tmp_path: Path) -> None:
+    scenario = write(tmp_path, "s.toml", "[cohort]\nn_patients = 20\n")
+    started = time.monotonic()
+    result = simulate(scenario, "--reps", 2, "--out", tmp_path / "out", "--executor", "dask",
+                      "--scheduler", "tcp://127.0.0.1:9")
+    assert time.monotonic() - started < 60
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answered within 5 s")
+
+
+def test_resume_refuses_another_run_and_keeps_it(tmp_path: Path) -> None:
+    scenario = write(tmp_path, "s.toml", "[cohort]\nn_patients = 20\n")
+    run_dir = tmp_path / "run"
+    assert simulate(scenario, "--reps", 2, "--seed", 1, "--out", run_dir, "--workers", 1, "--quiet").returncode == 0
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+
+    other_seed = simulate(scenario, "--reps", 2, "--seed", 2, "--out", run_dir, "--resume", "--workers", 1)
+    assert other_seed.returncode == 2
+    assert "different seed (1, not 2)" in other_seed.stderr and "Traceback" not in other_seed.stderr
+
+    other = write(tmp_path, "other.toml", "[cohort]\nn_patients = 21\n")
+    other_scenario = simulate(other, "--reps", 2, "--out", run_dir, "--resume", "--workers", 1)
+    assert other_scenario.returncode == 2
+    assert "different scenario_sha256" in other_scenario.stderr
+
+    again = simulate(scenario, "--reps", 2, "--seed", 1, "--out", run_dir, "--workers", 1)
+    assert again.returncode == 2 and "--resume" in again.stderr and "--overwrite" in again.stderr
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before
