@@ -99,11 +99,11 @@ def consolidation(
         death_day = math.inf
         if streams.uniform(f"{key}.toxic_death", i) < block.toxic_death_prob:
             death_day = start + streams.uniform(f"{key}.toxic_death_day", i) * block.duration_days
-        if therapy == "chemo":
-            record.inpatient_days += block.duration_days  # assumption: chemo blocks are given in hospital
         outcome = yield from race(
             env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
         )
+        if therapy == "chemo":  # assumption: chemotherapy blocks are given in hospital
+            record.inpatient_days += min(block.duration_days, record.now_days - start)
         if outcome == "death":
             death(record, log, "toxicity")
             return ConsolidationOutcome("death", mrd, relapse_day)
