@@ -189,7 +189,7 @@ def fitted_toml(result: CalibrationResult, seed: int, replications: int, scenari
     tables: dict[str, list[str]] = {}
     for path, value in result.values.items():
         table, key = path.rsplit(".", 1)
-        tables.setdefault(table, []).append(f"{key} = {value:.6g}")
+        tables.setdefault(table, []).append(f"{key} = {value!r}")  # full precision: the values the fit checked
     for table, entries in tables.items():
         lines += ["", f"[{table}]", *entries]
     return "\n".join(lines) + "\n"

@@ -30,13 +30,14 @@ from .output import (
     write_text_file,
 )
 from .summary import MEASURES
+from .analysis import RunError
 from .run import IDENTITY, RunRequest, check_resumable, identity
 from .run import execute as run_execute
 from .runner import BatchResult, default_workers, make_executor
 from .scenario import ScenarioError, fitted_values_path, load_scenario
 from .validate import compare, load_targets
 
-KNOWN_ERRORS = (ScenarioError, OutputError)
+KNOWN_ERRORS = (ScenarioError, OutputError, RunError)
 
 WORKERS_OPTION = click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores]."
@@ -83,6 +84,7 @@ def main() -> None:
     simulate SCENARIO.toml [--reps N] [--seed N] [--out DIR] [--workers N]
     simulate validate SCENARIO.toml [--reps N]
     simulate calibrate SCENARIO.toml [--reps N] [--seed N]
+    simulate report RUN_DIR [--out report.html]
     """
 
 
@@ -320,6 +322,21 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
         sys.exit(0 if same else 1)
     write_text_file(target_file, text)
     click.echo(f"wrote {target_file}")
+
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="HTML file to write [default: RUN_DIR/report.html].")
+@known_errors
+def report_command(run_dir: Path, out) -> None:
+    """Write one self-contained HTML report of RUN_DIR (figures embedded, no network needed)."""
+    from .analysis import open_run
+    from .report import write_report
+
+    run = open_run(run_dir)
+    click.echo(str(write_report(run, out or run_dir / "report.html")))
 
 
 if __name__ == "__main__":

@@ -205,3 +205,13 @@ def central_value(value: float | _Dist) -> float:
 
 def is_distribution(value: Any) -> bool:
     return isinstance(value, _Dist)
+
+
+def lowest(value: float | _Dist) -> float:
+    """The smallest value a parameter can take (a distribution's support)."""
+    return value.support()[0] if isinstance(value, _Dist) else float(value)
+
+
+def highest(value: float | _Dist) -> float:
+    """The largest value a parameter can take (a distribution's support)."""
+    return value.support()[1] if isinstance(value, _Dist) else float(value)

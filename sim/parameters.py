@@ -16,7 +16,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from .distributions import _Dist, central_value
+from .distributions import _Dist, central_value, highest, lowest
 from .parameters_post import (
     ConsolidationParams,
     FollowUpParams,
@@ -276,18 +276,19 @@ class Scenario(Frozen):
 
     @model_validator(mode="after")
     def _follow_up_covers_block1(self) -> "Scenario":
-        horizon = central_value(self.follow_up.horizon_days)
-        block1_days = central_value(self.block1.therapy_days)
+        # Over the whole range a distribution can draw, not only its central value.
+        horizon = lowest(self.follow_up.horizon_days)
+        block1_days = highest(self.block1.therapy_days)
         if horizon <= block1_days:
             raise ValueError(
                 f"'follow_up.horizon_days' must be longer than Block 1 ({block1_days:g} days) (got {horizon:g})"
             )
         cutoff = self.follow_up.data_cutoff_day
-        accrual = central_value(self.cohort.accrual_days) if self.cohort.accrual == "staggered" else 0.0
-        if self.follow_up.censoring == "data_cutoff" and cutoff is not None and central_value(cutoff) < accrual + 90:
+        accrual = highest(self.cohort.accrual_days) if self.cohort.accrual == "staggered" else 0.0
+        if self.follow_up.censoring == "data_cutoff" and cutoff is not None and lowest(cutoff) < accrual + 90:
             raise ValueError(
                 f"'follow_up.data_cutoff_day' must be at least 90 days after the end of accrual "
-                f"(day {accrual:g}) so every patient finishes Block 1 (got {central_value(cutoff):g})"
+                f"(day {accrual:g}) so every patient finishes Block 1 (got {lowest(cutoff):g})"
             )
         return self
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from .distributions import central_value
+from .distributions import central_value, highest, lowest
 from .paramtypes import AnyReal, Documented, Frozen, NonNegative, Positive, Probability
 
 
@@ -102,6 +102,17 @@ class LowRiskParams(Documented):
     block3_febrile_neutropenia_prob: ByTherapy
     block3_infection_prob: ByTherapy
     block3_sepsis_prob: ByTherapy
+
+    @model_validator(mode="after")
+    def _maintenance_fits(self) -> "LowRiskParams":
+        stages = max(2 * highest(self.block_days), highest(self.block_days) + highest(self.blinatumomab_block_days))
+        stages += highest(self.continuation_days)
+        if lowest(self.therapy_total_days) < stages:
+            raise ValueError(
+                "'therapy_total_days' must cover Block 2, Block 3 or blinatumomab and continuation "
+                f"({stages:g} days) (got {lowest(self.therapy_total_days):g})"
+            )
+        return self
 
 
 class RelapseCovariates(Documented):

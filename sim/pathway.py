@@ -170,9 +170,10 @@ def _after_enrolment(env, record, strategy_name, models, streams, log, beds):
         return
     if outcome.failed and not outcome.died and strategy.reinduction == "mitcl":
         outcome = yield from second_cycle(env, record, model, scenario.mitcl, streams, log)
-        record.early_treatment_failure = outcome.failed
         if outcome.censored:
+            record.early_treatment_failure = False  # follow-up ended before the response was known
             return
+        record.early_treatment_failure = outcome.failed
     if outcome.died:
         if not record.os_event:
             death(record, log, "progression" if record.block1_death_cause == "progression" else "toxicity")
@@ -197,6 +198,8 @@ def _after_enrolment(env, record, strategy_name, models, streams, log, beds):
     )
     if not allocation.alive:
         return death(record, log, "toxicity")
+    if record.now_days >= record.censor_day:  # follow-up ended while waiting to start the next phase
+        return
     if allocation.risk_group is None:
         return (yield from not_assigned_course(env, record, scenario.off_protocol, streams, log))
     if not randomise:

@@ -138,14 +138,21 @@ def execute(
         "started_at": started_at.isoformat(),
         "elapsed_seconds": round(time.perf_counter() - started, 3),
         "task_seconds": round(sum(b.seconds for b in results), 3),
-        "patient_rows_now": sum(b.n_patient_rows for b in results),
-        "event_rows_now": sum(b.n_event_rows for b in results),
+        "patient_rows": _rows(run_dir / "patients"),
+        "event_rows": _rows(run_dir / "events"),
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",
     }
     write_manifest(run_dir, manifest)
     finish(run_dir)
     return manifest
+
+
+def _rows(dataset: Path) -> int:
+    """Rows of a Parquet dataset, from its files' metadata (0 when absent, as in sweeps)."""
+    import pyarrow.dataset as ds
+
+    return ds.dataset(dataset).count_rows() if dataset.exists() else 0
 
 
 def is_finished(run_dir: Path) -> bool:

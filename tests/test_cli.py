@@ -164,7 +164,7 @@ def test_non_empty_out_without_overwrite_is_refused(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
         f"error: --out {out}: directory is not empty; Suggestion: choose a new directory, "
-        "or pass --overwrite to replace the run it holds"
+        "pass --resume to finish the run it holds, or --overwrite to replace it"
     ]
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     assert (out / "notes.txt").read_text() == "keep me"

@@ -53,6 +53,7 @@ from ..streams import Streams
 from .common import race
 
 MRD_POSITIVE_PERCENT = 0.01
+MRD_MAX_PERCENT = 100.0  # the latent level is unbounded; a marrow cannot hold more than 100% blasts
 FATAL_IN_INFECTIOUS_DEATH = frozenset({"infection", "sepsis"})
 AE_GROUP_OF = {
     "bm_lt18": "early_bm",
@@ -307,7 +308,7 @@ def block1(
     z = record.resistance_z
     failed = z > model.failure_z[group]
     record.early_treatment_failure = failed
-    mrd = 10.0 ** (model.mrd_mu[group] + params.mrd_log10_sd * z)
+    mrd = min(MRD_MAX_PERCENT, 10.0 ** (model.mrd_mu[group] + params.mrd_log10_sd * z))
     if failed and streams.uniform("block1.failure_mrd_unknown", i) < params.mrd_unknown_after_failure_prob:
         mrd = None
     if failed:

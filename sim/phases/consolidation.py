@@ -42,6 +42,7 @@ from ..parameters_post import ConsolidationParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams
 from ..survival import adjusted_prob, cure_weibull_time
+from .block1 import MRD_MAX_PERCENT
 from .common import death, efs_event, race
 
 
@@ -116,7 +117,7 @@ def consolidation(
             return ConsolidationOutcome("late_failure", mrd, relapse_day)
         if mrd > 0:
             noise = params.mrd_response_sd * streams.normal(f"{key}.mrd", i)
-            mrd = 10.0 ** (math.log10(mrd) - block.mrd_log10_reduction + noise)
+            mrd = min(MRD_MAX_PERCENT, 10.0 ** (math.log10(mrd) - block.mrd_log10_reduction + noise))
         unassessed = cycle == 2 and streams.uniform(f"{key}.mrd_unassessed", i) < block.mrd_unassessed_after_cycle2_prob
         setattr(record, f"cycle{cycle}_mrd_percent", None if unassessed else mrd)
         log.add(record, "mrd", f"after {therapy} cycle {cycle}: " + ("not assessed" if unassessed else f"{mrd:.6g}%"))

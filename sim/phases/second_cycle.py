@@ -24,7 +24,7 @@ import simpy
 from ..parameters_post import MitclParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams
-from .block1 import Block1Model, Block1Outcome
+from .block1 import MRD_MAX_PERCENT, Block1Model, Block1Outcome
 from .common import death, race
 
 
@@ -63,6 +63,6 @@ def second_cycle(
     if streams.uniform("second_cycle.cr", i) >= params.second_cycle_cr_prob:
         log.add(record, "reinduction_failure", "after cycle 2")
         return Block1Outcome(died=False, failed=True, mrd_percent=None)
-    mrd = 10.0 ** (model.mrd_mu[record.relapse_group] + block.mrd_log10_sd * record.resistance_z)
+    mrd = min(MRD_MAX_PERCENT, 10.0 ** (model.mrd_mu[record.relapse_group] + block.mrd_log10_sd * record.resistance_z))
     log.add(record, "remission", f"after cycle 2, MRD {mrd:.6g}%")
     return Block1Outcome(died=False, failed=False, mrd_percent=mrd)

@@ -1,0 +1,145 @@
+"""The notebook analysis API, the HTML report, and the notebooks themselves."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from lifelines import KaplanMeierFitter  # noqa: E402
+
+from sim.analysis import (  # noqa: E402
+    RunError,
+    cumulative_incidence,
+    flow,
+    kaplan_meier,
+    open_run,
+    plot_flow,
+    plot_survival,
+    rmst,
+    toxicity,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SIMULATE = Path(sys.executable).parent / "simulate"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("analysis")
+    scenario = tmp / "small.toml"
+    scenario.write_text(f'extends = "{ROOT / "scenarios" / "mitcl.toml"}"\n[cohort]\nn_patients = 80\n')
+    result = subprocess.run([str(SIMULATE), str(scenario), "--reps", "4", "--seed", "9", "--out", str(tmp / "run"),
+                             "--workers", "1", "--quiet"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return tmp / "run"
+
+
+def test_kaplan_meier_matches_lifelines_on_the_same_data(run_dir: Path) -> None:
+    run = open_run(run_dir)
+    table = run.survival("os").table
+    for strategy, frame in run.patients.groupby("strategy"):
+        curve = table[table["group"] == strategy]
+        expected = KaplanMeierFitter().fit(frame["os_days"], frame["os_event"]) \
+            .survival_function_at_times(curve["time_days"]).to_numpy()
+        np.testing.assert_allclose(curve["survival"].to_numpy(), expected)
+        # The band holds single-replication curves, and the pooled curve lies inside it.
+        assert (curve["band_low"] <= curve["survival"] + 1e-12).all()
+        assert (curve["survival"] <= curve["band_high"] + 1e-12).all()
+
+
+def test_flow_counts_match_the_patients_table(run_dir: Path) -> None:
+    run = open_run(run_dir)
+    table = run.flow().set_index(["strategy", "step"])["patients"]
+    for strategy, frame in run.patients.groupby("strategy"):
+        assert table[(strategy, "enrolled")] == len(frame)
+        assert table[(strategy, "died in reinduction")] == frame["block1_death"].sum()
+        assert table[(strategy, "risk-assigned")] == frame["risk_group"].notna().sum()
+        assert table[(strategy, "HSCT")] == frame["hsct"].sum()
+        assert (table[(strategy, "died in reinduction")] + table[(strategy, "treatment failure")]
+                + table[(strategy, "not risk-assigned")] + table[(strategy, "risk-assigned")]) <= len(frame)
+
+
+def test_other_analyses_return_tidy_tables(run_dir: Path) -> None:
+    run = open_run(run_dir)
+    incidence = cumulative_incidence(run.patients)
+    assert set(incidence["cause"]) == {"relapse or failure", "death in remission"}
+    assert incidence["incidence"].between(0, 1).all()
+    values = rmst(run.patients, years=4).set_index("group")["rmst_days"]
+    summary = run.summary
+    from_summary = summary[(summary["subgroup"] == "all") & (summary["measure"] == "rmst_os_4y_days")
+                           & (summary["comparison"] == "value")].set_index("strategy")["mean"]
+    # pooled RMST and the mean of per-replication RMSTs estimate the same quantity
+    values = values.reindex(from_summary.index).to_numpy()
+    assert (abs(values - from_summary.to_numpy()) < 0.05 * from_summary.to_numpy()).all()
+    tox = toxicity(run.patients, "age_years")  # any column works as a subgroup
+    assert {"strategy", "toxicity", "rate", "mc_se"} <= set(tox.columns)
+    assert set(run.differences()["strategy"]) == {"mitcl", "r3_chemo"}
+
+
+@pytest.mark.parametrize("everyone", ["died", "censored"])
+def test_curves_of_all_dead_or_all_censored_cohorts_are_drawn(everyone: str) -> None:
+    patients = pd.DataFrame({
+        "strategy": "s", "replication": np.repeat([0, 1], 5), "os_days": np.linspace(10, 100, 10),
+        "os_event": everyone == "died", "efs_days": np.linspace(10, 100, 10), "efs_event": everyone == "died",
+        "efs_event_type": "death" if everyone == "died" else None,
+    })
+    table = kaplan_meier(patients, "os")
+    assert table["survival"].iloc[-1] == (0.0 if everyone == "died" else 1.0)
+    plot_survival(table, "os")
+    assert set(cumulative_incidence(patients)["cause"]) == {"relapse or failure", "death in remission"}
+    plot_survival(kaplan_meier(patients.iloc[0:0], "os"), "os")  # no patients at all: an empty plot
+
+
+def test_flow_plot_and_report(run_dir: Path, tmp_path: Path) -> None:
+    plot_flow(flow(open_run(run_dir).patients))
+    out = tmp_path / "report.html"
+    result = subprocess.run([str(SIMULATE), "report", str(run_dir), "--out", str(out)], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert text.count("data:image/png;base64,") >= 4
+    assert "http://" not in text and "https://" not in text  # self-contained
+    for section in ("Patient flow", "Survival", "Strategy differences", "Reproducibility (STRESS-DES)", "SHA-256"):
+        assert section in text
+
+
+def test_open_run_errors_name_what_is_missing(run_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(RunError, match="manifest.json missing"):
+        open_run(tmp_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    shutil.rmtree(copy / "summary")
+    with pytest.raises(RunError, match="missing summary"):
+        open_run(copy)
+    shutil.copytree(run_dir / "summary", copy / "summary")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "package_version": "9.9.0"}))
+    with pytest.raises(RunError, match="written by relapse-sim 9.9.0"):
+        open_run(copy)
+    result = subprocess.run([str(SIMULATE), "report", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "manifest.json missing" in result.stderr
+
+
+@pytest.mark.parametrize("notebook", ["compare_strategies", "calibration", "sensitivity"])
+def test_notebook_executes_top_to_bottom(notebook: str, tmp_path: Path, monkeypatch) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("SIM_NOTEBOOK_REPS", "2")
+    monkeypatch.setenv("SIM_NOTEBOOK_OUT", str(tmp_path))
+    book = nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", as_version=4)
+    NotebookClient(book, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    outputs = [o for cell in book.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # it drew figures

@@ -1,0 +1,627 @@
+"""Deterministic traces of each arm after Block 1, with fixed draws.
+
+Every trace follows one patient from randomisation (end of Block 1, day 30 on
+the patient's clock) through the real phase generators in a SimPy
+environment. A stand-in for :class:`sim.streams.Streams` hands each decision
+the uniform the test chooses; a decision the test did not name is an error,
+and so is a named decision that was never asked for, so each ``draws`` table
+below lists exactly the draws the path depends on.
+
+Expected days and MRD levels are computed by hand from the scenario's central
+values (pinned in ``params``) and the formulas in the docstrings:
+
+* Weibull mixture cure (``sim.survival``): an event iff ``u_event < p``, at
+  ``median * (-ln(1 - u_time) / ln 2) ** (1 / shape)`` days;
+* MRD after a consolidation cycle: ``10 ** (log10 m - reduction + sd * z)``
+  with ``z = NormalDist().inv_cdf(u)``;
+* HSCT on ``max(end of consolidation, randomisation + donor search days)
+  + conditioning days``.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import pytest
+import simpy
+
+from sim.parameters import realise
+from sim.pathway import hr_ir_course, lr_course
+from sim.phases.consolidation import ConsolidationOutcome, consolidation
+from sim.phases.follow_up import after_relapse
+from sim.phases.low_risk import low_risk_therapy
+from sim.phases.off_protocol import (
+    HSCT_AFTER_FAILURE_DAYS,
+    after_failure,
+    not_assigned_course,
+)
+from sim.records import EventLog, PatientRecord
+from sim.replication import build_models
+from sim.survival import cure_weibull_time, expit, logit
+
+from .test_block1_trace import FixedStreams
+
+LN2 = math.log(2.0)
+EOB1 = 30.0            # end of Block 1 = randomisation, on the patient's clock
+HORIZON = 2191.5
+CYCLE_DAYS = 28.0 + 7.0  # consolidation duration + rest, both therapies (central values)
+
+
+def weibull_days(u_time: float, median_days: float, shape: float) -> float:
+    """The Weibull part of the mixture cure model, by hand."""
+    return median_days * (-math.log1p(-u_time) / LN2) ** (1.0 / shape)
+
+
+def mrd_after(previous_percent: float, reduction: float, u: float, sd: float = 1.0) -> float:
+    return 10.0 ** (math.log10(previous_percent) - reduction + sd * NormalDist().inv_cdf(u))
+
+
+def u_for_days(days: float, median_days: float, shape: float) -> float:
+    """The time uniform that puts a Weibull event near ``days``."""
+    return 1.0 - math.exp(-LN2 * (days / median_days) ** shape)
+
+
+# --- fixtures and helpers ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def params(base_scenario):
+    """Central values; every number a trace uses by hand is pinned here."""
+    p = realise(base_scenario)
+    chemo, blin = p.consolidation.chemo, p.consolidation.blinatumomab
+    assert (chemo.duration_days, chemo.rest_days, blin.duration_days, blin.rest_days) == (28.0, 7.0, 28.0, 7.0)
+    assert p.consolidation.mrd_response_sd == 1.0
+    assert (p.consolidation.relapse_timing.median_days, p.consolidation.relapse_timing.shape) == (240.0, 1.2)
+    assert p.consolidation.mrd_positive_log_odds == 1.0
+    assert chemo.mrd_unassessed_after_cycle2_prob == 0.0 and blin.stop_after_cycle1_prob.mrd_positive == 0.0
+    assert p.hsct.conditioning_days == 7.0
+    assert p.hsct.donor_search_days.model_dump() == {
+        "matched_sibling": 14.0, "haploidentical": 21.0, "matched_unrelated": 42.0, "mismatched_unrelated": 56.0,
+    }
+    assert p.hsct.donor_shares.model_dump() == {
+        "matched_sibling": 25.0, "haploidentical": 27.0, "matched_unrelated": 33.0, "mismatched_unrelated": 15.0,
+    }
+    assert (p.hsct.trm_timing.median_days, p.hsct.trm_timing.shape) == (90.0, 1.0)
+    assert (p.hsct.relapse_timing.median_days, p.hsct.relapse_timing.shape) == (180.0, 1.2)
+    lr = p.low_risk
+    assert (lr.block_days, lr.blinatumomab_block_days, lr.continuation_days, lr.therapy_total_days) == (28.0, 28.0, 112.0, 730.0)
+    assert (lr.relapse_timing.median_days, lr.relapse_timing.shape) == (540.0, 1.5)
+    assert (p.second_relapse.death_timing.median_days, p.second_relapse.death_timing.shape) == (270.0, 1.0)
+    assert p.second_relapse.salvage_shares.model_dump() == {
+        "car_t": 35.0, "inotuzumab": 20.0, "blinatumomab": 25.0, "second_hsct": 20.0,
+    }
+    assert (p.follow_up.remission_death_timing.median_days, p.follow_up.remission_death_timing.shape) == (365.0, 1.0)
+    op = p.off_protocol
+    assert (op.failure_death_timing.median_days, op.failure_death_timing.shape) == (150.0, 1.0)
+    assert (op.not_assigned_event_timing.median_days, op.not_assigned_death_timing.median_days) == (120.0, 180.0)
+    assert op.not_assigned_event_timing.shape == op.not_assigned_death_timing.shape == 1.0
+    assert (op.not_assigned_event_free_prob, op.not_assigned_survival_prob) == (0.081, 0.198)
+    return p
+
+
+@pytest.fixture(scope="module")
+def models(params):
+    return build_models(params)
+
+
+def randomised_patient(mrd_percent: float = 0.5, censor_day: float = HORIZON, **overrides) -> PatientRecord:
+    """A patient at the end of Block 1 whose covariates shift no relapse odds:
+    female, aged 8, not obese, marrow + CNS relapse (not isolated marrow)."""
+    covariates = {
+        "relapse_group": "bm_ge36", "relapse_site": "marrow_cns", "age_years": 8.0, "sex": "female",
+        "ethnicity": "non_hispanic_other", "obese": False, "cns_status": "CNS3", "testicular_disease": False,
+        "resistance_z": 0.0, "enrolment_day": 0.0,
+    }
+    covariates.update(overrides)
+    record = PatientRecord(patient_id=0, **covariates)
+    record.eob1_day = record.now_days = EOB1
+    record.eob1_mrd_percent = mrd_percent
+    record.censor_day = censor_day
+    return record
+
+
+def trace(process, record: PatientRecord, draws: dict[str, float]):
+    """Run ``process(env, streams, log)`` for ``record``; returns (outcome, events).
+
+    Asserts that the trace asked for exactly the draws it names and that the
+    simulation clock ends on the patient's clock (enrolment day 0).
+    """
+    streams = FixedStreams(1, draws)
+    env = simpy.Environment(initial_time=record.now_days)
+    log = EventLog()
+    proc = env.process(process(env, streams, log))
+    env.run()
+    assert set(streams.asked) == set(draws), f"declared but never drawn: {set(draws) - set(streams.asked)}"
+    assert env.now == record.now_days
+    events = [(t, e, d) for t, e, d in zip(log.time_days, log.event, log.detail)]
+    return proc.value, events
+
+
+def cycle_draws(therapy: str, cycle: int, u_mrd: float | None = 0.5, **overrides: float) -> dict[str, float]:
+    """A cycle without adverse events, toxic death or late failure; MRD drawn from ``u_mrd``."""
+    key = f"consolidation.{therapy}.cycle{cycle}"
+    draws = {f"{key}.grade3plus": 0.999, f"{key}.infection_grade3plus": 0.999, f"{key}.toxic_death": 0.999,
+             f"{key}.late_failure": 0.999}
+    if u_mrd is not None:
+        draws[f"{key}.mrd"] = u_mrd
+        if cycle == 2:
+            draws[f"{key}.mrd_unassessed"] = 0.999
+    draws.update({f"{key}.{name}": u for name, u in overrides.items()})
+    return draws
+
+
+NO_RELAPSE = {"consolidation.relapse": 0.999, "consolidation.relapse_day": 0.5}
+
+
+def run_consolidation(params, record, therapy, draws, log_odds: float = 0.0):
+    def process(env, streams, log):
+        return consolidation(env, record, params.consolidation, therapy, record.eob1_mrd_percent, log_odds, streams, log)
+    return trace(process, record, draws)
+
+
+# --- the survival form ---------------------------------------------------------------
+
+def test_cure_weibull_time_is_the_documented_formula() -> None:
+    assert cure_weibull_time(0.3, 0.5, 0.3, 240.0, 1.2) == math.inf      # u_event >= p: cured
+    assert cure_weibull_time(0.0, 0.5, 0.0, 240.0, 1.2) == math.inf      # p = 0: nobody has the event
+    assert cure_weibull_time(0.2999, 0.5, 0.3, 240.0, 1.2) == 240.0      # u_time = 1/2 is the median
+    for u in (0.01, 0.3, 0.9):
+        assert cure_weibull_time(0.0, u, 0.5, 180.0, 1.2) == weibull_days(u, 180.0, 1.2)
+        assert cure_weibull_time(0.0, u, 1.0, 90.0, 1.0) == pytest.approx(-90.0 * math.log1p(-u) / LN2, rel=1e-15)
+
+
+# --- HR/IR consolidation -------------------------------------------------------------
+
+def test_chemo_two_cycles_to_remission(params) -> None:
+    chemo = params.consolidation.chemo
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {
+        **NO_RELAPSE,
+        **cycle_draws("chemo", 1, u_mrd=0.7, grade3plus=0.0),   # grade 3+ event in cycle 1 (0 < 0.91)
+        "consolidation.chemo.stop_after_cycle1": 0.999,
+        **cycle_draws("chemo", 2, u_mrd=0.2),
+    }
+    outcome, events = run_consolidation(params, record, "chemo", draws)
+    m1 = mrd_after(0.5, chemo.mrd_log10_reduction, 0.7)
+    m2 = mrd_after(m1, chemo.mrd_log10_reduction, 0.2)
+    assert m1 >= 0.01 and m2 >= 0.01  # MRD-positive throughout: the stop rule uses the positive rate
+    assert outcome == ConsolidationOutcome("remission", m2, math.inf)
+    assert record.now_days == EOB1 + 2 * CYCLE_DAYS == 100.0
+    assert (record.consolidation_cycles, record.cycle1_mrd_percent, record.cycle2_mrd_percent) == (2, m1, m2)
+    assert record.inpatient_days == 2 * 28.0  # chemo blocks are given in hospital
+    assert record.late_treatment_failure is False and record.efs_event is False
+    assert events == [
+        (30.0, "consolidation_start", "chemo cycle 1"),
+        (30.0, "adverse_event", "chemo cycle 1 grade3plus"),
+        (65.0, "mrd", f"after chemo cycle 1: {m1:.6g}%"),
+        (65.0, "consolidation_start", "chemo cycle 2"),
+        (100.0, "mrd", f"after chemo cycle 2: {m2:.6g}%"),
+    ]
+
+
+def test_blinatumomab_cycle2_mrd_unassessed_still_guides_the_outcome(params) -> None:
+    blin = params.consolidation.blinatumomab
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {
+        **NO_RELAPSE,
+        **cycle_draws("blinatumomab", 1, u_mrd=0.5, infection_grade3plus=0.0),
+        "consolidation.blinatumomab.stop_after_cycle1": 0.999,
+        **cycle_draws("blinatumomab", 2, u_mrd=0.5, mrd_unassessed=0.1),  # 0.1 < 0.189: not assessed
+    }
+    outcome, events = run_consolidation(params, record, "blinatumomab", draws)
+    m1 = mrd_after(0.5, blin.mrd_log10_reduction, 0.5)
+    m2 = mrd_after(m1, blin.mrd_log10_reduction, 0.5)
+    assert outcome == ConsolidationOutcome("remission", m2, math.inf)
+    assert (record.cycle1_mrd_percent, record.cycle2_mrd_percent) == (m1, None)
+    assert record.inpatient_days == 0.0  # blinatumomab is not counted as inpatient
+    assert events == [
+        (30.0, "consolidation_start", "blinatumomab cycle 1"),
+        (30.0, "adverse_event", "blinatumomab cycle 1 infection_grade3plus"),
+        (65.0, "mrd", f"after blinatumomab cycle 1: {m1:.6g}%"),
+        (65.0, "consolidation_start", "blinatumomab cycle 2"),
+        (100.0, "mrd", "after blinatumomab cycle 2: not assessed"),
+    ]
+
+
+# (therapy, EOB1 MRD, cycle-1 MRD uniform, stop uniform, stops): the stop probability
+# is chosen by the MRD after cycle 1 (chemo: 0.0277 negative, 0.428 positive;
+# blinatumomab: 0.151 negative, 0 positive).
+STOP_CASES = [
+    pytest.param("chemo", 0.5, 0.5, 0.2, True, id="chemo-positive-stops"),
+    pytest.param("chemo", 0.005, 0.5, 0.2, False, id="chemo-negative-goes-on"),
+    pytest.param("blinatumomab", 0.5, 0.5, 0.1, True, id="blinatumomab-negative-stops"),
+    pytest.param("blinatumomab", 0.5, 0.9999, 0.1, False, id="blinatumomab-positive-goes-on"),
+]
+
+
+@pytest.mark.parametrize("therapy, m0, u_mrd, u_stop, stops", STOP_CASES)
+def test_stop_after_cycle1_by_mrd_status(params, therapy, m0, u_mrd, u_stop, stops) -> None:
+    block = getattr(params.consolidation, therapy)
+    m1 = mrd_after(m0, block.mrd_log10_reduction, u_mrd)
+    stop_prob = block.stop_after_cycle1_prob.mrd_negative if m1 < 0.01 else block.stop_after_cycle1_prob.mrd_positive
+    assert (u_stop < stop_prob) is stops
+    record = randomised_patient(mrd_percent=m0)
+    draws = {**NO_RELAPSE, **cycle_draws(therapy, 1, u_mrd=u_mrd), f"consolidation.{therapy}.stop_after_cycle1": u_stop}
+    if not stops:
+        draws.update(cycle_draws(therapy, 2, u_mrd=0.5))
+    outcome, events = run_consolidation(params, record, therapy, draws)
+    assert outcome.status == "remission"
+    if stops:
+        assert outcome.mrd_percent == m1
+        assert record.now_days == 65.0 and record.consolidation_cycles == 1
+        assert record.cycle2_mrd_percent is None
+        assert events[-1] == (65.0, "consolidation_stopped", "after cycle 1")
+    else:
+        assert record.now_days == 100.0 and record.consolidation_cycles == 2
+        assert "consolidation_stopped" not in [e for _, e, _ in events]
+
+
+@pytest.mark.parametrize("therapy, cycle", [("chemo", 1), ("blinatumomab", 2)])
+def test_late_treatment_failure_at_the_end_of_the_cycle(params, therapy, cycle) -> None:
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {**NO_RELAPSE, **cycle_draws(therapy, 1, u_mrd=None if cycle == 1 else 0.5, late_failure=0.0 if cycle == 1 else 0.999)}
+    if cycle == 2:
+        draws.update({f"consolidation.{therapy}.stop_after_cycle1": 0.999, **cycle_draws(therapy, 2, u_mrd=None, late_failure=0.0)})
+    outcome, events = run_consolidation(params, record, therapy, draws)
+    end = EOB1 + cycle * CYCLE_DAYS
+    assert outcome.status == "late_failure"
+    assert record.now_days == end
+    assert record.late_treatment_failure is True
+    assert (record.efs_event, record.efs_days, record.efs_event_type) == (True, end, "treatment_failure")
+    assert record.os_event is False
+    assert getattr(record, f"cycle{cycle}_mrd_percent") is None  # no MRD after a failed cycle
+    assert events[-1] == (end, "late_treatment_failure", f"{therapy} cycle {cycle}")
+
+
+def test_toxic_death_inside_a_blinatumomab_cycle(params) -> None:
+    blin = params.consolidation.blinatumomab
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {
+        **NO_RELAPSE,
+        **cycle_draws("blinatumomab", 1, u_mrd=0.5),
+        "consolidation.blinatumomab.stop_after_cycle1": 0.999,
+        **{k: v for k, v in cycle_draws("blinatumomab", 2, u_mrd=None).items() if not k.endswith("late_failure")},
+        "consolidation.blinatumomab.cycle2.toxic_death": 0.0,      # < 0.005
+        "consolidation.blinatumomab.cycle2.toxic_death_day": 0.25,
+    }
+    outcome, events = run_consolidation(params, record, "blinatumomab", draws)
+    death_day = 65.0 + 0.25 * 28.0
+    m1 = mrd_after(0.5, blin.mrd_log10_reduction, 0.5)
+    assert outcome == ConsolidationOutcome("death", m1, math.inf)
+    assert (record.os_event, record.os_days, record.death_cause) == (True, death_day, "toxicity")
+    assert (record.efs_event, record.efs_days, record.efs_event_type) == (True, death_day, "death")
+    assert record.consolidation_cycles == 2 and record.cycle2_mrd_percent is None
+    assert events[-1] == (death_day, "death", "toxicity")
+
+
+def test_toxic_death_inside_a_chemo_block_counts_only_the_days_in_hospital(params) -> None:
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {
+        **NO_RELAPSE,
+        **{k: v for k, v in cycle_draws("chemo", 1, u_mrd=None).items() if not k.endswith("late_failure")},
+        "consolidation.chemo.cycle1.toxic_death": 0.0,
+        "consolidation.chemo.cycle1.toxic_death_day": 0.25,
+    }
+    run_consolidation(params, record, "chemo", draws)
+    assert record.os_days == EOB1 + 7.0
+    assert record.inpatient_days == 7.0
+
+
+def test_relapse_cuts_a_cycle_short(params) -> None:
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {"consolidation.relapse": 0.0, "consolidation.relapse_day": 0.01,
+             **{k: v for k, v in cycle_draws("chemo", 1, u_mrd=None).items() if not k.endswith("late_failure")}}
+    outcome, events = run_consolidation(params, record, "chemo", draws)
+    relapse_day = EOB1 + weibull_days(0.01, 240.0, 1.2)
+    assert 30.0 < relapse_day < 65.0
+    assert outcome == ConsolidationOutcome("relapse", 0.5, relapse_day)
+    assert record.now_days == relapse_day
+    assert record.cycle1_mrd_percent is None and record.late_treatment_failure is False
+    assert events == [(30.0, "consolidation_start", "chemo cycle 1")]
+
+
+@pytest.mark.parametrize("therapy, relapses", [("chemo", True), ("blinatumomab", False)])
+def test_mrd_response_moves_the_relapse_clock(params, therapy, relapses) -> None:
+    """One relapse uniform between the MRD-negative and MRD-positive relapse probabilities:
+    the relapse day planned at randomisation (MRD-positive) falls in cycle 2; blinatumomab
+    clears MRD in cycle 1, the re-evaluated clock says cured; chemotherapy does not."""
+    c = params.consolidation
+    p_negative = c.no_hsct_relapse_prob
+    p_positive = expit(logit(c.no_hsct_relapse_prob) + 1.0)
+    u_relapse = 0.35
+    assert p_negative < u_relapse < p_positive
+    u_day = u_for_days(50.0, 240.0, 1.2)
+    relapse_day = EOB1 + weibull_days(u_day, 240.0, 1.2)
+    assert 65.0 < relapse_day < 100.0
+    block = getattr(c, therapy)
+    m1 = mrd_after(0.5, block.mrd_log10_reduction, 0.5)
+    assert (m1 >= 0.01) is relapses
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {"consolidation.relapse": u_relapse, "consolidation.relapse_day": u_day,
+             **cycle_draws(therapy, 1, u_mrd=0.5), f"consolidation.{therapy}.stop_after_cycle1": 0.999}
+    if relapses:
+        draws.update({k: v for k, v in cycle_draws(therapy, 2, u_mrd=None).items() if not k.endswith("late_failure")})
+    else:
+        draws.update(cycle_draws(therapy, 2, u_mrd=0.5))
+    outcome, _ = run_consolidation(params, record, therapy, draws)
+    if relapses:
+        assert outcome == ConsolidationOutcome("relapse", m1, relapse_day)
+        assert record.now_days == relapse_day
+    else:
+        assert outcome.status == "remission" and outcome.relapse_day == math.inf
+        assert record.now_days == 100.0
+
+
+# --- HR/IR routing: consolidation -> HSCT -> follow-up ---------------------------------
+
+def run_hr_ir(models, record, therapy, draws):
+    def process(env, streams, log):
+        return hr_ir_course(env, record, therapy, models, streams, log)
+    return trace(process, record, draws)
+
+
+def test_chemo_to_hsct_after_both_cycles_then_transplant_related_death(models, params) -> None:
+    """Donor search (matched unrelated, 42 days from day 30) ends before consolidation (day 100):
+    HSCT on day 100 + 7; TRM at the median of its Weibull, 90 days later."""
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {
+        **NO_RELAPSE, **cycle_draws("chemo", 1), "consolidation.chemo.stop_after_cycle1": 0.999, **cycle_draws("chemo", 2),
+        "hsct.proceed": 0.3,         # MRD-positive: 0.3 < 0.426
+        "hsct.donor": 0.6,           # cumulative shares 0.25, 0.52, 0.85, 1: matched unrelated
+        "hsct.trm": 0.0, "hsct.trm_day": 0.5,
+        "hsct.relapse": 0.999, "hsct.relapse_day": 0.5,
+    }
+    _, events = run_hr_ir(models, record, "chemo", draws)
+    assert record.cycle2_mrd_percent >= 0.01
+    hsct_day = max(100.0, EOB1 + 42.0) + 7.0
+    trm_day = hsct_day + weibull_days(0.5, 90.0, 1.0)
+    assert (hsct_day, trm_day) == (107.0, 197.0)
+    assert (record.hsct, record.hsct_day, record.donor_type) == (True, hsct_day, "matched_unrelated")
+    assert (record.os_event, record.os_days, record.death_cause) == (True, trm_day, "transplant")
+    assert (record.efs_days, record.efs_event_type) == (trm_day, "death")
+    assert record.relapse_day is None
+    assert events[-2:] == [(hsct_day, "hsct", "matched_unrelated"), (trm_day, "death", "transplant")]
+
+
+def test_blinatumomab_early_hsct_waits_for_the_donor_then_relapse_and_death(models, params) -> None:
+    """MRD-negative after cycle 1, stops; the mismatched unrelated donor search (56 days from
+    day 30) ends after consolidation (day 65): HSCT on day 86 + 7. Relapse after HSCT at the
+    median (180 days), salvage, death from relapse at the median (270 days)."""
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {
+        **NO_RELAPSE, **cycle_draws("blinatumomab", 1), "consolidation.blinatumomab.stop_after_cycle1": 0.1,
+        "hsct.proceed": 0.5,         # MRD-negative: 0.5 < 0.763
+        "hsct.donor": 0.9,           # mismatched unrelated
+        "hsct.trm": 0.999, "hsct.trm_day": 0.5,
+        "hsct.relapse": 0.0, "hsct.relapse_day": 0.5,
+        "follow_up.salvage": 0.5,    # cumulative 0.35, 0.55, 0.80, 1: inotuzumab
+        "follow_up.relapse_death": 0.0, "follow_up.relapse_death_day": 0.5,
+    }
+    _, events = run_hr_ir(models, record, "blinatumomab", draws)
+    hsct_day = max(65.0, EOB1 + 56.0) + 7.0
+    relapse_day = hsct_day + weibull_days(0.5, 180.0, 1.2)
+    death_day = relapse_day + weibull_days(0.5, 270.0, 1.0)
+    assert (hsct_day, relapse_day, death_day) == (93.0, 273.0, 543.0)
+    assert record.consolidation_cycles == 1
+    assert (record.hsct_day, record.donor_type) == (hsct_day, "mismatched_unrelated")
+    assert (record.relapse_day, record.efs_days, record.efs_event_type) == (relapse_day, relapse_day, "relapse")
+    assert record.salvage == "inotuzumab"
+    assert (record.os_days, record.death_cause) == (death_day, "relapse")
+    assert events[-5:] == [
+        (65.0, "consolidation_stopped", "after cycle 1"),
+        (hsct_day, "hsct", "mismatched_unrelated"),
+        (relapse_day, "relapse", "after_hsct"),
+        (relapse_day, "salvage", "inotuzumab"),
+        (death_day, "death", "relapse"),
+    ]
+
+
+def test_relapse_while_waiting_for_the_donor_means_no_transplant(models, params) -> None:
+    """Relapse clock at day 30 + 45: after consolidation stops (day 65), before HSCT (day 93)."""
+    u_day = u_for_days(45.0, 240.0, 1.2)
+    relapse_day = EOB1 + weibull_days(u_day, 240.0, 1.2)
+    assert 65.0 < relapse_day < 93.0
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {
+        "consolidation.relapse": 0.1, "consolidation.relapse_day": u_day,   # 0.1 < 0.237 even MRD-negative
+        **cycle_draws("blinatumomab", 1), "consolidation.blinatumomab.stop_after_cycle1": 0.1,
+        "hsct.proceed": 0.5, "hsct.donor": 0.9,
+        "follow_up.salvage": 0.0,    # CAR-T
+        "follow_up.relapse_death": 0.9, "follow_up.relapse_death_day": 0.5,  # 0.9 >= 1 - 0.501: survives
+    }
+    _, events = run_hr_ir(models, record, "blinatumomab", draws)
+    assert record.hsct is False and record.hsct_day is None
+    assert (record.relapse_day, record.efs_event_type, record.salvage) == (relapse_day, "relapse", "car_t")
+    assert record.os_event is False and record.now_days == HORIZON  # followed to the horizon
+    assert events[-2:] == [(relapse_day, "relapse", "after_hr_ir"), (relapse_day, "salvage", "car_t")]
+
+
+@pytest.mark.parametrize("u_death, dies", [(0.0, True), (0.999, False)])
+def test_no_hsct_then_remission_death_or_horizon(models, params, u_death, dies) -> None:
+    record = randomised_patient(mrd_percent=0.5)
+    draws = {
+        **NO_RELAPSE, **cycle_draws("chemo", 1), "consolidation.chemo.stop_after_cycle1": 0.999, **cycle_draws("chemo", 2),
+        "hsct.proceed": 0.9,         # >= 0.426: no HSCT
+        "follow_up.remission_death": u_death, "follow_up.remission_death_day": 0.5,   # p = 0.02
+    }
+    _, events = run_hr_ir(models, record, "chemo", draws)
+    assert record.hsct is False and record.donor_type is None
+    assert (100.0, "no_hsct", None) in events
+    if dies:
+        assert (record.os_days, record.death_cause, record.efs_event_type) == (465.0, "other", "death")
+        assert events[-1] == (465.0, "death", "other")
+    else:
+        assert record.os_event is False and record.efs_event is False
+        assert record.now_days == HORIZON and events[-1] == (100.0, "no_hsct", None)
+
+
+# --- LR arms ------------------------------------------------------------------------
+
+def lr_draws(u_relapse: float = 0.999, u_relapse_day: float = 0.5, u_toxic: float = 0.999) -> dict[str, float]:
+    draws = {"low_risk.relapse": u_relapse, "low_risk.relapse_day": u_relapse_day, "low_risk.toxic_death": u_toxic,
+             "low_risk.febrile_neutropenia": 0.0, "low_risk.infection": 0.999, "low_risk.sepsis": 0.999}
+    return draws
+
+
+THIRD_BLOCK = {"chemo": "block3", "blinatumomab": "blinatumomab_block"}
+
+
+@pytest.mark.parametrize("therapy", ["chemo", "blinatumomab"])
+@pytest.mark.parametrize(
+    "site, cns_status, irradiated",
+    [("marrow_cns", "CNS3", True), ("isolated_cns", "CNS2", True), ("isolated_marrow", "CNS1", False),
+     ("isolated_testis", "CNS1", False)],
+)
+def test_low_risk_therapy_stages_add_up(params, therapy, site, cns_status, irradiated) -> None:
+    lr = params.low_risk
+    third = lr.blinatumomab_block_days if therapy == "blinatumomab" else lr.block_days
+    maintenance_start = EOB1 + lr.block_days + third + lr.continuation_days
+    assert maintenance_start == 198.0 and EOB1 + lr.therapy_total_days == 760.0
+    group = "bm_ge36" if site.startswith(("marrow", "isolated_marrow")) else "iem_ge18"
+    record = randomised_patient(mrd_percent=0.005, relapse_group=group, relapse_site=site, cns_status=cns_status)
+
+    def process(env, streams, log):
+        return low_risk_therapy(env, record, lr, therapy, 0.005, 0.0, streams, log)
+    (status, relapse_day), events = trace(process, record, lr_draws())
+    assert (status, relapse_day) == ("completed", math.inf)
+    assert record.now_days == 760.0
+    expected = [
+        (30.0, "therapy_start", "block2"),
+        (58.0, "therapy_start", THIRD_BLOCK[therapy]),
+        (58.0, "adverse_event", f"{THIRD_BLOCK[therapy]} febrile_neutropenia grade 3+"),
+        (86.0, "therapy_start", "continuation"),
+        (198.0, "therapy_start", "maintenance"),
+        *([(198.0, "cranial_irradiation", "18 Gy")] if irradiated else []),
+        (760.0, "therapy_end", None),
+    ]
+    assert events == expected
+
+
+def test_low_risk_toxic_death_at_a_uniform_day_of_therapy(params) -> None:
+    record = randomised_patient(mrd_percent=0.005, relapse_site="isolated_marrow", cns_status="CNS1")
+    draws = {**lr_draws(u_toxic=0.0), "low_risk.toxic_death_day": 0.1}   # 0 < 0.01
+
+    def process(env, streams, log):
+        return low_risk_therapy(env, record, params.low_risk, "chemo", 0.005, 0.0, streams, log)
+    (status, _), events = trace(process, record, draws)
+    death_day = EOB1 + 0.1 * 730.0
+    assert status == "death"
+    assert (record.os_days, record.death_cause, record.efs_event_type) == (death_day, "toxicity", "death")
+    assert events[-2:] == [(86.0, "therapy_start", "continuation"), (death_day, "death", "toxicity")]
+
+
+def test_low_risk_relapse_probability_by_arm_and_relapse_in_continuation(models, params) -> None:
+    """A marrow relapse uniform between the arms' fitted probabilities (D 0.183 < u < C 0.381):
+    the chemotherapy arm relapses in continuation and gets salvage; the blinatumomab arm
+    completes therapy and stays in remission to the horizon."""
+    lr = params.low_risk
+    u_relapse = 0.3
+    assert lr.relapse_prob_marrow.blinatumomab < u_relapse < lr.relapse_prob_marrow.chemo
+    u_day = u_for_days(100.0, 540.0, 1.5)
+    relapse_day = EOB1 + weibull_days(u_day, 540.0, 1.5)
+    assert 86.0 < relapse_day < 198.0  # continuation
+
+    chemo = randomised_patient(mrd_percent=0.005)
+    draws = {**lr_draws(u_relapse, u_day), "follow_up.salvage": 0.9,        # second HSCT
+             "follow_up.relapse_death": 0.999, "follow_up.relapse_death_day": 0.5}
+    _, events = trace(lambda env, streams, log: lr_course(env, chemo, "chemo", models, streams, log), chemo, draws)
+    assert (chemo.relapse_day, chemo.efs_days, chemo.efs_event_type) == (relapse_day, relapse_day, "relapse")
+    assert (chemo.salvage, chemo.os_event, chemo.now_days) == ("second_hsct", False, HORIZON)
+    assert events[-3:] == [(86.0, "therapy_start", "continuation"), (relapse_day, "relapse", "after_lr"),
+                           (relapse_day, "salvage", "second_hsct")]
+
+    blin = randomised_patient(mrd_percent=0.005)
+    draws = {**lr_draws(u_relapse, u_day), "follow_up.remission_death": 0.999, "follow_up.remission_death_day": 0.5}
+    _, events = trace(lambda env, streams, log: lr_course(env, blin, "blinatumomab", models, streams, log), blin, draws)
+    assert blin.relapse_day is None and blin.efs_event is False and blin.os_event is False
+    assert blin.now_days == HORIZON
+    assert events[-1] == (760.0, "therapy_end", None)
+
+
+# --- off protocol ------------------------------------------------------------------------
+
+def test_after_early_failure_salvage_hsct_then_death(params) -> None:
+    record = randomised_patient(mrd_percent=None)
+    draws = {
+        "off_protocol.salvage_blinatumomab": 0.1,   # < 0.524
+        "off_protocol.failure_hsct": 0.05,          # < 0.119
+        "off_protocol.failure_death": 0.0,          # < 1 - 0.6
+        "off_protocol.failure_death_day": 0.5,
+    }
+    _, events = trace(lambda env, streams, log: after_failure(env, record, params.off_protocol, streams, log), record, draws)
+    hsct_day = EOB1 + HSCT_AFTER_FAILURE_DAYS
+    death_day = hsct_day + weibull_days(0.5, 150.0, 1.0)
+    assert (hsct_day, death_day) == (120.0, 270.0)
+    assert (record.salvage, record.hsct, record.hsct_day, record.donor_type) == ("blinatumomab", True, hsct_day, "off_protocol")
+    assert (record.os_days, record.death_cause) == (death_day, "progression")
+    assert events == [(30.0, "salvage", "blinatumomab"), (hsct_day, "hsct", "off protocol"), (death_day, "death", "progression")]
+
+
+def test_after_early_failure_without_hsct_survivor_is_followed_to_the_censor_day(params) -> None:
+    record = randomised_patient(mrd_percent=None, censor_day=500.0)
+    draws = {
+        "off_protocol.salvage_blinatumomab": 0.9, "off_protocol.failure_hsct": 0.5,
+        "off_protocol.failure_death": 0.95,         # >= 1 - 0.131: long-term survivor
+        "off_protocol.failure_death_day": 0.5,
+    }
+    _, events = trace(lambda env, streams, log: after_failure(env, record, params.off_protocol, streams, log), record, draws)
+    assert events == []
+    assert (record.salvage, record.hsct, record.os_event, record.now_days) == (None, False, False, 500.0)
+
+
+# (course uniform, has an event, dies): one uniform sets both, 1 - OS = 0.802 < 1 - EFS = 0.919.
+NOT_ASSIGNED_CASES = [
+    pytest.param(0.5, True, True, id="event-then-death"),
+    pytest.param(0.85, True, False, id="event-survivor"),
+    pytest.param(0.95, False, False, id="event-free"),
+]
+
+
+@pytest.mark.parametrize("u_course, has_event, dies", NOT_ASSIGNED_CASES)
+def test_not_assigned_course(params, u_course, has_event, dies) -> None:
+    record = randomised_patient(mrd_percent=None)
+    draws = {"off_protocol.course": u_course, "off_protocol.event_day": 0.5}
+    if dies:
+        draws["off_protocol.death_day"] = 0.5
+    _, events = trace(
+        lambda env, streams, log: not_assigned_course(env, record, params.off_protocol, streams, log), record, draws
+    )
+    event_day = EOB1 + weibull_days(0.5, 120.0, 1.0)
+    death_day = event_day + weibull_days(0.5, 180.0, 1.0)
+    assert (event_day, death_day) == (150.0, 330.0)
+    assert record.efs_event is has_event and record.os_event is dies
+    if has_event:
+        assert (record.efs_days, record.efs_event_type, record.relapse_day) == (event_day, "relapse", event_day)
+    if dies:
+        assert (record.os_days, record.death_cause) == (death_day, "relapse")
+        assert events == [(event_day, "relapse", "off protocol"), (death_day, "death", "relapse")]
+    else:
+        assert record.now_days == HORIZON
+        assert events == ([(event_day, "relapse", "off protocol")] if has_event else [])
+
+
+# --- salvage after relapse ------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "group, site, dies",
+    [("iem_ge18", "isolated_cns", True), ("bm_ge36", "isolated_marrow", False)],
+)
+def test_after_lr_relapse_extramedullary_survival_is_lower(params, group, site, dies) -> None:
+    """After arm D: survival 0.9405 for marrow relapses, shifted by -1.73 log-odds for
+    isolated extramedullary ones; a death uniform of 0.1 lies between the two death risks."""
+    sr = params.second_relapse
+    marrow_death = 1 - sr.survival_prob_after_lr.blinatumomab
+    em_death = 1 - expit(logit(sr.survival_prob_after_lr.blinatumomab) + sr.extramedullary_after_lr_log_odds)
+    assert marrow_death < 0.1 < em_death
+    record = randomised_patient(mrd_percent=0.005, relapse_group=group, relapse_site=site)
+    record.now_days = 400.0
+    draws = {"follow_up.salvage": 0.6, "follow_up.relapse_death": 0.1, "follow_up.relapse_death_day": 0.5}
+    _, events = trace(
+        lambda env, streams, log: after_relapse(env, record, sr, "after_lr", streams, log, "blinatumomab"), record, draws
+    )
+    assert (record.relapse_day, record.efs_days, record.salvage) == (400.0, 400.0, "blinatumomab")
+    assert events[:2] == [(400.0, "relapse", "after_lr"), (400.0, "salvage", "blinatumomab")]
+    if dies:
+        assert (record.os_days, record.death_cause) == (670.0, "relapse")
+    else:
+        assert record.os_event is False and record.now_days == HORIZON
