@@ -325,34 +325,29 @@ def _is_table(value: Any) -> bool:
     return isinstance(value, BaseModel) and not isinstance(value, _Dist)
 
 
-def numeric_paths(model: BaseModel, prefix: str = "") -> list[str]:
+def _leaf_paths(model: BaseModel, keep: Callable[[Any], bool], prefix: str = "") -> list[str]:
+    """Dotted key paths of the leaves ``keep`` accepts, in file order (dicts of tables included)."""
+    paths = []
+    for _, path, value in _children(model, prefix):
+        if keep(value):
+            paths.append(path)
+        elif _is_table(value):
+            paths.extend(_leaf_paths(value, keep, f"{path}."))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _is_table(item):
+                    paths.extend(_leaf_paths(item, keep, f"{path}.{key}."))
+    return paths
+
+
+def numeric_paths(model: BaseModel) -> list[str]:
     """Dotted key paths of every numeric or distribution-valued parameter."""
-    paths = []
-    for _, path, value in _children(model, prefix):
-        if isinstance(value, _Dist) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-            paths.append(path)
-        elif _is_table(value):
-            paths.extend(numeric_paths(value, f"{path}."))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if _is_table(item):
-                    paths.extend(numeric_paths(item, f"{path}.{key}."))
-    return paths
+    return _leaf_paths(model, lambda v: isinstance(v, _Dist) or (isinstance(v, (int, float)) and not isinstance(v, bool)))
 
 
-def distribution_paths(model: BaseModel, prefix: str = "") -> list[str]:
+def distribution_paths(model: BaseModel) -> list[str]:
     """Dotted key paths of every distribution-valued parameter, in file order."""
-    paths = []
-    for _, path, value in _children(model, prefix):
-        if isinstance(value, _Dist):
-            paths.append(path)
-        elif _is_table(value):
-            paths.extend(distribution_paths(value, f"{path}."))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if _is_table(item):
-                    paths.extend(distribution_paths(item, f"{path}.{key}."))
-    return paths
+    return _leaf_paths(model, lambda v: isinstance(v, _Dist))
 
 
 def _replace(model: BaseModel, choose: Callable[[str, Any], Any], prefix: str = "") -> BaseModel:
