@@ -18,7 +18,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from .analysis import Run, flow, kaplan_meier, plot_differences, plot_flow, plot_survival, plot_tornado, toxicity, tornado
+from .analysis import (
+    FLOW_STEPS,
+    Run,
+    flow,
+    kaplan_meier,
+    plot_differences,
+    plot_flow,
+    plot_survival,
+    plot_tornado,
+    tornado,
+    toxicity,
+)
 from .summary import MEASURES
 
 STYLE = """
@@ -75,7 +86,7 @@ def build_report(run: Run) -> str:
     matplotlib.use("Agg")
     m = run.manifest
     body = [f"<h1>{html.escape(m['scenario'])}: simulated treatment pathways in first relapse of B-ALL</h1>",
-            f"<p class='note'>{html.escape(m['replications'].__str__())} replications of {m['n_patients']} patients; "
+            f"<p class='note'>{m['replications']} replications of {m['n_patients']} patients; "
             f"strategies: {html.escape(', '.join(run.strategies))}; reference: {html.escape(run.reference)}.</p>"]
     if run.is_sweep:
         body.append("<h2>Sweep</h2>" + _sweep_section(run))
@@ -84,7 +95,7 @@ def build_report(run: Run) -> str:
         body += [
             "<h2>Patient flow</h2>", _figure(plot_flow(flow(patients))),
             flow(patients).pivot(index="step", columns="strategy", values="per_replication").round(1)
-            .reindex([s for s, _ in __import__("sim.analysis", fromlist=["FLOW_STEPS"]).FLOW_STEPS]).to_html(),
+            .reindex([step for step, _ in FLOW_STEPS]).to_html(),
             "<h2>Survival</h2>",
             _figure(plot_survival(kaplan_meier(patients, "os"), "os")),
             _figure(plot_survival(kaplan_meier(patients, "efs"), "efs")),
