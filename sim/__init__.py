@@ -7,8 +7,8 @@ The data flow is the architecture:
       -> cohort              sim.cohort      (covariates from the AALL1331 case-mix)
       -> SimPy processes     sim.pathway + sim.phases.*  (one module per phase)
       -> flat records        sim.records     (patient rows, event rows)
-      -> Parquet             sim.output      (datasets + manifest)
-      -> analysis            sim.validate, notebooks
+      -> Parquet             sim.output      (datasets + manifest), driven by sim.run / sim.runner
+      -> analysis            sim.summary, sim.sensitivity, sim.validate, sim.analysis, sim.report
 
 Random numbers come from one root seed through named streams (sim.streams).
 """
