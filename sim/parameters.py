@@ -32,6 +32,7 @@ from .paramwalk import distribution_paths, numeric_paths, realise, with_values  
 from .strategies import BUILT_IN, REINDUCTIONS, Strategy
 from .sweep import SAMPLED, SweepSettings, parameter_value
 from .paramtypes import (
+    check_not_above,
     Documented,
     Frozen,
     NonNegative,
@@ -143,12 +144,8 @@ class Block1Params(Documented):
 
     @model_validator(mode="after")
     def _grades_nested(self) -> "Block1Params":
-        g3, g4 = central_value(self.grade3plus_given_survival), central_value(self.grade4plus_given_survival)
-        if g4 > g3:
-            raise ValueError(
-                "'grade4plus_given_survival' must not exceed 'grade3plus_given_survival' "
-                f"(got {g4:g} > {g3:g})"
-            )
+        check_not_above("grade4plus_given_survival", self.grade4plus_given_survival,
+                        "grade3plus_given_survival", self.grade3plus_given_survival)
         return self
 
 

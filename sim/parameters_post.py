@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from .distributions import central_value, highest, lowest
-from .paramtypes import AnyReal, Documented, Frozen, NonNegative, Positive, Probability
+from .distributions import highest, lowest
+from .paramtypes import AnyReal, Documented, Frozen, NonNegative, Positive, Probability, check_not_above
 
 
 class ByCycle(Frozen):
@@ -158,12 +158,8 @@ class OffProtocolParams(Documented):
 
     @model_validator(mode="after")
     def _survival_needs_event_free(self) -> "OffProtocolParams":
-        efs, os_ = central_value(self.not_assigned_event_free_prob), central_value(self.not_assigned_survival_prob)
-        if efs > os_:
-            raise ValueError(
-                "'not_assigned_event_free_prob' must not exceed 'not_assigned_survival_prob' "
-                f"(got {efs} > {os_})"
-            )
+        check_not_above("not_assigned_event_free_prob", self.not_assigned_event_free_prob,
+                        "not_assigned_survival_prob", self.not_assigned_survival_prob)
         return self
 
 

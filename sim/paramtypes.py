@@ -64,6 +64,15 @@ AnyReal = Annotated[
 ]
 
 
+def check_not_above(lower_name: str, lower: Any, upper_name: str, upper: Any) -> None:
+    """A nested pair of rates (e.g. grade 4+ within grade 3+): the first must not exceed the second."""
+    from .distributions import central_value
+
+    low, high = central_value(lower), central_value(upper)
+    if low > high:
+        raise ValueError(f"'{lower_name}' must not exceed '{upper_name}' (got {low:g} > {high:g})")
+
+
 class Documented(Frozen):
     """A parameter group: says where its figures come from."""
 
