@@ -47,7 +47,7 @@ from scipy.special import expit, ndtri
 
 from ..cohort import ETHNICITIES, CaseMix
 from ..parameters import Block1Params, EventRates
-from ..paramtypes import AE_GROUPS, RELAPSE_GROUPS
+from ..paramtypes import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
 from ..records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from ..streams import Streams
 from .common import race
@@ -55,6 +55,7 @@ from .common import race
 MRD_POSITIVE_PERCENT = 0.01
 MRD_MAX_PERCENT = 100.0  # the latent level is unbounded; a marrow cannot hold more than 100% blasts
 FATAL_IN_INFECTIOUS_DEATH = frozenset({"infection", "sepsis"})
+GRADE_COLUMNS = tuple(f"block1_{name}_grade" for name in BLOCK1_ADVERSE_EVENTS)
 AE_GROUP_OF = {
     "bm_lt18": "early_bm",
     "bm_18_36": "early_bm",
@@ -95,6 +96,8 @@ class Block1Model:
     failure_z: dict[str, float]
     mrd_mu: dict[str, float]
     infection_multiplier: dict[str, tuple[float, float]]  # ae group -> (grade 3+, grade 4+)
+    # (age band, sex, ae group) -> per named event (grade 3+, grade 4+): computed once, read per patient
+    event_rate_table: dict[tuple[str, str, str], tuple[tuple[float, float], ...]]
 
     @classmethod
     def build(cls, params: Block1Params, case_mix: CaseMix) -> "Block1Model":
@@ -128,6 +131,14 @@ class Block1Model:
             mean = sum(ae_weights[a] * getattr(rates, a) for a in AE_GROUPS)
             for a in AE_GROUPS:
                 multiplier.setdefault(a, []).append(getattr(rates, a) / mean if mean > 0 else 1.0)
+        infection_multiplier = {a: tuple(m) for a, m in multiplier.items()}
+        named = params.adverse_events.named()
+        event_rate_table = {
+            (band, sex, group): tuple(
+                event_rates(named[name], band, sex, infection_multiplier[group]) for name in BLOCK1_ADVERSE_EVENTS
+            )
+            for band in AE_AGE_BANDS for sex in ("male", "female") for group in AE_GROUPS
+        }
         return cls(
             params=params,
             toxic_death_young=young,
@@ -138,23 +149,31 @@ class Block1Model:
             grade4_log_or=log_or4,
             failure_z=failure_z,
             mrd_mu=mrd_mu,
-            infection_multiplier={a: tuple(m) for a, m in multiplier.items()},
+            infection_multiplier=infection_multiplier,
+            event_rate_table=event_rate_table,
         )
 
-    def event_rates(self, rates: EventRates, record: PatientRecord) -> tuple[float, float]:
-        """This patient's published (grade 3-5, grade 4-5) rates for one event."""
-        band = ae_age_band(record.age_years)
-        out = []
-        for level, k in (("grade3plus", 0), ("grade4plus", 1)):
-            value = getattr(rates, level)
-            if value is None:
-                by_age = getattr(rates, f"{level}_by_age")
-                value = getattr(by_age, band) if by_age is not None else getattr(getattr(rates, f"{level}_by_sex"), record.sex)
-            if rates.infectious:
-                value *= self.infection_multiplier[AE_GROUP_OF[record.relapse_group]][k]
-            out.append(min(value, 1.0))
-        r3, r4 = out
-        return r3, min(r4, r3)
+    def rates_for(self, record: PatientRecord) -> tuple[tuple[float, float], ...]:
+        """This patient's (grade 3-5, grade 4-5) rates of every named event, in BLOCK1_ADVERSE_EVENTS order."""
+        return self.event_rate_table[(ae_age_band(record.age_years), record.sex, AE_GROUP_OF[record.relapse_group])]
+
+
+def event_rates(
+    rates: EventRates, band: str, sex: str, multipliers: tuple[float, float]
+) -> tuple[float, float]:
+    """Published (grade 3-5, grade 4-5) rates of one event for an age band, sex and
+    relapse-group infection multiplier (applied to infectious events only)."""
+    out = []
+    for level, k in (("grade3plus", 0), ("grade4plus", 1)):
+        value = getattr(rates, level)
+        if value is None:
+            by_age = getattr(rates, f"{level}_by_age")
+            value = getattr(by_age, band) if by_age is not None else getattr(getattr(rates, f"{level}_by_sex"), sex)
+        if rates.infectious:
+            value *= multipliers[k]
+        out.append(min(value, 1.0))
+    r3, r4 = out
+    return r3, min(r4, r3)
 
 
 @dataclass(frozen=True)
@@ -250,7 +269,7 @@ def block1(
     p_death = p_toxic + p_progression
     p_infectious_death = p_toxic * params.infectious_death_share
     survive = 1.0 - p_death
-    named = params.adverse_events.named()
+    patient_rates = model.rates_for(record)
     happenings: list[tuple[float, str, str | None]] = []
     if death_cause is not None:
         death_day = streams.uniform("block1.death_day", i) * end_day
@@ -258,13 +277,13 @@ def block1(
     else:
         last_day = params.therapy_days
     for k, name in enumerate(BLOCK1_ADVERSE_EVENTS):
-        r3, r4 = model.event_rates(named[name], record)
+        r3, r4 = patient_rates[k]
         grade = _named_event_grade(
             streams.uniform("block1.adverse_events", i, k, len(BLOCK1_ADVERSE_EVENTS)),
             worst, r3, r4, p_death, p_infectious_death, survive * p4, survive * (p3 - p4),
             name in FATAL_IN_INFECTIOUS_DEATH, death_cause == "infection",
         )
-        setattr(record, f"block1_{name}_grade", grade)
+        setattr(record, GRADE_COLUMNS[k], grade)
         if grade is not None:
             day = last_day if grade == 5 else streams.uniform(
                 "block1.adverse_event_day", i, k, len(BLOCK1_ADVERSE_EVENTS)
