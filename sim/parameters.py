@@ -25,7 +25,7 @@ from .parameters_post import (
     MitclParams,
     OffProtocolParams,
     PartialResponseParams,
-    RelapseCovariates,
+    PrognosisParams,
     SecondRelapseParams,
 )
 from .paramwalk import distribution_paths, numeric_paths, realise, with_values  # noqa: F401 (re-exported)
@@ -52,8 +52,22 @@ class CustomStrategy(Frozen):
 
 
 class RunSettings(Frozen):
+    """``parameter_mode``: "central" (each distribution's central value),
+    "sampled" (a fresh draw of every distribution per replication, fitted
+    parameters from the calibrated ensemble: probabilistic sensitivity
+    analysis) or "calibrated" (central values, fitted parameters from the
+    calibrated ensemble: calibration uncertainty alone)."""
+
     replications: int = Field(default=200, ge=1)
-    parameter_mode: Literal["central", "sampled"] = "central"
+    parameter_mode: Literal["central", "sampled", "calibrated"] = "central"
+
+
+class CalibrationEnsemble(Frozen):
+    """Parameter sets consistent with the calibration targets (``simulate calibrate``)."""
+
+    file: str
+    paths: tuple[str, ...]
+    values: tuple[tuple[float, ...], ...]
 
 
 class CohortSettings(Frozen):
@@ -192,13 +206,14 @@ class Scenario(Frozen):
     consolidation: ConsolidationParams
     hsct: HsctParams
     low_risk: LowRiskParams
-    relapse_covariates: RelapseCovariates
+    prognosis: PrognosisParams
     second_relapse: SecondRelapseParams
     off_protocol: OffProtocolParams
     follow_up: FollowUpParams
     mitcl: MitclParams | None = None
     partial_response: PartialResponseParams | None = None
     sweep: SweepSettings | None = None
+    calibration_ensemble: CalibrationEnsemble | None = None
 
     def strategy(self, name: str) -> Strategy:
         """The strategy called ``name``: a custom definition, else a built-in one."""
@@ -243,6 +258,24 @@ class Scenario(Frozen):
                 raise ValueError(
                     f"'partial_response' must be given: strategy {name!r} treats partial responders (got none)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _ensemble_when_calibrated(self) -> "Scenario":
+        if self.run.parameter_mode == "calibrated" and self.calibration_ensemble is None:
+            raise ValueError(
+                "'run.parameter_mode' = 'calibrated' needs the calibrated ensemble: name it with "
+                "ensemble = \"x.ensemble.parquet\" and write it with `simulate calibrate` (got none)"
+            )
+        if self.calibration_ensemble is not None:
+            for path in self.calibration_ensemble.paths:
+                try:
+                    parameter_value(self, path)
+                except KeyError:
+                    raise ValueError(
+                        f"'calibration_ensemble' must name parameters of this scenario: {path!r} is not one "
+                        f"(got {self.calibration_ensemble.file})"
+                    ) from None
         return self
 
     @model_validator(mode="after")

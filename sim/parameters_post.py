@@ -62,7 +62,6 @@ class ConsolidationParams(Documented):
     hsct_prob_mrd_negative: Probability
     hsct_prob_mrd_positive: Probability
     no_hsct_relapse_prob: Probability
-    mrd_positive_log_odds: AnyReal
     relapse_timing: WeibullTiming
 
 
@@ -81,9 +80,7 @@ class HsctParams(Documented):
     trm_rr_aya: Positive
     aya_min_age_years: NonNegative
     trm_timing: WeibullTiming
-    relapse_prob_mrd_negative: Probability
-    relapse_prob_mrd_positive: Probability
-    relapse_log_odds_shift: AnyReal
+    relapse_prob: Probability
     relapse_timing: WeibullTiming
 
 
@@ -97,7 +94,6 @@ class LowRiskParams(Documented):
     toxic_death_prob: ByTherapy
     relapse_prob_marrow: ByTherapy
     relapse_prob_extramedullary: Probability
-    mrd_positive_log_odds: AnyReal
     relapse_timing: WeibullTiming
     block3_febrile_neutropenia_prob: ByTherapy
     block3_infection_prob: ByTherapy
@@ -115,13 +111,30 @@ class LowRiskParams(Documented):
         return self
 
 
-class RelapseCovariates(Documented):
-    """Log-odds effects on relapse, applied in every remission state."""
+class PrognosisParams(Documented):
+    """Log-odds effects of the prognostic layer (``sim.phases.prognosis``).
 
+    Every effect is a log odds ratio against the reference patient: relapse
+    >= 36 months from diagnosis, marrow MRD below the detection limit, combined
+    (not isolated) marrow relapse or isolated extramedullary relapse, not
+    CNS2, under 18, female, not obese, treated on protocol. Zero switches an
+    effect off.
+    """
+
+    relapse_lt18_months_log_odds: AnyReal
+    relapse_18_36_months_log_odds: AnyReal
+    mrd_detection_limit_percent: Positive
+    mrd_positive_log_odds: NonNegative
+    mrd_per_log10_log_odds: NonNegative
+    mrd_unknown_log_odds: AnyReal
+    isolated_marrow_log_odds: AnyReal
+    marrow_cns2_log_odds: AnyReal
     age_18_plus_log_odds: AnyReal
     male_log_odds: AnyReal
-    isolated_marrow_log_odds: AnyReal
     obese_extramedullary_log_odds: AnyReal
+    early_relapse_after_hsct_log_odds: AnyReal
+    early_relapse_after_hsct_days: Positive
+    off_protocol_log_odds: AnyReal
 
 
 class SalvageShares(Frozen):
@@ -142,6 +155,14 @@ class SecondRelapseParams(Documented):
     salvage_shares: SalvageShares
 
 
+class NotRandomisedCare(Frozen):
+    """Off-protocol care of risk-assigned patients who are not randomised (shares)."""
+
+    chemo: NonNegative
+    blinatumomab: NonNegative
+    palliative: NonNegative
+
+
 class OffProtocolParams(Documented):
     """Patients who leave protocol therapy after Block 1 (section 3.4)."""
 
@@ -154,7 +175,7 @@ class OffProtocolParams(Documented):
     not_assigned_survival_prob: Probability
     not_assigned_event_timing: WeibullTiming
     not_assigned_death_timing: WeibullTiming
-    not_randomised_protocol_like_prob: Probability
+    not_randomised_care: NotRandomisedCare
 
     @model_validator(mode="after")
     def _survival_needs_event_free(self) -> "OffProtocolParams":

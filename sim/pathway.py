@@ -5,7 +5,7 @@
               -> failure -> off-protocol salvage  [or blinatumomab for partial responders]
               -> never risk-assigned      -> off-protocol course
               -> risk-assigned -> by the strategy's rule:
-                   trial: not randomised -> protocol-like care or off-protocol course
+                   trial: not randomised -> off-protocol chemo / blinatumomab (as the arms) or palliative
                           randomised     -> the arm drawn
                    chemo / blinatumomab  -> that arm of the risk group
                    hsct_in_cr            -> HSCT (listed risk groups), else the rule's other arm
@@ -31,10 +31,10 @@ from .phases.assignment import assignment
 from .phases.block1 import Block1Model, block1
 from .phases.common import censor, death, efs_event
 from .phases.consolidation import consolidation, no_hsct_relapse_day
-from .phases.follow_up import after_relapse, in_remission, relapse_log_odds
+from .phases.follow_up import after_relapse, in_remission
 from .phases.hsct import transplant, transplant_outcome_days, wait_for_hsct
 from .phases.low_risk import low_risk_therapy
-from .phases.off_protocol import after_failure, not_assigned_course
+from .phases.off_protocol import after_failure, not_assigned_course, not_randomised_care
 from .phases.second_cycle import second_cycle
 from .records import EventLog, PatientRecord
 from .streams import Streams
@@ -83,15 +83,15 @@ def remission_death_day(record: PatientRecord, scenario: Scenario, streams: Stre
 def hr_ir_course(env, record, therapy, models, streams, log) -> Generator[simpy.Event, object, None]:
     """HR/IR: two consolidation cycles, then HSCT for those in remission who proceed."""
     scenario = models.scenario
-    log_odds = relapse_log_odds(record, scenario.relapse_covariates)
+    effects = scenario.prognosis
     randomisation_day = record.now_days
     out = yield from consolidation(
-        env, record, scenario.consolidation, therapy, record.eob1_mrd_percent, log_odds, streams, log
+        env, record, scenario.consolidation, therapy, record.eob1_mrd_percent, effects, streams, log
     )
     if out.status == "relapse":
-        return (yield from after_relapse(env, record, scenario.second_relapse, "after_hr_ir", streams, log))
+        return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
     if out.status == "late_failure":
-        return (yield from after_failure(env, record, scenario.off_protocol, streams, log))
+        return (yield from after_failure(env, record, scenario.off_protocol, scenario.prognosis, streams, log))
     if out.status != "remission":
         return
     negative = out.mrd_percent < MRD_NEGATIVE_PERCENT
@@ -102,33 +102,33 @@ def hr_ir_course(env, record, therapy, models, streams, log) -> Generator[simpy.
     if not go:
         log.add(record, "no_hsct")
         return (yield from in_remission(
-            env, record, scenario.second_relapse, "after_hr_ir", out.relapse_day,
+            env, record, scenario.second_relapse, effects, "after_hr_ir", out.relapse_day,
             remission_death_day(record, scenario, streams), "other", streams, log,
         ))
     waited = yield from wait_for_hsct(env, record, scenario.hsct, randomisation_day, out.relapse_day, streams)
     if waited == "relapse":
-        return (yield from after_relapse(env, record, scenario.second_relapse, "after_hr_ir", streams, log))
+        return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
     if waited != "done":
         return
     transplant(record, log)
-    relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, out.mrd_percent, log_odds, streams)
+    relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, out.mrd_percent, effects, streams)
     yield from in_remission(
-        env, record, scenario.second_relapse, "after_hsct", relapse_day, trm_day, "transplant", streams, log
+        env, record, scenario.second_relapse, effects, "after_hsct", relapse_day, trm_day, "transplant", streams, log
     )
 
 
 def lr_course(env, record, therapy, models, streams, log) -> Generator[simpy.Event, object, None]:
     """LR: chemotherapy or blinatumomab arm to the end of maintenance, then follow-up."""
     scenario = models.scenario
-    log_odds = relapse_log_odds(record, scenario.relapse_covariates)
+    effects = scenario.prognosis
     status, relapse_day = yield from low_risk_therapy(
-        env, record, scenario.low_risk, therapy, record.eob1_mrd_percent, log_odds, streams, log
+        env, record, scenario.low_risk, therapy, record.eob1_mrd_percent, effects, streams, log
     )
     if status == "relapse":
-        yield from after_relapse(env, record, scenario.second_relapse, "after_lr", streams, log, therapy)
+        yield from after_relapse(env, record, scenario.second_relapse, effects, "after_lr", streams, log, therapy)
     elif status == "completed":
         yield from in_remission(
-            env, record, scenario.second_relapse, "after_lr", relapse_day,
+            env, record, scenario.second_relapse, effects, "after_lr", relapse_day,
             remission_death_day(record, scenario, streams), "other", streams, log, therapy,
         )
 
@@ -190,7 +190,7 @@ def _after_enrolment(env, record, strategy_name, models, streams, log, beds):
             record.risk_group, record.arm = "HR", "B_blinatumomab"
             log.add(record, "partial_response", "blinatumomab at once")
             return (yield from hr_ir_course(env, record, "blinatumomab", models, streams, log))
-        return (yield from after_failure(env, record, scenario.off_protocol, streams, log))
+        return (yield from after_failure(env, record, scenario.off_protocol, scenario.prognosis, streams, log))
 
     randomise = strategy.after == "trial"
     allocation = yield from assignment(
@@ -201,17 +201,16 @@ def _after_enrolment(env, record, strategy_name, models, streams, log, beds):
     if record.now_days >= record.censor_day:  # follow-up ended while waiting to start the next phase
         return
     if allocation.risk_group is None:
-        return (yield from not_assigned_course(env, record, scenario.off_protocol, streams, log))
+        return (yield from not_assigned_course(env, record, scenario.off_protocol, scenario.prognosis, streams, log))
     if not randomise:
         return (yield from _by_rule(env, record, strategy, models, streams, log))
     if allocation.arm is not None:
         return (yield from _arm_course(env, record, allocation.arm, models, streams, log))
-    # Risk-assigned, not randomised: protocol-like care off protocol, or the poor off-protocol course.
-    if streams.uniform("off_protocol.protocol_like", record.patient_id) < scenario.off_protocol.not_randomised_protocol_like_prob:
-        arm = "C_chemo" if allocation.risk_group == "LR" else "A_chemo"
-        log.add(record, "off_protocol_care", arm)
-        return (yield from _arm_course(env, record, arm, models, streams, log))
-    return (yield from not_assigned_course(env, record, scenario.off_protocol, streams, log))
+    # Risk-assigned, not randomised: off-protocol chemotherapy or blinatumomab, or palliative care.
+    care = not_randomised_care(record, scenario.off_protocol, streams, log)
+    if care == "palliative":
+        return (yield from not_assigned_course(env, record, scenario.off_protocol, scenario.prognosis, streams, log))
+    return (yield from _arm_course(env, record, ARM_OF[(allocation.risk_group, care)], models, streams, log))
 
 
 def _by_rule(env, record, strategy, models, streams, log):
@@ -236,22 +235,22 @@ def hsct_in_cr_course(env, record, models, streams, log) -> Generator[simpy.Even
     meanwhile; the pre-HSCT MRD is the end-of-reinduction MRD.
     """
     scenario = models.scenario
-    log_odds = relapse_log_odds(record, scenario.relapse_covariates)
+    effects = scenario.prognosis
     mrd = record.eob1_mrd_percent
-    relapse_day = no_hsct_relapse_day(record, scenario.consolidation, record.now_days, mrd, log_odds, streams)
+    relapse_day = no_hsct_relapse_day(record, scenario.consolidation, record.now_days, mrd, effects, streams)
     if streams.uniform("hsct.proceed", record.patient_id) >= scenario.mitcl.hsct_prob_in_cr:
         log.add(record, "no_hsct")
         return (yield from in_remission(
-            env, record, scenario.second_relapse, "after_hr_ir", relapse_day,
+            env, record, scenario.second_relapse, effects, "after_hr_ir", relapse_day,
             remission_death_day(record, scenario, streams), "other", streams, log,
         ))
     waited = yield from wait_for_hsct(env, record, scenario.hsct, 0.0, relapse_day, streams)
     if waited == "relapse":
-        return (yield from after_relapse(env, record, scenario.second_relapse, "after_hr_ir", streams, log))
+        return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
     if waited != "done":
         return
     transplant(record, log)
-    relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, mrd, log_odds, streams)
+    relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, mrd, effects, streams)
     yield from in_remission(
-        env, record, scenario.second_relapse, "after_hsct", relapse_day, trm_day, "transplant", streams, log
+        env, record, scenario.second_relapse, effects, "after_hsct", relapse_day, trm_day, "transplant", streams, log
     )

@@ -54,6 +54,7 @@ PATIENT_SCHEMA = pa.schema(
         ("randomized", pa.bool_()),
         ("arm", pa.string()),
         ("not_randomized_reason", pa.string()),
+        ("off_protocol_therapy", pa.string()),
         ("consolidation_cycles", pa.int8()),
         ("cycle1_mrd_percent", pa.float64()),
         ("cycle2_mrd_percent", pa.float64()),

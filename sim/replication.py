@@ -11,7 +11,7 @@ import pyarrow as pa
 import simpy
 
 from .cohort import draw_cohort, load_case_mix
-from .parameters import Scenario, distribution_paths, realise
+from .parameters import Scenario, distribution_paths, realise, with_values
 from .pathway import Models, patient_pathway
 from .phases.block1 import Block1Model
 from .records import EventLog, PatientRecord, events_table, patients_table
@@ -19,18 +19,34 @@ from .streams import Streams, generator_for
 
 
 def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scenario:
-    """Central values, or one draw per replication in ``parameter_mode = "sampled"``.
+    """The parameter values of one replication, by ``run.parameter_mode``.
+
+    * "central": every distribution at its central value;
+    * "sampled": every distribution drawn afresh (probabilistic sensitivity
+      analysis), and the fitted parameters from one calibrated set;
+    * "calibrated": central values, and the fitted parameters from one
+      calibrated set (calibration uncertainty alone).
 
     Each parameter's uniform comes from its own stream, named by its key path,
-    so adding a parameter never changes another's draw.
+    and the calibrated set from its own, so adding a parameter never changes
+    another's draw.
     """
-    if scenario.run.parameter_mode == "central":
+    mode = scenario.run.parameter_mode
+    if mode == "central":
         return realise(scenario)
-    uniforms = {
-        path: float(generator_for(seed, replication, f"parameters.{path}").random())
-        for path in distribution_paths(scenario)
-    }
-    return realise(scenario, uniforms)
+    uniforms = {}
+    if mode == "sampled":
+        uniforms = {
+            path: float(generator_for(seed, replication, f"parameters.{path}").random())
+            for path in distribution_paths(scenario)
+        }
+    realised = realise(scenario, uniforms)
+    ensemble = scenario.calibration_ensemble
+    if ensemble is None:
+        return realised
+    u = float(generator_for(seed, replication, "parameters.calibration_ensemble").random())
+    row = ensemble.values[min(int(u * len(ensemble.values)), len(ensemble.values) - 1)]
+    return with_values(realised, dict(zip(ensemble.paths, row)))
 
 
 def build_models(scenario: Scenario) -> Models:

@@ -4,7 +4,9 @@ This is the only module that reads scenarios from disk. It resolves
 ``extends = "other.toml"`` (relative to the extending file; keys of the
 extending file override, tables merge key by key, arrays are replaced) and
 ``fitted = "x.fitted.toml"`` (values written by ``simulate calibrate``, merged
-over the file that names them, before any extending file), lets every
+over the file that names them, before any extending file) and
+``ensemble = "x.ensemble.parquet"`` (the calibrated parameter sets that
+``run.parameter_mode = "calibrated"`` draws from), lets every
 ``[reinduction.NAME]`` table start from ``[block1]``,
 validates the merged document once, and turns every problem into one line
 naming the file, the TOML key path, the rule and the value::
@@ -123,7 +125,26 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _load_document(path: Path, display: str, chain: tuple[Path, ...], root: Path) -> tuple[dict, dict, dict[str, str]]:
+def _read_ensemble(path: Path, display: str) -> tuple[dict[str, Any], str]:
+    """The calibrated ensemble (one row per parameter set, one column per key path) and its digest."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise ScenarioError([f"{display}: file not found; Suggestion: run `simulate calibrate` to write it"]) from None
+    except Exception as exc:  # pyarrow raises several types for unreadable files
+        raise ScenarioError([f"{display}: cannot read as Parquet ({exc.__class__.__name__}: {exc})"]) from None
+    paths = tuple(table.column_names)
+    columns = [table.column(name).to_pylist() for name in paths]
+    values = tuple(tuple(float(column[row]) for column in columns) for row in range(table.num_rows))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"file": display, "paths": paths, "values": values}, f"parquet sha256 {digest}"
+
+
+def _load_document(
+    path: Path, display: str, chain: tuple[Path, ...], root: Path, use_fitted: bool = True
+) -> tuple[dict, dict, dict[str, str]]:
     """Merged document, origin of each leaf, and source texts (base first).
 
     Source texts are keyed by path relative to the top scenario's folder, so
@@ -135,6 +156,7 @@ def _load_document(path: Path, display: str, chain: tuple[Path, ...], root: Path
         raise ScenarioError([f"{display}: extends: a scenario cannot extend itself (cycle {cycle})"])
     document, text = _read_toml(path, display)
     fitted_name = document.pop("fitted", None)
+    ensemble_name = document.pop("ensemble", None)
     base_name = document.pop("extends", None)
     origin: dict = {}
     if base_name is None:
@@ -146,10 +168,10 @@ def _load_document(path: Path, display: str, chain: tuple[Path, ...], root: Path
         if not base_path.exists():
             raise ScenarioError([f"{display}: extends: {base_path}: file not found"])
         base_display = str(Path(display).parent / base_name)
-        base, origin, sources = _load_document(base_path, base_display, chain + (resolved,), root)
+        base, origin, sources = _load_document(base_path, base_display, chain + (resolved,), root, use_fitted)
         merged = _merge(base, document, origin, display)
     sources[_relative(resolved, root)] = text
-    if fitted_name is not None:
+    if fitted_name is not None and use_fitted:
         if not isinstance(fitted_name, str):
             raise ScenarioError([f"{display}: fitted: must be a file name (got {fitted_name!r})"])
         fitted_path = path.parent / fitted_name
@@ -158,6 +180,15 @@ def _load_document(path: Path, display: str, chain: tuple[Path, ...], root: Path
         fitted.pop("calibration", None)  # provenance of the fit, not parameters
         merged = _merge(merged, fitted, origin, fitted_display)
         sources[_relative(fitted_path.resolve(), root)] = fitted_text
+    if ensemble_name is not None and use_fitted:
+        if not isinstance(ensemble_name, str):
+            raise ScenarioError([f"{display}: ensemble: must be a file name (got {ensemble_name!r})"])
+        ensemble_path = path.parent / ensemble_name
+        if ensemble_path.exists():  # absent until `simulate calibrate` writes it
+            ensemble, digest = _read_ensemble(ensemble_path, str(Path(display).parent / ensemble_name))
+            merged["calibration_ensemble"] = ensemble
+            origin[("calibration_ensemble",)] = ensemble["file"]
+            sources[_relative(ensemble_path.resolve(), root)] = digest
     return merged, origin, sources
 
 
@@ -223,11 +254,15 @@ def _describe(err: dict) -> tuple[tuple, str]:
     return loc, message[0].lower() + message[1:]
 
 
-def load_scenario(path: str | Path) -> LoadedScenario:
-    """Read, merge and validate a scenario file; raise :class:`ScenarioError`."""
+def load_scenario(path: str | Path, use_fitted: bool = True) -> LoadedScenario:
+    """Read, merge and validate a scenario file; raise :class:`ScenarioError`.
+
+    ``use_fitted=False`` leaves out the fitted values and the ensemble, so
+    fitted parameters keep their priors (what the calibration starts from).
+    """
     path = Path(path)
     display = str(path)
-    document, origin, sources = _load_document(path, display, (), path.resolve().parent)
+    document, origin, sources = _load_document(path, display, (), path.resolve().parent, use_fitted)
     document = _reinductions_from_block1(document)
     try:
         scenario = Scenario.model_validate(document)

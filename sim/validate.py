@@ -7,7 +7,7 @@ and either an ``indicator`` (the statistic is its mean over the subset) or a
 ``time``, ``event`` and ``at_days`` (the statistic is the Kaplan-Meier
 survival at ``at_days``, from the time origin the ``time`` expression sets:
 randomisation for the arms, end of Block 1 for patients leaving protocol;
-estimated with lifelines). The statistic is computed in each replication; the
+estimated in numpy). The statistic is computed in each replication; the
 simulated value is its mean over replications, with Monte Carlo SE
 ``sd / sqrt(R)``.
 
@@ -48,22 +48,44 @@ def _trial_se(row) -> float:
     return math.sqrt(p * (1 - p) / n)
 
 
-def per_replication(patients: pd.DataFrame, target) -> pd.Series:
-    """The statistic of one target in every replication (NaN where the subset is empty)."""
-    rows = patients.query(target.subset, engine="python") if target.subset else patients
-    replications = pd.Index(sorted(patients["replication"].unique()), name="replication")
-    if not target.time:
-        values = rows.eval(target.indicator, engine="python").astype(float)
-        return values.groupby(rows["replication"]).mean().reindex(replications)
-    from lifelines import KaplanMeierFitter  # imported here: slow to import, needed only for survival targets
+def _evaluate(expression: str, columns: dict[str, pd.Series]) -> pd.Series:
+    # pd.eval with the columns given once: DataFrame.eval rebuilds a resolver per column per call.
+    return pd.eval(expression, engine="python", local_dict=columns)
 
-    durations = rows.eval(target.time, engine="python").astype(float)
-    events = rows.eval(target.event, engine="python").astype(bool)
-    survival = {}
-    for replication, index in rows.groupby("replication").groups.items():
-        fitter = KaplanMeierFitter().fit(durations.loc[index], events.loc[index])
-        survival[replication] = float(fitter.survival_function_at_times(float(target.at_days)).iloc[0])
+
+def per_replication(patients: pd.DataFrame, target, columns: dict[str, pd.Series] | None = None) -> pd.Series:
+    """The statistic of one target in every replication (NaN where the subset is empty).
+
+    ``columns`` (``{name: patients[name]}``) may be passed in when many targets
+    are computed on the same table."""
+    columns = columns if columns is not None else {name: patients[name] for name in patients.columns}
+    replications = pd.Index(sorted(patients["replication"].unique()), name="replication")
+    keep = _evaluate(target.subset, columns).to_numpy(bool) if target.subset else np.ones(len(patients), bool)
+    replication_of = patients["replication"].to_numpy()[keep]
+    if not target.time:
+        values = pd.Series(np.asarray(_evaluate(target.indicator, columns), dtype=float)[keep])
+        return values.groupby(replication_of).mean().reindex(replications)
+    durations = np.asarray(_evaluate(target.time, columns), dtype=float)[keep]
+    events = np.asarray(_evaluate(target.event, columns), dtype=bool)[keep]
+    rows = pd.DataFrame({"replication": replication_of})
+    at_days = float(target.at_days)
+    survival = {
+        replication: _km_at(durations[index], events[index], at_days)
+        for replication, index in rows.groupby("replication").indices.items()
+    }
     return pd.Series(survival, dtype=float).reindex(replications)
+
+
+def _km_at(durations: np.ndarray, events: np.ndarray, at_days: float) -> float:
+    """Kaplan-Meier survival at ``at_days``: the product over event times t <= at_days
+    of (1 - deaths(t) / at_risk(t)), at risk meaning time >= t."""
+    if len(durations) == 0:
+        return math.nan
+    event_times, deaths = np.unique(durations[events & (durations <= at_days)], return_counts=True)
+    if len(event_times) == 0:
+        return 1.0
+    at_risk = len(durations) - np.searchsorted(np.sort(durations), event_times, side="left")
+    return float(np.prod(1.0 - deaths / at_risk))
 
 
 def compare(patients: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -82,9 +104,11 @@ def compare(patients: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.D
             f"that runs one of {sorted(set(targets['strategy']))}"
         )
     by_strategy = {name: group for name, group in patients.groupby("strategy")}
+    columns = {name: {column: group[column] for column in group.columns} for name, group in by_strategy.items()}
     rows = []
     for target in applicable.itertuples():
-        stats = per_replication(by_strategy[target.strategy], target).dropna()
+        strategy = target.strategy
+        stats = per_replication(by_strategy[strategy], target, columns[strategy]).dropna()
         simulated = float(stats.mean()) if len(stats) else math.nan
         mc_se = float(stats.std(ddof=1) / np.sqrt(len(stats))) if len(stats) > 1 else math.nan
         difference = simulated - float(target.published)

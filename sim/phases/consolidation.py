@@ -4,8 +4,9 @@ Clinical steps, from randomisation (end of Block 1):
 
 1. **Relapse clock.** The day this patient would relapse *if never
    transplanted* (mixture cure, ``sim.survival``): a no-HSCT relapse
-   probability (fitted) shifted by the patient's covariates and raised when
-   the latest marrow MRD is >= 0.01% (assumption). Its two uniforms are drawn
+   probability (fitted) shifted by the prognostic layer
+   (``sim.phases.prognosis``: time to first relapse, the latest marrow MRD
+   level, site, age, sex). Its two uniforms are drawn
    once; the day is re-evaluated after each cycle with the new MRD, so the
    arms differ through their MRD response. It keeps running through both
    cycles, the donor search and any wait for HSCT.
@@ -27,7 +28,7 @@ Clinical steps, from randomisation (end of Block 1):
 3. **Outcome** handed back to the routing: death, late failure, relapse, or
    remission with the MRD after cycle 2 (the pre-HSCT MRD).
 
-Parameters: ``[consolidation]``. Streams: ``consolidation.*``.
+Parameters: ``[consolidation]``, effects ``[prognosis]``. Streams: ``consolidation.*``.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import ConsolidationParams
+from ..parameters_post import ConsolidationParams, PrognosisParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams
 from ..survival import adjusted_prob, cure_weibull_time
 from .block1 import MRD_MAX_PERCENT
 from .common import death, efs_event, race
+from .prognosis import relapse_shift
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,10 @@ class ConsolidationOutcome:
 
 def no_hsct_relapse_day(
     record: PatientRecord, params: ConsolidationParams, start_day: float, mrd_percent: float | None,
-    log_odds: float, streams: Streams,
+    effects: PrognosisParams, streams: Streams,
 ) -> float:
     """Relapse day without HSCT, counted from ``start_day`` (randomisation)."""
-    positive = mrd_percent is None or mrd_percent >= 0.01
-    prob = adjusted_prob(params.no_hsct_relapse_prob, log_odds + (params.mrd_positive_log_odds if positive else 0.0))
+    prob = adjusted_prob(params.no_hsct_relapse_prob, relapse_shift(record, effects, mrd_percent))
     timing = params.relapse_timing
     i = record.patient_id
     return start_day + cure_weibull_time(
@@ -74,7 +75,7 @@ def consolidation(
     params: ConsolidationParams,
     therapy: str,
     mrd_percent: float,
-    log_odds: float,
+    effects: PrognosisParams,
     streams: Streams,
     log: EventLog,
 ) -> Generator[simpy.Event, object, ConsolidationOutcome]:
@@ -83,7 +84,7 @@ def consolidation(
     block = getattr(params, therapy)
     randomisation_day = record.now_days
     mrd = mrd_percent
-    relapse_day = no_hsct_relapse_day(record, params, randomisation_day, mrd, log_odds, streams)
+    relapse_day = no_hsct_relapse_day(record, params, randomisation_day, mrd, effects, streams)
     for cycle in (1, 2):
         stop = block.stop_after_cycle1_prob
         stop_prob = stop.mrd_negative if mrd is not None and mrd < 0.01 else stop.mrd_positive
@@ -121,5 +122,5 @@ def consolidation(
         unassessed = cycle == 2 and streams.uniform(f"{key}.mrd_unassessed", i) < block.mrd_unassessed_after_cycle2_prob
         setattr(record, f"cycle{cycle}_mrd_percent", None if unassessed else mrd)
         log.add(record, "mrd", f"after {therapy} cycle {cycle}: " + ("not assessed" if unassessed else f"{mrd:.6g}%"))
-        relapse_day = max(record.now_days, no_hsct_relapse_day(record, params, randomisation_day, mrd, log_odds, streams))
+        relapse_day = max(record.now_days, no_hsct_relapse_day(record, params, randomisation_day, mrd, effects, streams))
     return ConsolidationOutcome("remission", mrd, relapse_day)

@@ -11,9 +11,11 @@ Clinical steps:
    probability that depends on the therapy the relapse followed (after LR
    therapy: by arm, lower for isolated extramedullary relapse; HR/IR without
    HSCT; after HSCT, section 6: 25-30% long-term survival after a second
-   HSCT), otherwise dies of relapse at a Weibull time.
+   HSCT), shifted by the prognostic layer (``sim.phases.prognosis``: time
+   to first relapse, site, a relapse soon after HSCT, off-protocol care),
+   otherwise dies of relapse at a Weibull time.
 
-Parameters: ``[second_relapse]``; covariate effects on relapse: ``[relapse_covariates]``.
+Parameters: ``[second_relapse]``, effects ``[prognosis]``.
 Streams: ``follow_up.*``.
 """
 
@@ -23,34 +25,21 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import RelapseCovariates, SecondRelapseParams
+from ..parameters_post import PrognosisParams, SecondRelapseParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams, pick_weighted
 from ..survival import adjusted_prob, cure_weibull_time
 from .common import death, efs_event, race
+from .prognosis import salvage_death_shift
 
 SALVAGE_CONTEXTS = ("after_lr", "after_hr_ir", "after_hsct")
-
-
-def relapse_log_odds(record: PatientRecord, effects: RelapseCovariates) -> float:
-    """Patient-level shift of relapse log-odds (section 3.4: older age, male sex,
-    isolated marrow, obesity in extramedullary relapse); sizes are assumptions."""
-    shift = 0.0
-    if record.age_years >= 18.0:
-        shift += effects.age_18_plus_log_odds
-    if record.sex == "male":
-        shift += effects.male_log_odds
-    if record.relapse_site == "isolated_marrow":
-        shift += effects.isolated_marrow_log_odds
-    if record.obese and record.relapse_group.startswith("iem"):
-        shift += effects.obese_extramedullary_log_odds
-    return shift
 
 
 def after_relapse(
     env: simpy.Environment,
     record: PatientRecord,
     params: SecondRelapseParams,
+    effects: PrognosisParams,
     context: str,
     streams: Streams,
     log: EventLog,
@@ -72,10 +61,11 @@ def after_relapse(
             getattr(survival, therapy),
             params.extramedullary_after_lr_log_odds if record.relapse_group.startswith("iem") else 0.0,
         )
+    death_prob = adjusted_prob(1.0 - survival, salvage_death_shift(record, effects))
     timing = params.death_timing
     death_in = cure_weibull_time(
         streams.uniform("follow_up.relapse_death", i), streams.uniform("follow_up.relapse_death_day", i),
-        1.0 - survival, timing.median_days, timing.shape,
+        death_prob, timing.median_days, timing.shape,
     )
     outcome = yield from race(env, record, record.censor_day, death=record.now_days + death_in)
     if outcome == "death":
@@ -86,6 +76,7 @@ def in_remission(
     env: simpy.Environment,
     record: PatientRecord,
     params: SecondRelapseParams,
+    effects: PrognosisParams,
     context: str,
     relapse_day: float,
     death_day: float,
@@ -97,6 +88,6 @@ def in_remission(
     """Remission until relapse, death in remission, or the end of follow-up."""
     outcome = yield from race(env, record, record.censor_day, relapse=relapse_day, death=death_day)
     if outcome == "relapse":
-        yield from after_relapse(env, record, params, context, streams, log, therapy)
+        yield from after_relapse(env, record, params, effects, context, streams, log, therapy)
     elif outcome == "death":
         death(record, log, death_cause)

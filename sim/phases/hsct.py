@@ -12,12 +12,13 @@ Clinical steps:
 3. **Transplant-related mortality**: probability ``trm_prob`` (under ~15%
    with contemporary HSCT), times ``trm_rr_aya`` (~2.2) for adolescents and
    young adults, at a Weibull time after HSCT.
-4. **Relapse after HSCT** by pre-HSCT MRD (negative < 0.01%): base
-   probabilities from the 2-year cumulative incidences of section 6 (21%
-   lowest to 47% highest risk), shifted by the patient's covariates and by a
-   common fitted log-odds shift; at a Weibull time after HSCT.
+4. **Relapse after HSCT**: a baseline probability for the reference patient
+   (MRD-negative before HSCT; section 6: 2-year cumulative incidence 21% in
+   the lowest risk score, 47% in the highest), shifted by the prognostic
+   layer with the pre-HSCT MRD (``sim.phases.prognosis``); at a Weibull time
+   after HSCT.
 
-Parameters: ``[hsct]``. Streams: ``hsct.*``.
+Parameters: ``[hsct]``, effects ``[prognosis]``. Streams: ``hsct.*``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import HsctParams
+from ..parameters_post import HsctParams, PrognosisParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams, pick_weighted
 from ..survival import adjusted_prob, cure_weibull_time
 from .common import race
-
-MRD_NEGATIVE_PERCENT = 0.01
+from .prognosis import relapse_shift
 
 
 def donor_type(record: PatientRecord, params: HsctParams, streams: Streams) -> str:
@@ -54,7 +54,8 @@ def wait_for_hsct(
 
 
 def transplant_outcome_days(
-    record: PatientRecord, params: HsctParams, pre_hsct_mrd: float | None, log_odds: float, streams: Streams
+    record: PatientRecord, params: HsctParams, pre_hsct_mrd: float | None, effects: PrognosisParams,
+    streams: Streams,
 ) -> tuple[float, float]:
     """(relapse day, transplant-related death day) on the patient clock; inf when none."""
     i = record.patient_id
@@ -64,9 +65,7 @@ def transplant_outcome_days(
         streams.uniform("hsct.trm", i), streams.uniform("hsct.trm_day", i),
         trm_prob, params.trm_timing.median_days, params.trm_timing.shape,
     )
-    negative = pre_hsct_mrd is not None and pre_hsct_mrd < MRD_NEGATIVE_PERCENT
-    base = params.relapse_prob_mrd_negative if negative else params.relapse_prob_mrd_positive
-    relapse_prob = adjusted_prob(base, log_odds + params.relapse_log_odds_shift)
+    relapse_prob = adjusted_prob(params.relapse_prob, relapse_shift(record, effects, pre_hsct_mrd))
     relapse_day = record.now_days + cure_weibull_time(
         streams.uniform("hsct.relapse", i), streams.uniform("hsct.relapse_day", i),
         relapse_prob, params.relapse_timing.median_days, params.relapse_timing.shape,

@@ -5,8 +5,9 @@ Clinical steps, from randomisation (AALL1331-LR, section 4.2):
 1. **Relapse clock**, drawn once (mixture cure): marrow relapses (BM +/- EM)
    with the arm's fitted probability; isolated extramedullary relapses with
    one probability for both arms (section 4.2: no benefit from blinatumomab,
-   4-year DFS about 35-45%, an assumption); MRD 0.01-0.1% at the end of
-   Block 1 raises the odds (assumption), as do the patient's covariates.
+   4-year DFS about 35-45%, an assumption); both shifted by the prognostic
+   layer (``sim.phases.prognosis``: end-of-Block-1 MRD level, time to first
+   relapse, site, age, sex).
 2. **Block 2**, then **Block 3** (Arm C) or a **blinatumomab block** (Arm D),
    with the published Block 3 vs blinatumomab rates of febrile
    neutropenia, infection and sepsis recorded; **continuation** (two cycles,
@@ -18,7 +19,7 @@ Clinical steps, from randomisation (AALL1331-LR, section 4.2):
 4. After therapy the patient stays in remission until relapse, death in
    remission or the end of follow-up (``sim.phases.follow_up``).
 
-Parameters: ``[low_risk]``. Streams: ``low_risk.*``.
+Parameters: ``[low_risk]``, effects ``[prognosis]``. Streams: ``low_risk.*``.
 """
 
 from __future__ import annotations
@@ -28,23 +29,25 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import LowRiskParams
+from ..parameters_post import LowRiskParams, PrognosisParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams
 from ..survival import adjusted_prob, cure_weibull_time
 from .common import death, race
+from .prognosis import relapse_shift
 
 MARROW_SITES = frozenset({"isolated_marrow", "marrow_cns", "marrow_testis"})
 
 
 def low_risk_relapse_day(
-    record: PatientRecord, params: LowRiskParams, therapy: str, mrd_percent: float, log_odds: float, streams: Streams
+    record: PatientRecord, params: LowRiskParams, therapy: str, mrd_percent: float, effects: PrognosisParams,
+    streams: Streams,
 ) -> float:
     if record.relapse_site in MARROW_SITES:
         base = getattr(params.relapse_prob_marrow, therapy)
     else:
         base = params.relapse_prob_extramedullary
-    shift = log_odds + (params.mrd_positive_log_odds if mrd_percent >= 0.01 else 0.0)
+    shift = relapse_shift(record, effects, mrd_percent)
     i = record.patient_id
     return record.now_days + cure_weibull_time(
         streams.uniform("low_risk.relapse", i), streams.uniform("low_risk.relapse_day", i),
@@ -58,7 +61,7 @@ def low_risk_therapy(
     params: LowRiskParams,
     therapy: str,
     mrd_percent: float,
-    log_odds: float,
+    effects: PrognosisParams,
     streams: Streams,
     log: EventLog,
 ) -> Generator[simpy.Event, object, tuple[str, float]]:
@@ -68,7 +71,7 @@ def low_risk_therapy(
     """
     i = record.patient_id
     start = record.now_days
-    relapse_day = low_risk_relapse_day(record, params, therapy, mrd_percent, log_odds, streams)
+    relapse_day = low_risk_relapse_day(record, params, therapy, mrd_percent, effects, streams)
     death_day = math.inf
     if streams.uniform("low_risk.toxic_death", i) < getattr(params.toxic_death_prob, therapy):
         death_day = start + streams.uniform("low_risk.toxic_death_day", i) * params.therapy_total_days
