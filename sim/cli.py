@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 import click
@@ -242,15 +243,26 @@ def print_comparison(run_dir: Path, strategies: list[str], reference: str) -> No
               help="Root seed [default: a fresh one, printed].")
 @WORKERS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON records.")
+@click.option("--subgroups/--no-subgroups", default=True, show_default=True,
+              help="Also print EFS/OS by relapse group, time to relapse, risk group x randomisation and MRD band.")
+@click.option("--cross-validate", "cross_validate_groups", is_flag=True,
+              help="Refit with each group of targets left out (HR/IR arms, LR arms, off-protocol outcomes) "
+                   "and report the left-out z-scores; takes tens of minutes.")
 @QUIET_OPTION
 @known_errors
-def validate_command(scenario: Path, reps, seed, workers, as_json, quiet) -> None:
+def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cross_validate_groups, quiet) -> None:
     """Compare a run of SCENARIO with every published in-sample figure.
 
-    Exits 1 when any target lies more than two trial standard errors away.
+    Prints each target with its simulated mean, Monte Carlo SE and z against
+    the trial's own SE; then the gradient of 5-year OS by time to first
+    relapse against Rheingold 2024 (a prior, not a target) and the subgroup
+    views. Exits 1 when any target lies more than two trial standard errors
+    away.
     """
     loaded = load_scenario(scenario)
     seed = secrets.randbits(63) if seed is None else seed
+    if cross_validate_groups:
+        return _cross_validate(scenario, loaded, workers)
     with tempfile.TemporaryDirectory(prefix="simulate-validate-") as tmp:
         run_dir = Path(tmp)
         execute(RunRequest(loaded, reps, seed, run_dir, workers or default_workers(), "process", sys.argv), quiet)
@@ -277,52 +289,145 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, quiet) -> Non
         if skipped:
             click.echo(f"{skipped} targets describe strategies this scenario does not run.")
         click.echo(f"{len(result) - failed} of {len(result)} targets within 2 trial SE")
+        _print_gradient(patients)
+        if subgroups:
+            _print_subgroups(patients)
     if failed:
         sys.exit(1)
+
+
+def _console() -> Console:
+    return Console(width=max(shutil.get_terminal_size().columns, 100))
+
+
+def _print_gradient(patients: pd.DataFrame) -> None:
+    from .subgroups import GRADIENT_TOLERANCE, gradient_check
+
+    gradient = gradient_check(patients)
+    table = Table(title="5-year OS by time to first relapse vs Rheingold 2024 (a prior for the gradient, not a target)")
+    for column in ("strategy", "time to first relapse", "simulated", "MC SE", "Rheingold", "log OR vs late (sim)",
+                   "log OR vs late (Rheingold)", "direction", "size"):
+        table.add_column(column, justify="left" if column in ("strategy", "time to first relapse") else "right")
+    for row in gradient.itertuples():
+        table.add_row(row.strategy, row.cell, f"{row.simulated_os_5y:.3f}", f"{row.mc_se:.3f}", f"{row.rheingold_os_5y:.3f}",
+                      f"{row.simulated_log_or_vs_late:+.2f}", f"{row.rheingold_log_or_vs_late:+.2f}",
+                      "ok" if row.direction else "[bold red]reversed[/]",
+                      "ok" if row.size_within_range else "[bold red]outside[/]")
+    _console().print(table)
+    low, high = GRADIENT_TOLERANCE
+    click.echo(f"size: simulated log odds ratio of death vs late within {low:g}-{high:g} x Rheingold's")
+
+
+def _print_subgroups(patients: pd.DataFrame) -> None:
+    from .subgroups import subgroup_views
+
+    for name, view in subgroup_views(patients).items():
+        wide = view.pivot_table(index=["strategy", "cell", "patients_per_replication"], columns=["endpoint", "years"],
+                                values="mean", sort=False)
+        se = view.pivot_table(index=["strategy", "cell", "patients_per_replication"], columns=["endpoint", "years"],
+                              values="mc_se", sort=False)
+        table = Table(title=f"EFS and OS from enrolment by {name} (mean over replications +/- MC SE)")
+        table.add_column("strategy")
+        table.add_column(name)
+        table.add_column("n/rep", justify="right")
+        for endpoint, years in wide.columns:
+            table.add_column(f"{endpoint} {years}y", justify="right")
+        for index, values in wide.iterrows():
+            strategy, cell, n = index
+            table.add_row(strategy, str(cell), f"{n:.0f}",
+                          *[f"{v:.3f} +/- {se.loc[index, c]:.3f}" for c, v in values.items()])
+        _console().print(table)
+
+
+def _cross_validate(scenario: Path, loaded, workers) -> None:
+    from .calibrate import FREE_PARAMETERS, cross_validate, cross_validation_summary
+    from .sweep import parameter_value
+
+    priors = load_scenario(scenario, use_fitted=False).scenario
+    fitted = {path: float(parameter_value(loaded.scenario, path)) for path in FREE_PARAMETERS}
+    record = tomllib.loads(fitted_values_path(scenario).read_text(encoding="utf-8")).get("calibration", {})
+    seed, reps = int(record.get("seed", 20261121)), int(record.get("replications", 30))
+    started = time.perf_counter()
+    with make_executor(workers or default_workers()) as executor:
+        table = cross_validate(priors, fitted, seed, reps, executor,
+                               on_group=lambda g: click.echo(f"refitting without {g} ...", err=True))
+    summary = cross_validation_summary(table)
+    out = Table(title=f"Cross-validation: refit without each group (seed {seed}, {reps} replications)")
+    for column in ("left out", "targets", "mean |z| in sample", "mean |z| left out", "within 2 SE in sample",
+                   "within 2 SE left out", "max |z| left out"):
+        out.add_column(column, justify="left" if column == "left out" else "right")
+    for row in summary.itertuples():
+        out.add_row(row.group, str(int(row.targets)), f"{row.in_sample_mean_abs_z:.2f}", f"{row.left_out_mean_abs_z:.2f}",
+                    f"{row.in_sample_within_2se:.0%}", f"{row.left_out_within_2se:.0%}", f"{row.left_out_max_abs_z:.2f}")
+    _console().print(out)
+    click.echo(f"{time.perf_counter() - started:.0f} s")
 
 
 @main.command("calibrate")
 @click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--reps", type=click.IntRange(min=2), default=None,
-              help="Replications per iteration [default: 60].")
+              help="Replications per evaluation [default: 30].")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
-              help="Root seed, fixed for every iteration (common random numbers) [default: 20261121].")
+              help="Root seed, fixed for every evaluation (common random numbers) [default: 20261121].")
 @WORKERS_OPTION
-@click.option("--max-iterations", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("--check", is_flag=True, help="Fit, compare with the shipped values, write nothing; exit 1 if they differ.")
+@click.option("--max-iterations", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Most optimiser steps (each costs one Jacobian: one simulation per free parameter).")
+@click.option("--check", is_flag=True,
+              help="Fit, compare with the shipped fitted values and ensemble, write nothing; exit 1 if they differ.")
 @known_errors
 def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check) -> None:
-    """Fit the post-induction parameters of SCENARIO to their in-sample targets.
+    """Fit the post-induction parameters of SCENARIO jointly to every in-sample target.
 
-    Writes the fitted values into the file the scenario names with
-    `fitted = "..."`; rerunning with the same --seed and --reps reproduces it.
+    Starts from the priors written in the scenario, minimises the sum of
+    squared z-scores plus the prior penalty, and writes the best point into
+    the file the scenario names with `fitted = "..."` and an ensemble of
+    parameter sets consistent with the targets into `ensemble = "..."`.
+    Rerunning with the same --seed and --reps reproduces both.
     """
-    from .calibrate import DEFAULT_REPLICATIONS, DEFAULT_SEED, FREE_PARAMETERS, calibrate, fitted_toml
+    from .calibrate import DEFAULT_REPLICATIONS, DEFAULT_SEED, calibrate, fitted_toml
+    from .output import write_ensemble
+    from .scenario import ensemble_path
 
-    target_file = fitted_values_path(scenario)
-    loaded = load_scenario(scenario)
+    target_file, ensemble_file = fitted_values_path(scenario), ensemble_path(scenario)
+    loaded = load_scenario(scenario, use_fitted=False)
     seed = DEFAULT_SEED if seed is None else seed
     reps = reps or DEFAULT_REPLICATIONS
+    started = time.perf_counter()
 
-    def report(iteration: int, residuals: pd.DataFrame) -> None:
-        worst = residuals.loc[residuals["z"].abs().idxmax()]
-        click.echo(f"iteration {iteration:2d}: worst target {worst['id']} z {worst['z']:+.2f}", err=True)
+    def report(evaluation: int, objective: float) -> None:
+        click.echo(f"evaluation {evaluation:4d}: objective {objective:10.2f}  ({time.perf_counter() - started:6.0f} s)",
+                   err=True)
 
     with make_executor(workers or default_workers()) as executor:
-        result = calibrate(loaded.scenario, seed, reps, executor, max_iterations, on_iteration=report)
+        result = calibrate(loaded.scenario, seed, reps, executor, max_iterations, on_evaluation=report)
     text = fitted_toml(result, seed, reps, str(scenario))
-    for p in FREE_PARAMETERS:
-        click.echo(f"{p.path:50s} {result.values[p.path]:.6g}")
-    if not result.converged:
-        click.echo(f"warning: not converged after {result.iterations} iterations", err=True)
+    identification = result.identification()
+    for row in identification.itertuples():
+        pinned = "pinned by targets" if row.ratio < 0.5 else ("partly" if row.ratio < 0.9 else "prior")
+        click.echo(f"{row.parameter:58s} {row.value:10.4g}  posterior/prior sd {row.ratio:5.2f} ({pinned})")
+    z = result.residuals["z"].dropna()
+    click.echo(f"{int((z.abs() <= 2).sum())} of {len(z)} in-sample targets within 2 trial SE at the best point; "
+               f"objective {result.objective:.1f}; {result.evaluations} evaluations; "
+               f"ensemble {len(result.ensemble)} of {result.proposals} proposals; "
+               f"{time.perf_counter() - started:.0f} s")
+    metadata = {"seed": seed, "replications": reps, "scenario": str(scenario), "proposals": result.proposals}
     if check:
+        import tempfile as _tempfile
+
+        import pyarrow.parquet as pq
+
         shipped = target_file.read_text(encoding="utf-8") if target_file.exists() else ""
         same = shipped.split("[calibration]", 1)[-1] == text.split("[calibration]", 1)[-1]
+        with _tempfile.TemporaryDirectory() as tmp:
+            fresh = Path(tmp) / ensemble_file.name
+            write_ensemble(fresh, result.ensemble, metadata)
+            same_ensemble = ensemble_file.exists() and pq.read_table(fresh).equals(pq.read_table(ensemble_file))
         click.echo("shipped values reproduced" if same else f"{target_file} differs from this fit")
-        sys.exit(0 if same else 1)
+        click.echo("shipped ensemble reproduced" if same_ensemble else f"{ensemble_file} differs from this fit")
+        sys.exit(0 if same and same_ensemble else 1)
     write_text_file(target_file, text)
-    click.echo(f"wrote {target_file}")
-
+    write_ensemble(ensemble_file, result.ensemble, metadata)
+    click.echo(f"wrote {target_file} and {ensemble_file}")
 
 
 @main.command("report")

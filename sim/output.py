@@ -10,6 +10,8 @@ so a reader never sees a partial file.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import os
 import shutil
@@ -99,5 +101,19 @@ def write_text_file(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def write_ensemble(path: Path, ensemble: "pd.DataFrame", metadata: dict[str, str]) -> None:
+    """Replace the calibrated ensemble (one row per parameter set) atomically, byte-reproducibly."""
+    table = pa.Table.from_pandas(ensemble, preserve_index=False).replace_schema_metadata(
+        {key: str(value) for key, value in metadata.items()}
+    )
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, temporary, compression="zstd")
+    os.replace(temporary, path)
+
+
 def finish(run_dir: Path) -> None:
     shutil.rmtree(run_dir / STAGING, ignore_errors=True)
+
+
+if TYPE_CHECKING:
+    import pandas as pd

@@ -276,6 +276,16 @@ def load_scenario(path: str | Path, use_fitted: bool = True) -> LoadedScenario:
     return LoadedScenario(scenario=scenario, path=path, sources=sources)
 
 
+def ensemble_path(path: str | Path) -> Path:
+    """The calibrated-ensemble file a scenario names with ``ensemble = "..."``."""
+    path = Path(path)
+    document, _ = _read_toml(path, str(path))
+    name = document.get("ensemble")
+    if not isinstance(name, str):
+        raise ScenarioError([f"{path}: ensemble: missing; the scenario must name an ensemble file to calibrate into"])
+    return path.parent / name
+
+
 def fitted_values_path(path: str | Path) -> Path:
     """The fitted-values file a scenario names with ``fitted = "..."``."""
     path = Path(path)

@@ -70,13 +70,13 @@ def per_replication(patients: pd.DataFrame, target, columns: dict[str, pd.Series
     rows = pd.DataFrame({"replication": replication_of})
     at_days = float(target.at_days)
     survival = {
-        replication: _km_at(durations[index], events[index], at_days)
+        replication: km_survival_at(durations[index], events[index], at_days)
         for replication, index in rows.groupby("replication").indices.items()
     }
     return pd.Series(survival, dtype=float).reindex(replications)
 
 
-def _km_at(durations: np.ndarray, events: np.ndarray, at_days: float) -> float:
+def km_survival_at(durations: np.ndarray, events: np.ndarray, at_days: float) -> float:
     """Kaplan-Meier survival at ``at_days``: the product over event times t <= at_days
     of (1 - deaths(t) / at_risk(t)), at risk meaning time >= t."""
     if len(durations) == 0:
