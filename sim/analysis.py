@@ -87,6 +87,18 @@ class Run:
     def toxicity(self, by: str = "relapse_group") -> pd.DataFrame:
         return toxicity(self.patients, by)
 
+    def subgroups(self) -> dict[str, pd.DataFrame]:
+        """EFS/OS by relapse group, time to relapse, risk group x randomisation and MRD band."""
+        from .subgroups import subgroup_views
+
+        return subgroup_views(self.patients)
+
+    def gradient(self) -> pd.DataFrame:
+        """Simulated 5-year OS by time to first relapse next to Rheingold 2024."""
+        from .subgroups import gradient_check
+
+        return gradient_check(self.patients)
+
     def differences(self, subgroup: str = "all") -> pd.DataFrame:
         table = self.summary
         return table[(table["subgroup"] == subgroup) & (table["comparison"] == "difference")].reset_index(drop=True)

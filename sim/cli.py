@@ -332,11 +332,19 @@ def _print_subgroups(patients: pd.DataFrame) -> None:
         table.add_column("n/rep", justify="right")
         for endpoint, years in wide.columns:
             table.add_column(f"{endpoint} {years}y", justify="right")
+        evidence = view.dropna(subset=["evidence"]).set_index(["strategy", "cell", "endpoint", "years"])
         for index, values in wide.iterrows():
             strategy, cell, n = index
-            table.add_row(strategy, str(cell), f"{n:.0f}",
-                          *[f"{v:.3f} +/- {se.loc[index, c]:.3f}" for c, v in values.items()])
+            cells = []
+            for column, value in values.items():
+                text = f"{value:.3f} +/- {se.loc[index, column]:.3f}"
+                key = (strategy, cell, *column)
+                if key in evidence.index:
+                    text += f" [{evidence.loc[key, 'evidence']:.3f}: {evidence.loc[key, 'evidence_source']}]"
+                cells.append(text)
+            table.add_row(strategy, str(cell), f"{n:.0f}", *cells)
         _console().print(table)
+    click.echo("[value: source] is the published figure for the cell, where the calibration inputs give one.")
 
 
 def _cross_validate(scenario: Path, loaded, workers) -> None:

@@ -111,12 +111,30 @@ def build_report(run: Run) -> str:
             body.append(_figure(plot_differences(differences)))
         body += ["<h2>Toxicity of reinduction by relapse group</h2>",
                  toxicity(patients, "relapse_group").round(3).to_html(index=False)]
+        body += ["<h2>Who does well: EFS and OS by subgroup</h2>", _subgroup_section(patients)]
     body += ["<h2>Scenario and assumptions</h2>",
              "<p class='note'>The scenario files as run (every parameter names its evidence row or states an "
              "assumption with its range).</p>", _assumptions(m),
              "<h2>Reproducibility (STRESS-DES)</h2>", _stress(m)]
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(m['scenario'])}"
             f"</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+
+
+def _subgroup_section(patients: pd.DataFrame) -> str:
+    """Subgroup views (``sim.subgroups``), and the time-to-relapse gradient next to Rheingold 2024."""
+    from .subgroups import gradient_check, subgroup_views
+
+    parts = ["<p class='note'>Kaplan-Meier from enrolment in each replication; mean over replications "
+             "(Monte Carlo SE in brackets). The gradient by time to first relapse is set against Rheingold 2024 "
+             "5-year OS (an earlier era: a prior for the gradient, not a target).</p>"]
+    gradient = gradient_check(patients).round(3)
+    parts.append(gradient.to_html(index=False))
+    for name, view in subgroup_views(patients).items():
+        view = view.assign(value=[f"{m:.3f} ({se:.3f})" for m, se in zip(view["mean"], view["mc_se"])])
+        wide = view.pivot_table(index=["strategy", "cell"], columns=["endpoint", "years"], values="value",
+                                aggfunc="first")
+        parts += [f"<h3>By {html.escape(name)}</h3>", wide.to_html()]
+    return "".join(parts)
 
 
 def _sweep_section(run: Run) -> str:

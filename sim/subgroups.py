@@ -62,6 +62,17 @@ def risk_by_randomisation(patients: pd.DataFrame) -> pd.Series:
     return cells
 
 
+# Evidence for a cell, where the calibration inputs give one: (view, cell, endpoint, years) -> (value, source).
+# Section 3.4 figures run from the end of Block 1 and section 4.2 from randomisation (about a
+# month after enrolment), so they sit next to the from-enrolment estimates as approximations.
+CELL_EVIDENCE = {
+    ("risk group x randomisation", "not risk-assigned", "EFS", 4): (0.081, "3.4, from end of Block 1"),
+    ("risk group x randomisation", "not risk-assigned", "OS", 4): (0.198, "3.4, from end of Block 1"),
+    ("risk group x randomisation", "early treatment failure", "OS", 4): (0.187, "3.4, from end of Block 1"),
+    ("risk group x randomisation", "early treatment failure", "EFS", 4): (0.0, "3.4, by definition"),
+    ("risk group x randomisation", "LR, randomised", "OS", 4): (0.850, "4.2, from randomisation"),
+}
+
 VIEWS = {
     "relapse group": lambda p: p["relapse_group"],
     "time to first relapse": lambda p: time_to_relapse_group(p["months_to_relapse"]),
@@ -95,6 +106,10 @@ def subgroup_views(patients: pd.DataFrame, times_years=TIMES_YEARS) -> dict[str,
     """Every view of ``VIEWS``; the time-to-relapse view carries Rheingold's 5-year OS."""
     views = {name: survival_table(patients, cells(patients), times_years) for name, cells in VIEWS.items()}
     views["whole cohort"] = survival_table(patients, pd.Series("all", index=patients.index), times_years)
+    for name, view in views.items():
+        found = [CELL_EVIDENCE.get((name, row.cell, row.endpoint, row.years)) for row in view.itertuples()]
+        view["evidence"] = [f[0] if f else math.nan for f in found]
+        view["evidence_source"] = [f[1] if f else None for f in found]
     return views
 
 

@@ -26,7 +26,7 @@ from statistics import NormalDist
 import pytest
 import simpy
 
-from sim.parameters import realise
+from sim.parameters import realise, with_values
 from sim.pathway import hr_ir_course, lr_course
 from sim.phases.consolidation import ConsolidationOutcome, consolidation
 from sim.phases.follow_up import after_relapse
@@ -64,15 +64,51 @@ def u_for_days(days: float, median_days: float, shape: float) -> float:
 
 # --- fixtures and helpers ----------------------------------------------------------
 
+# The traces are computed by hand, so the values the calibration fits are pinned here
+# (not read from the fitted file, which a refit rewrites), and the prognostic layer is
+# reduced to one MRD step of 1.0 log-odds (unknown MRD counted as positive): the trace
+# patient is the layer's reference patient, so no other effect applies.
+PINNED = {
+    "consolidation.blinatumomab.mrd_log10_reduction": 2.966147896529219,
+    "consolidation.chemo.mrd_log10_reduction": 0.4914180129905435,
+    "consolidation.chemo.toxic_death_prob": 0.08080235877451244,
+    "consolidation.blinatumomab.mrd_unassessed_after_cycle2_prob": 0.1892692954741672,
+    "consolidation.blinatumomab.stop_after_cycle1_prob.mrd_negative": 0.15105467574658935,
+    "consolidation.chemo.stop_after_cycle1_prob.mrd_positive": 0.43651786038405316,
+    "consolidation.chemo.stop_after_cycle1_prob.mrd_negative": 0.006293908601326073,
+    "consolidation.hsct_prob_mrd_negative": 0.7629479922028288,
+    "consolidation.hsct_prob_mrd_positive": 0.4369677798511857,
+    "consolidation.no_hsct_relapse_prob": 0.2351272583786978,
+    "hsct.trm_prob": 0.09827025225803755,
+    "hsct.relapse_prob": 0.21,
+    "second_relapse.survival_prob_after_hr_ir": 0.5488811152682423,
+    "second_relapse.survival_prob_after_hsct": 0.13086352278152394,
+    "second_relapse.extramedullary_after_lr_log_odds": -1.7300162779936632,
+    "low_risk.relapse_prob_marrow.chemo": 0.3813251479574377,
+    "low_risk.relapse_prob_marrow.blinatumomab": 0.18280897486251257,
+    "second_relapse.survival_prob_after_lr.chemo": 0.6498990689888844,
+    "second_relapse.survival_prob_after_lr.blinatumomab": 0.9405091264223439,
+    "off_protocol.failure_survival_prob_no_hsct": 0.131,
+    "off_protocol.not_assigned_event_free_prob": 0.081,
+    "off_protocol.not_assigned_survival_prob": 0.198,
+    **{f"prognosis.{name}": 0.0 for name in (
+        "relapse_lt18_months_log_odds", "relapse_18_36_months_log_odds", "mrd_per_log10_log_odds",
+        "isolated_marrow_log_odds", "marrow_cns2_log_odds", "age_18_plus_log_odds", "male_log_odds",
+        "obese_extramedullary_log_odds", "early_relapse_after_hsct_log_odds", "off_protocol_log_odds")},
+    "prognosis.mrd_positive_log_odds": 1.0,
+    "prognosis.mrd_unknown_log_odds": 1.0,
+}
+
+
 @pytest.fixture(scope="module")
 def params(base_scenario):
-    """Central values; every number a trace uses by hand is pinned here."""
-    p = realise(base_scenario)
+    """Central values with the fitted ones pinned; every number a trace uses by hand is pinned here."""
+    p = with_values(realise(base_scenario), PINNED)
     chemo, blin = p.consolidation.chemo, p.consolidation.blinatumomab
     assert (chemo.duration_days, chemo.rest_days, blin.duration_days, blin.rest_days) == (28.0, 7.0, 28.0, 7.0)
     assert p.consolidation.mrd_response_sd == 1.0
     assert (p.consolidation.relapse_timing.median_days, p.consolidation.relapse_timing.shape) == (240.0, 1.2)
-    assert p.consolidation.mrd_positive_log_odds == 1.0
+    assert p.prognosis.mrd_detection_limit_percent == 0.01
     assert chemo.mrd_unassessed_after_cycle2_prob == 0.0 and blin.stop_after_cycle1_prob.mrd_positive == 0.0
     assert p.hsct.conditioning_days == 7.0
     assert p.hsct.donor_search_days.model_dump() == {
@@ -108,7 +144,8 @@ def randomised_patient(mrd_percent: float = 0.5, censor_day: float = HORIZON, **
     """A patient at the end of Block 1 whose covariates shift no relapse odds:
     female, aged 8, not obese, marrow + CNS relapse (not isolated marrow)."""
     covariates = {
-        "relapse_group": "bm_ge36", "relapse_site": "marrow_cns", "age_years": 8.0, "sex": "female",
+        "relapse_group": "bm_ge36", "relapse_site": "marrow_cns", "months_to_relapse": 48.0, "age_years": 8.0,
+        "sex": "female",
         "ethnicity": "non_hispanic_other", "obese": False, "cns_status": "CNS3", "testicular_disease": False,
         "resistance_z": 0.0, "enrolment_day": 0.0,
     }
@@ -153,9 +190,11 @@ def cycle_draws(therapy: str, cycle: int, u_mrd: float | None = 0.5, **overrides
 NO_RELAPSE = {"consolidation.relapse": 0.999, "consolidation.relapse_day": 0.5}
 
 
-def run_consolidation(params, record, therapy, draws, log_odds: float = 0.0):
+def run_consolidation(params, record, therapy, draws):
     def process(env, streams, log):
-        return consolidation(env, record, params.consolidation, therapy, record.eob1_mrd_percent, log_odds, streams, log)
+        return consolidation(
+            env, record, params.consolidation, therapy, record.eob1_mrd_percent, params.prognosis, streams, log
+        )
     return trace(process, record, draws)
 
 
@@ -481,7 +520,7 @@ def test_low_risk_therapy_stages_add_up(params, therapy, site, cns_status, irrad
     record = randomised_patient(mrd_percent=0.005, relapse_group=group, relapse_site=site, cns_status=cns_status)
 
     def process(env, streams, log):
-        return low_risk_therapy(env, record, lr, therapy, 0.005, 0.0, streams, log)
+        return low_risk_therapy(env, record, lr, therapy, 0.005, params.prognosis, streams, log)
     (status, relapse_day), events = trace(process, record, lr_draws())
     assert (status, relapse_day) == ("completed", math.inf)
     assert record.now_days == 760.0
@@ -502,7 +541,7 @@ def test_low_risk_toxic_death_at_a_uniform_day_of_therapy(params) -> None:
     draws = {**lr_draws(u_toxic=0.0), "low_risk.toxic_death_day": 0.1}   # 0 < 0.01
 
     def process(env, streams, log):
-        return low_risk_therapy(env, record, params.low_risk, "chemo", 0.005, 0.0, streams, log)
+        return low_risk_therapy(env, record, params.low_risk, "chemo", 0.005, params.prognosis, streams, log)
     (status, _), events = trace(process, record, draws)
     death_day = EOB1 + 0.1 * 730.0
     assert status == "death"
@@ -548,7 +587,7 @@ def test_after_early_failure_salvage_hsct_then_death(params) -> None:
         "off_protocol.failure_death": 0.0,          # < 1 - 0.6
         "off_protocol.failure_death_day": 0.5,
     }
-    _, events = trace(lambda env, streams, log: after_failure(env, record, params.off_protocol, streams, log), record, draws)
+    _, events = trace(lambda env, streams, log: after_failure(env, record, params.off_protocol, params.prognosis, streams, log), record, draws)
     hsct_day = EOB1 + HSCT_AFTER_FAILURE_DAYS
     death_day = hsct_day + weibull_days(0.5, 150.0, 1.0)
     assert (hsct_day, death_day) == (120.0, 270.0)
@@ -564,7 +603,7 @@ def test_after_early_failure_without_hsct_survivor_is_followed_to_the_censor_day
         "off_protocol.failure_death": 0.95,         # >= 1 - 0.131: long-term survivor
         "off_protocol.failure_death_day": 0.5,
     }
-    _, events = trace(lambda env, streams, log: after_failure(env, record, params.off_protocol, streams, log), record, draws)
+    _, events = trace(lambda env, streams, log: after_failure(env, record, params.off_protocol, params.prognosis, streams, log), record, draws)
     assert events == []
     assert (record.salvage, record.hsct, record.os_event, record.now_days) == (None, False, False, 500.0)
 
@@ -579,12 +618,12 @@ NOT_ASSIGNED_CASES = [
 
 @pytest.mark.parametrize("u_course, has_event, dies", NOT_ASSIGNED_CASES)
 def test_not_assigned_course(params, u_course, has_event, dies) -> None:
-    record = randomised_patient(mrd_percent=None)
+    record = randomised_patient(mrd_percent=0.005)
     draws = {"off_protocol.course": u_course, "off_protocol.event_day": 0.5}
     if dies:
         draws["off_protocol.death_day"] = 0.5
     _, events = trace(
-        lambda env, streams, log: not_assigned_course(env, record, params.off_protocol, streams, log), record, draws
+        lambda env, streams, log: not_assigned_course(env, record, params.off_protocol, params.prognosis, streams, log), record, draws
     )
     event_day = EOB1 + weibull_days(0.5, 120.0, 1.0)
     death_day = event_day + weibull_days(0.5, 180.0, 1.0)
@@ -617,7 +656,7 @@ def test_after_lr_relapse_extramedullary_survival_is_lower(params, group, site, 
     record.now_days = 400.0
     draws = {"follow_up.salvage": 0.6, "follow_up.relapse_death": 0.1, "follow_up.relapse_death_day": 0.5}
     _, events = trace(
-        lambda env, streams, log: after_relapse(env, record, sr, "after_lr", streams, log, "blinatumomab"), record, draws
+        lambda env, streams, log: after_relapse(env, record, sr, params.prognosis, "after_lr", streams, log, "blinatumomab"), record, draws
     )
     assert (record.relapse_day, record.efs_days, record.salvage) == (400.0, 400.0, "blinatumomab")
     assert events[:2] == [(400.0, "relapse", "after_lr"), (400.0, "salvage", "blinatumomab")]

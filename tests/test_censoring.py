@@ -246,7 +246,7 @@ def pathway_trace(base_scenario, horizon_days: float, draws: dict[str, float]):
     params = with_values(realise(base_scenario), {"follow_up.horizon_days": horizon_days})
     assert params.assignment.death_before_randomisation_max_days == 14.0
     record = PatientRecord(
-        patient_id=0, relapse_group="bm_ge36", relapse_site="isolated_marrow", age_years=8.0, sex="female",
+        patient_id=0, relapse_group="bm_ge36", relapse_site="isolated_marrow", months_to_relapse=48.0, age_years=8.0, sex="female",
         ethnicity="non_hispanic_other", obese=False, cns_status="CNS1", testicular_disease=False,
         resistance_z=-1.0, enrolment_day=0.0,   # low MRD: LR
     )
@@ -272,7 +272,7 @@ def test_follow_up_ending_before_randomisation_death_ends_the_pathway(base_scena
     draws = {
         **BLOCK1_SURVIVOR, **NOT_RANDOMISED_DEATH,
         # What the pathway draws today after the censoring (declared so the test fails on its assertion):
-        "off_protocol.protocol_like": 0.0, "low_risk.relapse": 0.999, "low_risk.relapse_day": 0.5,
+        "off_protocol.not_randomised_care": 0.0, "low_risk.relapse": 0.999, "low_risk.relapse_day": 0.5,
         "low_risk.toxic_death": 0.999,
     }
     record, events, eob1 = pathway_trace(base_scenario, 40.0, draws)
