@@ -5,8 +5,9 @@ late >= 36 months from diagnosis); risk group x randomisation status; and
 end-of-Block-1 marrow MRD band. Each cell's EFS and OS at fixed years from
 enrolment is a Kaplan-Meier estimate in every replication; the table gives
 the mean over replications, its Monte Carlo SE, the spread between
-replications (what one trial-sized cohort would see) and patients per
-replication.
+replications (what one trial-sized cohort would see), the mean Greenwood SE
+of one replication (what a trial of that size would report as its SE) and
+patients per replication.
 
 The **gradient check** sets simulated 5-year OS by time to first relapse
 against the post-relapse survival of Rheingold et al. 2024 (calibration
@@ -24,7 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .validate import km_survival_at
+from .validate import km_with_greenwood_se
 
 YEAR_DAYS = 365.25
 TIMES_YEARS = (3, 4, 6)
@@ -91,14 +92,16 @@ def survival_table(patients: pd.DataFrame, cells: pd.Series, times_years=TIMES_Y
         for endpoint in ("efs", "os"):
             for years in times_years:
                 at = years * YEAR_DAYS
-                values = np.array([
-                    km_survival_at(g[f"{endpoint}_days"].to_numpy(float), g[f"{endpoint}_event"].to_numpy(bool), at)
+                estimates = np.array([
+                    km_with_greenwood_se(g[f"{endpoint}_days"].to_numpy(float), g[f"{endpoint}_event"].to_numpy(bool), at)
                     for _, g in by_replication
                 ])
+                values = estimates[:, 0]
                 sd = float(values.std(ddof=1)) if len(values) > 1 else math.nan
                 rows.append({"strategy": strategy, "cell": cell, "endpoint": endpoint.upper(), "years": years,
                              "mean": float(values.mean()), "mc_se": sd / math.sqrt(len(values)),
-                             "between_replication_sd": sd, "patients_per_replication": n_mean})
+                             "between_replication_sd": sd, "greenwood_se": float(estimates[:, 1].mean()),
+                             "patients_per_replication": n_mean})
     return pd.DataFrame(rows)
 
 
