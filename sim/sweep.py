@@ -11,7 +11,8 @@ Designs:
   from SALib over the listed distribution-valued parameters; each design
   coordinate in [0, 1] is mapped through the parameter's own distribution
   (inverse CDF).
-* ``psa``: probabilistic sensitivity analysis, a Latin hypercube over
+* ``psa``: probabilistic sensitivity analysis (with a calibrated ensemble,
+  each point also takes one of its parameter sets), a Latin hypercube over
   *every* distribution in the scenario.
 
 Every point is a full run of the scenario (all strategies, common random
@@ -147,6 +148,15 @@ def design_points(sweep: SweepSettings, scenario, seed: int) -> tuple[list[str],
     unit = np.clip(unit, 1e-9, 1 - 1e-9)
     dists = [parameter_value(scenario, p) for p in paths]
     points = np.array([[d.ppf(u) for d, u in zip(dists, row, strict=True)] for row in unit])
+    ensemble = getattr(scenario, "calibration_ensemble", None)
+    if sweep.design == "psa" and ensemble is not None and not sweep.parameters:
+        # The fitted parameters vary too: each point takes one calibrated set (its own stream).
+        from .streams import generator_for
+
+        rows = generator_for(seed, 0, "sweep.psa.calibration_ensemble").integers(len(ensemble.values), size=len(points))
+        fitted = np.array([ensemble.values[row] for row in rows], dtype=float)
+        paths = [*paths, *ensemble.paths]
+        points = np.hstack([points, fitted])
     return paths, points, unit
 
 
