@@ -27,12 +27,12 @@ from typing import Generator
 import simpy
 
 from .parameters import Scenario
-from .phases.assignment import assignment
+from .phases.assignment import TRIAL_ARMS, assignment
 from .phases.block1 import Block1Model, block1
 from .phases.common import censor, death, efs_event
-from .phases.consolidation import consolidation, no_hsct_relapse_day
+from .phases.consolidation import consolidation, hsct_proceed_prob, no_hsct_relapse_day
 from .phases.follow_up import after_relapse, in_remission
-from .phases.hsct import transplant, transplant_outcome_days, wait_for_hsct
+from .phases.hsct import proceeds_to_hsct, transplant, transplant_outcome_days, wait_for_hsct
 from .phases.low_risk import low_risk_therapy
 from .phases.off_protocol import after_failure, not_assigned_course, not_randomised_care
 from .phases.second_cycle import second_cycle
@@ -42,12 +42,7 @@ from .survival import cure_weibull_time
 
 # The therapy each AALL1331 arm gives after Block 1, and the arm of each (risk group, therapy).
 ARM_THERAPY = {"A_chemo": "chemo", "B_blinatumomab": "blinatumomab", "C_chemo": "chemo", "D_blinatumomab": "blinatumomab"}
-ARM_OF = {
-    (risk, therapy): arm
-    for arm, therapy in ARM_THERAPY.items()
-    for risk in (("LR",) if arm[0] in "CD" else ("HR", "IR"))
-}
-MRD_NEGATIVE_PERCENT = 0.01
+ARM_OF = {(risk, ARM_THERAPY[arm]): arm for risk, arms in TRIAL_ARMS.items() for arm in arms}
 
 
 @dataclass(frozen=True)
@@ -94,24 +89,33 @@ def hr_ir_course(env, record, therapy, models, streams, log) -> Generator[simpy.
         return (yield from after_failure(env, record, scenario.off_protocol, scenario.prognosis, streams, log))
     if out.status != "remission":
         return
-    negative = out.mrd_percent < MRD_NEGATIVE_PERCENT
-    params = scenario.consolidation
-    go = streams.uniform("hsct.proceed", record.patient_id) < (
-        params.hsct_prob_mrd_negative if negative else params.hsct_prob_mrd_positive
-    )
-    if not go:
+    proceed_prob = hsct_proceed_prob(scenario.consolidation, out.mrd_percent, effects)
+    yield from hsct_or_remission(env, record, models, streams, log, proceed_prob, randomisation_day,
+                                 out.relapse_day, out.mrd_percent)
+
+
+def hsct_or_remission(
+    env, record, models, streams, log, proceed_prob: float, search_start_day: float, relapse_day: float,
+    pre_hsct_mrd: float | None,
+) -> Generator[simpy.Event, object, None]:
+    """The one HSCT path of every route that transplants: proceed (or stay in remission
+    without HSCT), donor search from ``search_start_day`` while the no-HSCT relapse
+    clock runs, transplant, then follow-up with post-HSCT relapse and TRM."""
+    scenario = models.scenario
+    effects = scenario.prognosis
+    if not proceeds_to_hsct(record, proceed_prob, streams):
         log.add(record, "no_hsct")
         return (yield from in_remission(
-            env, record, scenario.second_relapse, effects, "after_hr_ir", out.relapse_day,
+            env, record, scenario.second_relapse, effects, "after_hr_ir", relapse_day,
             remission_death_day(record, scenario, streams), "other", streams, log,
         ))
-    waited = yield from wait_for_hsct(env, record, scenario.hsct, randomisation_day, out.relapse_day, streams)
+    waited = yield from wait_for_hsct(env, record, scenario.hsct, search_start_day, relapse_day, streams)
     if waited == "relapse":
         return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
     if waited != "done":
         return
     transplant(record, log)
-    relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, out.mrd_percent, effects, streams)
+    relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, pre_hsct_mrd, effects, streams)
     yield from in_remission(
         env, record, scenario.second_relapse, effects, "after_hsct", relapse_day, trm_day, "transplant", streams, log
     )
@@ -235,22 +239,6 @@ def hsct_in_cr_course(env, record, models, streams, log) -> Generator[simpy.Even
     meanwhile; the pre-HSCT MRD is the end-of-reinduction MRD.
     """
     scenario = models.scenario
-    effects = scenario.prognosis
     mrd = record.eob1_mrd_percent
-    relapse_day = no_hsct_relapse_day(record, scenario.consolidation, record.now_days, mrd, effects, streams)
-    if streams.uniform("hsct.proceed", record.patient_id) >= scenario.mitcl.hsct_prob_in_cr:
-        log.add(record, "no_hsct")
-        return (yield from in_remission(
-            env, record, scenario.second_relapse, effects, "after_hr_ir", relapse_day,
-            remission_death_day(record, scenario, streams), "other", streams, log,
-        ))
-    waited = yield from wait_for_hsct(env, record, scenario.hsct, 0.0, relapse_day, streams)
-    if waited == "relapse":
-        return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
-    if waited != "done":
-        return
-    transplant(record, log)
-    relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, mrd, effects, streams)
-    yield from in_remission(
-        env, record, scenario.second_relapse, effects, "after_hsct", relapse_day, trm_day, "transplant", streams, log
-    )
+    relapse_day = no_hsct_relapse_day(record, scenario.consolidation, record.now_days, mrd, scenario.prognosis, streams)
+    yield from hsct_or_remission(env, record, models, streams, log, scenario.mitcl.hsct_prob_in_cr, 0.0, relapse_day, mrd)

@@ -55,6 +55,12 @@ class ConsolidationOutcome:
     relapse_day: float          # the no-HSCT relapse day (patient clock); inf if cured
 
 
+def hsct_proceed_prob(params: ConsolidationParams, mrd_percent: float | None, effects: PrognosisParams) -> float:
+    """Probability that a patient in remission after consolidation proceeds to HSCT, by MRD status."""
+    negative = mrd_percent is not None and mrd_percent < effects.mrd_detection_limit_percent
+    return params.hsct_prob_mrd_negative if negative else params.hsct_prob_mrd_positive
+
+
 def no_hsct_relapse_day(
     record: PatientRecord, params: ConsolidationParams, start_day: float, mrd_percent: float | None,
     effects: PrognosisParams, streams: Streams,
@@ -87,7 +93,7 @@ def consolidation(
     relapse_day = no_hsct_relapse_day(record, params, randomisation_day, mrd, effects, streams)
     for cycle in (1, 2):
         stop = block.stop_after_cycle1_prob
-        stop_prob = stop.mrd_negative if mrd is not None and mrd < 0.01 else stop.mrd_positive
+        stop_prob = stop.mrd_negative if mrd is not None and mrd < effects.mrd_detection_limit_percent else stop.mrd_positive
         if cycle == 2 and streams.uniform(f"consolidation.{therapy}.stop_after_cycle1", i) < stop_prob:
             log.add(record, "consolidation_stopped", "after cycle 1")
             break

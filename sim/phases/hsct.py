@@ -35,6 +35,11 @@ from .common import race
 from .prognosis import relapse_shift
 
 
+def proceeds_to_hsct(record: PatientRecord, proceed_prob: float, streams: Streams) -> bool:
+    """Whether a patient in remission goes on to HSCT (the probability is the referring phase's)."""
+    return streams.uniform("hsct.proceed", record.patient_id) < proceed_prob
+
+
 def donor_type(record: PatientRecord, params: HsctParams, streams: Streams) -> str:
     return pick_weighted(streams.uniform("hsct.donor", record.patient_id), params.donor_shares)
 
