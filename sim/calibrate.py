@@ -344,7 +344,7 @@ TARGET_GROUPS = {
     "LR arms": ("4.2",),
     "off-protocol outcomes": ("3.4",),
 }
-CROSS_VALIDATION_ITERATIONS = 4
+CROSS_VALIDATION_ITERATIONS = 2
 
 
 def cross_validate(
