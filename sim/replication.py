@@ -30,7 +30,7 @@ def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scen
         path: float(generator_for(seed, replication, f"parameters.{path}").random())
         for path in distribution_paths(scenario)
     }
-    return realise(scenario, uniforms)
+    return realise(scenario, uniforms, variant=f"the parameter draw of replication {replication}")
 
 
 def build_models(scenario: Scenario) -> Models:

@@ -30,7 +30,7 @@ from .runner import MARKER, BatchResult, pending, plan, run_tasks
 from .scenario import LoadedScenario
 from .sensitivity import analyse, point_differences
 from .summary import summarise
-from .sweep import design_points
+from .sweep import design_points, point_variant
 
 IDENTITY = "run.json"
 
@@ -82,17 +82,18 @@ def execute(
     run_dir = request.run_dir
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    if not (run_dir / IDENTITY).exists():
-        write_text_file(run_dir / IDENTITY, json.dumps(identity(request), indent=1, default=str))
-
     sweep = scenario.sweep
     if sweep is None:
         tasks, points_table = plan(request.replications), None
     else:
         paths, values, unit = design_points(sweep, scenario, request.seed)
         points = [dict(zip(paths, map(float, row), strict=True)) for row in values]
+        for k, point in enumerate(points):  # every point obeys the scenario's rules, before anything runs
+            point_variant(scenario, point, k)
         tasks = plan(request.replications, points)
         points_table = pd.DataFrame(values, columns=paths).rename_axis("point").reset_index()
+    if not (run_dir / IDENTITY).exists():
+        write_text_file(run_dir / IDENTITY, json.dumps(identity(request), indent=1, default=str))
     todo = pending(tasks, run_dir)
     if on_start is not None:
         on_start(sum(t.replications for t in tasks), sum(t.replications for t in tasks) - sum(t.replications for t in todo))

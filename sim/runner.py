@@ -27,10 +27,10 @@ from typing import Callable, Iterator
 import pyarrow as pa
 
 from .output import OutputError, write_part
-from .parameters import Scenario, with_values
+from .parameters import Scenario
 from .replication import run_replication
 from .summary import per_replication
-from .sweep import expand_values
+from .sweep import point_variant
 
 BATCH_REPLICATIONS = 10
 MARKER = "replication_summary"
@@ -68,7 +68,7 @@ class BatchResult:
 def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_patients: bool = True) -> BatchResult:
     """Run one task and write its parts; the outcome-measure part is written last."""
     started = time.perf_counter()
-    point_scenario = with_values(scenario, expand_values(scenario, task.values)) if task.values else scenario
+    point_scenario = point_variant(scenario, task.values, task.point) if task.values else scenario
     results = [run_replication(point_scenario, seed, r) for r in range(task.first, task.stop)]
     patients = pa.concat_tables([p for p, _ in results])
     events = pa.concat_tables([e for _, e in results])

@@ -7,6 +7,7 @@ killed with SIGKILL part-way and resumed.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,6 +161,73 @@ def test_bad_sweeps_fail_at_load(tmp_path: Path, body: str, base: str, message: 
     assert result.returncode == 2
     assert result.stderr == f"error: {scenario}: {message}\n"
     assert not (tmp_path / "out").exists()
+
+
+# Sweep values are validated as the scenarios they make: one line per bad value,
+# naming the sweep key, the point and the value, before anything runs.
+BAD_SWEEP_VALUES = [
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"hsct.trm_prob" = [-0.5, 1.7]\n', "mitcl.toml",
+        ['sweep.grid."hsct.trm_prob": point 0 sets hsct.trm_prob = -0.5: must be a probability in [0, 1] (got -0.5)',
+         'sweep.grid."hsct.trm_prob": point 1 sets hsct.trm_prob = 1.7: must be a probability in [0, 1] (got 1.7)'],
+        id="probability-outside-0-1",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "one_way"\n[sweep.one_way]\n"block1.toxic_death_prob.bm_lt18" = [0, 3.0]\n', "aall1331.toml",
+        ['sweep.one_way."block1.toxic_death_prob.bm_lt18": point 2 sets block1.toxic_death_prob.bm_lt18 = 3: '
+         "must be a probability in [0, 1] (got 3.0)"],
+        id="one-way-high-above-1",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"cohort.n_patients" = [30.5]\n', "aall1331.toml",
+        ['sweep.grid."cohort.n_patients": point 0 sets cohort.n_patients = 30.5: input should be a valid integer (got 30.5)'],
+        id="fractional-patient-count",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "one_way"\n[sweep.one_way]\n"reinduction.mitcl.toxic_death_prob.*" = [0.0, 1.5]\n',
+        "mitcl.toml",
+        ['sweep.one_way."reinduction.mitcl.toxic_death_prob.*": point 2 sets reinduction.mitcl.toxic_death_prob.bm_lt18 = 1.5: '
+         "must be a probability in [0, 1] (got 1.5)"],
+        id="glob-key-names-the-parameter",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"block1.grade3plus_given_survival" = [0.1, 0.8]\n', "aall1331.toml",
+        ['sweep.grid."block1.grade3plus_given_survival": point 0 sets block1.grade3plus_given_survival = 0.1: '
+         "block1.grade4plus_given_survival: must not exceed 'grade3plus_given_survival' (got 0.249608 > 0.1)"],
+        id="rule-across-keys",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"block1.grade3plus_given_survival" = [0.3, 0.8]\n'
+        '"block1.grade4plus_given_survival" = [0.2, 0.5]\n', "aall1331.toml",
+        ["sweep.grid: point 1 sets block1.grade3plus_given_survival = 0.3, block1.grade4plus_given_survival = 0.5: "
+         "block1.grade4plus_given_survival: must not exceed 'grade3plus_given_survival' (got 0.5 > 0.3)"],
+        id="grid-point-breaks-a-rule-only-in-combination",
+    ),
+]
+
+
+@pytest.mark.parametrize("body, base, lines", BAD_SWEEP_VALUES)
+def test_bad_sweep_values_fail_at_load(tmp_path: Path, body: str, base: str, lines: list[str]) -> None:
+    scenario = write(tmp_path, "bad.toml", body, base=base)
+    result = simulate(scenario, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr == "".join(f"error: {scenario}: {line}\n" for line in lines)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sampled_point_that_breaks_a_rule_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    # Central grade 3+ (0.35) is above grade 4+ (0.25), so the file loads; the
+    # lowest Latin hypercube stratum, [0.2, 0.2375), draws below it.
+    scenario = write(tmp_path, "lhs.toml", (
+        '[block1]\ngrade3plus_given_survival = { dist = "uniform", low = 0.2, high = 0.5, assumption = "test" }\n'
+        '[sweep]\ndesign = "latin_hypercube"\nsamples = 8\nparameters = ["block1.grade3plus_given_survival"]\n'
+    ))
+    result = simulate(scenario, "--seed", 3, "--reps", 2, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert re.fullmatch(
+        r"error: sweep point \d \(block1\.grade3plus_given_survival = 0\.2\d*\): block1\.grade4plus_given_survival: "
+        r"must not exceed 'grade3plus_given_survival' \(got 0\.249608 > 0\.2\d*\)\n", result.stderr), result.stderr
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 
 
 def test_unreachable_scheduler_is_a_clear_error_within_seconds(tmp_path: Path) -> None:
