@@ -111,7 +111,7 @@ def execute(
         )
         write_part(run_dir, "points", "part-0", pa.Table.from_pandas(points_table, preserve_index=False))
         differences = point_differences(per_rep, list(sweep.outcomes), reference)
-        sensitivity = analyse(sweep.design, paths, values, unit, differences)
+        sensitivity = analyse(sweep.design, paths, values, unit, differences, request.seed)
         write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
         write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
     write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))

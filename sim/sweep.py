@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field, model_validator
 from .distributions import _Dist
 from .paramtypes import Frozen
 from .paramwalk import VariantError, numeric_paths, with_values
+from .streams import library_seed
 
 DESIGNS = ("grid", "one_way", "latin_hypercube", "sobol", "morris", "psa")
 SAMPLED = ("latin_hypercube", "sobol", "morris", "psa")
@@ -131,18 +132,19 @@ def design_points(sweep: SweepSettings, scenario, seed: int) -> tuple[list[str],
                 rows.append(row)
         return paths, np.array(rows, dtype=float), None
     problem = salib_problem(paths)
+    design_seed = library_seed(seed, f"sweep.{sweep.design}")
     if sweep.design == "sobol":
         from SALib.sample import sobol
 
-        unit = sobol.sample(problem, sweep.samples, calc_second_order=False, seed=seed % (2**32))
+        unit = sobol.sample(problem, sweep.samples, calc_second_order=False, seed=design_seed)
     elif sweep.design == "morris":
         from SALib.sample import morris
 
-        unit = morris.sample(problem, sweep.samples, num_levels=4, seed=seed % (2**32))
+        unit = morris.sample(problem, sweep.samples, num_levels=4, seed=design_seed)
     else:
         from SALib.sample import latin
 
-        unit = latin.sample(problem, sweep.samples, seed=seed % (2**32))
+        unit = latin.sample(problem, sweep.samples, seed=design_seed)
     unit = np.clip(unit, 1e-9, 1 - 1e-9)
     dists = [parameter_value(scenario, p) for p in paths]
     points = np.array([[d.ppf(u) for d, u in zip(dists, row, strict=True)] for row in unit])
