@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .distributions import _Dist, central_value, highest, lowest
+from .distributions import _Dist, central_value, highest, lowest, shown
 from .parameters_post import (
     ConsolidationParams,
     FollowUpParams,
@@ -65,7 +65,7 @@ class CohortSettings(Frozen):
     def _window(self) -> "CohortSettings":
         if self.accrual == "staggered" and not central_value(self.accrual_days) > 0:
             raise ValueError(
-                f"'accrual_days' must be > 0 when accrual = 'staggered' (got {self.accrual_days:g})"
+                f"'accrual_days' must be > 0 when accrual = 'staggered' (got {shown(self.accrual_days)})"
             )
         return self
 
