@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from concurrent.futures import Executor
@@ -136,6 +137,8 @@ def execute(
         "command_line": request.command_line,
         "executor": request.executor_kind,
         "workers": request.workers,
+        "driver_pid": os.getpid(),
+        "worker_pids": sorted({b.worker_pid for b in results if b.worker_pid is not None}),
         "started_at": started_at.isoformat(),
         "elapsed_seconds": round(time.perf_counter() - started, 3),
         "task_seconds": round(sum(b.seconds for b in results), 3),

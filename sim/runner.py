@@ -63,6 +63,7 @@ class BatchResult:
     n_event_rows: int
     seconds: float
     point: int | None = None
+    worker_pid: int | None = None  # the process that ran the task (the driver's own with one worker)
 
 
 def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_patients: bool = True) -> BatchResult:
@@ -79,7 +80,8 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     if task.point is not None:
         outcomes.insert(0, "point", task.point)
     write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False))
-    return BatchResult(task.first, task.stop, patients.num_rows, events.num_rows, time.perf_counter() - started, task.point)
+    return BatchResult(task.first, task.stop, patients.num_rows, events.num_rows, time.perf_counter() - started,
+                       task.point, os.getpid())
 
 
 def run_batch(scenario: Scenario, seed: int, first: int, stop: int, run_dir: Path) -> BatchResult:
