@@ -57,9 +57,19 @@ class RunSettings(Frozen):
 
 
 class CohortSettings(Frozen):
+    """Who enrols and when; the case-mix itself is packaged data (``sim.cohort``).
+
+    ``youngest_diagnosis_years`` (the youngest age at first diagnosis, which
+    bounds age at relapse by group) and ``months_to_relapse_mean_excess`` (the
+    mean of the truncated exponential above the lower limit of the open-ended
+    bands, BM >= 36 and IEM >= 18 months) complete the published case-mix.
+    """
+
     n_patients: int = Field(ge=1)
     accrual: Literal["day0", "staggered"] = "day0"
     accrual_days: NonNegative = 0.0
+    youngest_diagnosis_years: NonNegative = 0.5
+    months_to_relapse_mean_excess: Positive = 30.0
 
     @model_validator(mode="after")
     def _window(self) -> "CohortSettings":

@@ -1,4 +1,4 @@
-"""The calibration command reproduces the shipped fitted values (a full refit, ~3 minutes).
+"""The calibration command reproduces the shipped fitted values (a full refit, ~3 minutes; marked slow).
 
 This runs ``simulate calibrate scenarios/aall1331.toml --check`` for real: the
 fit starts from fixed points with the recorded seed and replications, so a
@@ -14,10 +14,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SIMULATE = Path(sys.executable).parent / "simulate"
 
 
+@pytest.mark.slow
 def test_calibrate_check_reproduces_the_shipped_fit() -> None:
     recorded = tomllib.loads((REPO / "scenarios" / "aall1331.fitted.toml").read_text())["calibration"]
     result = subprocess.run(
