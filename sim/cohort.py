@@ -8,8 +8,9 @@ Steps, per replication (all vectorised, one named stream per covariate):
    site counts;
 3. age band by group, then age uniform inside the band (ages below what the
    group's diagnosis-to-relapse interval allows are excluded);
-4. months from diagnosis to relapse inside the group's band, capped so that
-   diagnosis falls after six months of age;
+4. months from diagnosis to relapse inside the group's band (a truncated
+   exponential above the lower limit for open-ended bands), capped so that
+   diagnosis falls after the youngest age at diagnosis;
 5. sex (testicular disease implies male; the rest keep the group's male share),
    ethnicity, obesity, CNS status, cytogenetic group;
 6. a latent *disease resistance* ``z ~ N(0, 1)`` shared by every phase that
@@ -20,6 +21,8 @@ Steps, per replication (all vectorised, one named stream per covariate):
 Evidence: AALL1331-all (calibration-inputs section 2), shipped as
 ``sim/data/case_mix.toml``. Within a group, covariates other than site, sex and
 CNS status are independent (assumption; the joint table is not published).
+The youngest age at diagnosis and the mean excess of open-ended bands are the
+scenario's assumptions (``[cohort]``), joined to the data by :func:`case_mix_for`.
 """
 
 from __future__ import annotations
@@ -29,12 +32,17 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import ndtri
 
+from .distributions import central_value
 from .paramtypes import RELAPSE_GROUPS, Frozen
 from .streams import Streams
+
+if TYPE_CHECKING:
+    from .parameters import CohortSettings
 
 SITES = ("isolated_marrow", "marrow_cns", "marrow_testis", "isolated_cns", "isolated_testis")
 ETHNICITIES = ("hispanic", "non_hispanic_asian", "non_hispanic_other")
@@ -49,13 +57,12 @@ COLUMN_OF_GROUP = {
     "iem_lt18": "iem_lt18",
     "iem_ge18": "iem_ge18",
 }
-YOUNGEST_DIAGNOSIS_YEARS = 0.5
 
 
 class MonthsBand(Frozen):
     low: float
     high: float
-    mean_excess: float | None = None
+    open_ended: bool = False  # the published band has no upper limit (">= 36 months")
 
 
 class CaseMixColumn(Frozen):
@@ -77,11 +84,16 @@ class IemSites(Frozen):
 
 
 class CaseMix(Frozen):
+    """The published case-mix, and the scenario's assumptions that complete it
+    (unset in the packaged data; see :func:`case_mix_for`)."""
+
     source: str
     relapse_group_counts: dict[str, int]
     months_to_relapse: dict[str, MonthsBand]
     columns: dict[str, CaseMixColumn]
     iem_site_counts: dict[str, IemSites]
+    youngest_diagnosis_years: float | None = None
+    months_to_relapse_mean_excess: float | None = None
 
     def group_probabilities(self) -> dict[str, float]:
         total = sum(self.relapse_group_counts.values())
@@ -100,7 +112,12 @@ class CaseMix(Frozen):
         return weights / weights.sum()
 
     def youngest_age(self, group: str) -> float:
-        return self.months_to_relapse[group].low / 12.0 + YOUNGEST_DIAGNOSIS_YEARS
+        return self.months_to_relapse[group].low / 12.0 + self._youngest_diagnosis()
+
+    def _youngest_diagnosis(self) -> float:
+        if self.youngest_diagnosis_years is None:
+            raise ValueError("the case mix needs the scenario's cohort assumptions; build it with case_mix_for(cohort)")
+        return self.youngest_diagnosis_years
 
     def share_aged_at_least(self, group: str, years: float) -> float:
         """Expected share of the group aged >= ``years`` (ages uniform in bands)."""
@@ -115,9 +132,20 @@ class CaseMix(Frozen):
 
 @cache
 def load_case_mix() -> CaseMix:
-    """The AALL1331 case-mix shipped with the package."""
+    """The AALL1331 case-mix shipped with the package (without the scenario's assumptions)."""
     text = resources.files("sim.data").joinpath("case_mix.toml").read_text(encoding="utf-8")
     return CaseMix.model_validate(tomllib.loads(text))
+
+
+def case_mix_for(cohort: CohortSettings) -> CaseMix:
+    """The packaged case-mix completed by a scenario's ``[cohort]`` assumptions (central values
+    unless the cohort settings are already realised)."""
+    data = load_case_mix()
+    return CaseMix.model_validate({
+        **{name: getattr(data, name) for name in type(data).model_fields},
+        "youngest_diagnosis_years": central_value(cohort.youngest_diagnosis_years),
+        "months_to_relapse_mean_excess": central_value(cohort.months_to_relapse_mean_excess),
+    })
 
 
 @dataclass(frozen=True)
@@ -153,6 +181,8 @@ def _choose(u: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
 def draw_cohort(case_mix: CaseMix, n_patients: int, accrual_days: float, streams: Streams) -> Cohort:
     """Draw ``n_patients`` covariate rows; accrual_days = 0 enrols everyone on day 0."""
     block = lambda name, width=1: streams.block(f"cohort.{name}", width)  # noqa: E731
+    youngest_diagnosis = case_mix._youngest_diagnosis()
+    mean_excess = case_mix.months_to_relapse_mean_excess
 
     group_index = _choose(block("relapse_group")[:, 0], np.array(list(case_mix.group_probabilities().values())))
     groups = [RELAPSE_GROUPS[i] for i in group_index]
@@ -203,13 +233,12 @@ def draw_cohort(case_mix: CaseMix, n_patients: int, accrual_days: float, streams
         low = max(low, case_mix.youngest_age(group))
         age[i] = low + u_age[i] * (high - low)
         limits = case_mix.months_to_relapse[group]
-        top = min(limits.high, 12.0 * (age[i] - YOUNGEST_DIAGNOSIS_YEARS))
+        top = min(limits.high, 12.0 * (age[i] - youngest_diagnosis))
         width = max(top - limits.low, 0.0)
-        if limits.mean_excess is None:
+        if not limits.open_ended:
             months[i] = limits.low + u_months[i] * width
         else:
-            mean = limits.mean_excess
-            months[i] = limits.low - mean * math.log1p(-u_months[i] * -math.expm1(-width / mean))
+            months[i] = limits.low - mean_excess * math.log1p(-u_months[i] * -math.expm1(-width / mean_excess))
 
     # Sex: testicular disease implies male; others keep the group's male share.
     u_sex = block("sex")[:, 0]

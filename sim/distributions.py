@@ -198,6 +198,13 @@ def parse_distribution(raw: dict[str, Any]) -> _Dist:
         raise ValueError("; ".join(problems)) from None
 
 
+def shown(value: float | _Dist) -> str:
+    """A parameter as a message shows it: ``3``, or ``a triangular distribution centred on 0``."""
+    if isinstance(value, _Dist):
+        return f"a {value.dist} distribution centred on {value.central():g}"  # type: ignore[attr-defined]
+    return f"{value:g}"
+
+
 def central_value(value: float | _Dist) -> float:
     """The value a plain (non-sampled) run uses."""
     return value.central() if isinstance(value, _Dist) else float(value)

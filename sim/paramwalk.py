@@ -2,17 +2,20 @@
 
 ``realise`` turns every distribution into a number (central value, or an
 inverse-CDF draw) and ``with_values`` sets parameters by key path; both return
-copies, never mutating the scenario. Dicts of tables (``reinduction.mitcl``)
-are walked like tables.
+copies, never mutating the scenario, and both validate the copy through the
+models a loaded scenario went through, so a sweep point, a calibration iterate
+or a PSA draw obeys every rule a scenario file does (:class:`VariantError`
+otherwise). Dicts of tables (``reinduction.mitcl``) are walked like tables.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from .distributions import _Dist
+from .problems import ScenarioError, describe
 
 if TYPE_CHECKING:
     from .parameters import Scenario
@@ -52,27 +55,62 @@ def distribution_paths(model: BaseModel) -> list[str]:
     return _leaf_paths(model, lambda v: isinstance(v, _Dist))
 
 
-def _replace(model: BaseModel, choose: Callable[[str, Any], Any], prefix: str = "") -> BaseModel:
-    update = {}
+class VariantError(ScenarioError):
+    """A variant (sweep point, calibration iterate, PSA draw) that breaks a rule of the scenario.
+
+    ``key_problems`` holds ``(key path, message)`` pairs; ``variant`` says which
+    variant it is (``"with hsct.trm_prob = 1.7"``).
+    """
+
+    def __init__(self, key_problems: list[tuple[str, str]], variant: str) -> None:
+        self.key_problems = list(key_problems)
+        self.variant = variant
+        super().__init__([f"{variant}: {key}: {message}" for key, message in self.key_problems])
+
+    def __reduce__(self):
+        return (type(self), (self.key_problems, self.variant))
+
+
+def _rebuild(model: BaseModel, choose: Callable[[str, Any], Any], prefix: str = "") -> BaseModel | dict:
+    """``model`` itself when ``choose`` changes nothing under it, else its fields (with the
+    changes) as a dict, ready to validate. Unchanged tables stay as they are."""
+    fields, changed = {}, False
     for name, path, value in _children(model, prefix):
         if _is_table(value):
-            new = _replace(value, choose, f"{path}.")
+            new = _rebuild(value, choose, f"{path}.")
         elif isinstance(value, dict) and any(_is_table(item) for item in value.values()):
-            replaced = {key: _replace(item, choose, f"{path}.{key}.") if _is_table(item) else item
-                        for key, item in value.items()}
-            new = value if all(replaced[k] is value[k] for k in value) else replaced
+            rebuilt = {key: _rebuild(item, choose, f"{path}.{key}.") if _is_table(item) else item
+                       for key, item in value.items()}
+            new = value if all(rebuilt[k] is value[k] for k in value) else rebuilt
         else:
             new = choose(path, value)
-        if new is not value:
-            update[name] = new
-    return model.model_copy(update=update) if update else model
+        changed = changed or new is not value
+        fields[name] = new
+    return fields if changed else model
 
 
-def realise(scenario: Scenario, uniforms: dict[str, float] | None = None) -> Scenario:
-    """A copy with every distribution replaced by a number.
+def _validated(scenario: Scenario, document: BaseModel | dict, variant: str) -> Scenario:
+    """The variant ``document`` describes, through the validation a loaded scenario went through."""
+    if document is scenario:
+        return scenario
+    model = type(scenario)
+    try:
+        return model.model_validate(document, context={"variant": True})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc, message = describe(err, model)
+            problems.append((".".join(loc) or "(top level)", message))
+        raise VariantError(problems, variant) from None
+
+
+def realise(scenario: Scenario, uniforms: dict[str, float] | None = None, variant: str = "a parameter draw") -> Scenario:
+    """A validated copy with every distribution replaced by a number.
 
     Without ``uniforms`` each distribution takes its central value; with them,
     the parameter at each listed path takes its inverse CDF at that uniform.
+    Raises :class:`VariantError`, naming ``variant``, when the draws break a
+    rule across keys (a grade 4+ rate above its grade 3+ rate).
     """
     uniforms = uniforms or {}
 
@@ -81,20 +119,34 @@ def realise(scenario: Scenario, uniforms: dict[str, float] | None = None) -> Sce
             return value
         return value.ppf(uniforms[path]) if path in uniforms else value.central()
 
-    return _replace(scenario, choose)  # type: ignore[return-value]
+    return _validated(scenario, _rebuild(scenario, choose), variant)
+
+
+def _as_field_value(current: Any, value: float) -> float | int:
+    """A whole number stays an integer where the parameter is one (``cohort.n_patients``)."""
+    number = float(value)
+    if isinstance(current, int) and not isinstance(current, bool) and number.is_integer():
+        return int(number)
+    return number
 
 
 def with_values(scenario: Scenario, values: dict[str, float]) -> Scenario:
-    """A copy with the parameters at the given dotted key paths set to numbers."""
+    """A validated copy with the parameters at the given dotted key paths set to numbers.
+
+    Raises ``KeyError`` for a path that is not a parameter, and
+    :class:`VariantError` (naming each key, rule and value) when a value
+    breaks a rule, as loading a scenario file with that value would.
+    """
     missing = set(values)
 
     def choose(path: str, value: Any) -> Any:
         if path in values:
             missing.discard(path)
-            return float(values[path])
+            return _as_field_value(value, values[path])
         return value
 
-    result = _replace(scenario, choose)
+    document = _rebuild(scenario, choose)
     if missing:
         raise KeyError(f"no parameter at {sorted(missing)}")
-    return result  # type: ignore[return-value]
+    setting = ", ".join(f"{path} = {value:g}" for path, value in values.items())
+    return _validated(scenario, document, f"with {setting}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 import simpy
 
-from .cohort import draw_cohort, load_case_mix
+from .cohort import case_mix_for, draw_cohort
 from .parameters import Scenario, distribution_paths, realise, with_values
 from .pathway import Models, patient_pathway
 from .phases.block1 import Block1Model
@@ -40,7 +40,7 @@ def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scen
             path: float(generator_for(seed, replication, f"parameters.{path}").random())
             for path in distribution_paths(scenario)
         }
-    realised = realise(scenario, uniforms)
+    realised = realise(scenario, uniforms, variant=f"the parameter draw of replication {replication}")
     ensemble = scenario.calibration_ensemble
     if ensemble is None:
         return realised
@@ -51,7 +51,7 @@ def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scen
 
 def build_models(scenario: Scenario) -> Models:
     """Derived constants of every phase, from realised parameters."""
-    case_mix = load_case_mix()
+    case_mix = case_mix_for(scenario.cohort)
     return Models(
         scenario=scenario,
         block1=Block1Model.build(scenario.block1, case_mix),
@@ -66,7 +66,7 @@ def run_replication(scenario: Scenario, seed: int, replication: int) -> tuple[pa
     n = params.cohort.n_patients
     streams = Streams(seed, replication, n)
     accrual_days = params.cohort.accrual_days if params.cohort.accrual == "staggered" else 0.0
-    cohort = draw_cohort(load_case_mix(), n, accrual_days, streams)
+    cohort = draw_cohort(case_mix_for(params.cohort), n, accrual_days, streams)
     covariates = {
         "enrolment_day": cohort.enrolment_day.tolist(),
         "relapse_group": cohort.relapse_group,

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from concurrent.futures import Executor
@@ -30,7 +31,7 @@ from .runner import MARKER, BatchResult, pending, plan, run_tasks
 from .scenario import LoadedScenario
 from .sensitivity import analyse, point_differences
 from .summary import summarise
-from .sweep import design_points
+from .sweep import design_points, point_variant
 
 IDENTITY = "run.json"
 
@@ -82,17 +83,18 @@ def execute(
     run_dir = request.run_dir
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    if not (run_dir / IDENTITY).exists():
-        write_text_file(run_dir / IDENTITY, json.dumps(identity(request), indent=1, default=str))
-
     sweep = scenario.sweep
     if sweep is None:
         tasks, points_table = plan(request.replications), None
     else:
         paths, values, unit = design_points(sweep, scenario, request.seed)
         points = [dict(zip(paths, map(float, row), strict=True)) for row in values]
+        for k, point in enumerate(points):  # every point obeys the scenario's rules, before anything runs
+            point_variant(scenario, point, k)
         tasks = plan(request.replications, points)
         points_table = pd.DataFrame(values, columns=paths).rename_axis("point").reset_index()
+    if not (run_dir / IDENTITY).exists():
+        write_text_file(run_dir / IDENTITY, json.dumps(identity(request), indent=1, default=str))
     todo = pending(tasks, run_dir)
     if on_start is not None:
         on_start(sum(t.replications for t in tasks), sum(t.replications for t in tasks) - sum(t.replications for t in todo))
@@ -110,7 +112,7 @@ def execute(
         )
         write_part(run_dir, "points", "part-0", pa.Table.from_pandas(points_table, preserve_index=False))
         differences = point_differences(per_rep, list(sweep.outcomes), reference)
-        sensitivity = analyse(sweep.design, paths, values, unit, differences)
+        sensitivity = analyse(sweep.design, paths, values, unit, differences, request.seed)
         write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
         write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
     write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))
@@ -135,6 +137,8 @@ def execute(
         "command_line": request.command_line,
         "executor": request.executor_kind,
         "workers": request.workers,
+        "driver_pid": os.getpid(),
+        "worker_pids": sorted({b.worker_pid for b in results if b.worker_pid is not None}),
         "started_at": started_at.isoformat(),
         "elapsed_seconds": round(time.perf_counter() - started, 3),
         "task_seconds": round(sum(b.seconds for b in results), 3),

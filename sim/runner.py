@@ -27,10 +27,10 @@ from typing import Callable, Iterator
 import pyarrow as pa
 
 from .output import OutputError, write_part
-from .parameters import Scenario, with_values
+from .parameters import Scenario
 from .replication import run_replication
 from .summary import per_replication
-from .sweep import expand_values
+from .sweep import point_variant
 
 BATCH_REPLICATIONS = 10
 MARKER = "replication_summary"
@@ -63,12 +63,13 @@ class BatchResult:
     n_event_rows: int
     seconds: float
     point: int | None = None
+    worker_pid: int | None = None  # the process that ran the task (the driver's own with one worker)
 
 
 def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_patients: bool = True) -> BatchResult:
     """Run one task and write its parts; the outcome-measure part is written last."""
     started = time.perf_counter()
-    point_scenario = with_values(scenario, expand_values(scenario, task.values)) if task.values else scenario
+    point_scenario = point_variant(scenario, task.values, task.point) if task.values else scenario
     results = [run_replication(point_scenario, seed, r) for r in range(task.first, task.stop)]
     patients = pa.concat_tables([p for p, _ in results])
     events = pa.concat_tables([e for _, e in results])
@@ -79,7 +80,8 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     if task.point is not None:
         outcomes.insert(0, "point", task.point)
     write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False))
-    return BatchResult(task.first, task.stop, patients.num_rows, events.num_rows, time.perf_counter() - started, task.point)
+    return BatchResult(task.first, task.stop, patients.num_rows, events.num_rows, time.perf_counter() - started,
+                       task.point, os.getpid())
 
 
 def run_batch(scenario: Scenario, seed: int, first: int, stop: int, run_dir: Path) -> BatchResult:

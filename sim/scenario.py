@@ -13,30 +13,26 @@ naming the file, the TOML key path, the rule and the value::
 
     scenarios/x.toml: block1.toxic_death_prob.bm_lt18: must be a probability in [0, 1] (got 1.2)
 
+A sweep's listed values are validated too, each as the scenario it makes::
+
+    scenarios/x.toml: sweep.grid."hsct.trm_prob": point 1 sets hsct.trm_prob = 1.7: must be a probability in [0, 1] (got 1.7)
+
 All problems are reported at once, in a :class:`ScenarioError`.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from .parameters import Scenario
-
-
-class ScenarioError(Exception):
-    """A scenario that cannot be used; ``str()`` is the user-facing message."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+from .problems import ScenarioError, describe
+from .sweep import value_problems
 
 
 @dataclass(frozen=True)
@@ -212,48 +208,6 @@ def _file_of(loc: tuple, origin: dict, default: str) -> str:
     return max(files, key=order.index)
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The model class whose fields live at key path ``loc`` (for suggestions)."""
-    model: Any = Scenario
-    for part in loc:
-        info = model.model_fields.get(part) if isinstance(part, str) else None
-        if info is None:
-            return None
-        candidates = [info.annotation, *getattr(info.annotation, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
-            return None
-    return model
-
-
-_QUOTED_KEY = re.compile(r"^'([A-Za-z0-9_.]+)' (must .*)$", re.S)
-
-
-def _describe(err: dict) -> tuple[tuple, str]:
-    loc = tuple(part for part in err["loc"] if isinstance(part, str) and not part.startswith("function-"))
-    kind = err["type"]
-    message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    # A check across keys names the key it blames first: put that key in the path.
-    quoted = _QUOTED_KEY.match(message)
-    if quoted and kind == "value_error":
-        key = tuple(quoted.group(1).split("."))
-        model = _model_at(loc)
-        if model is not None and key[0] in model.model_fields:
-            loc, message = loc + key, quoted.group(2)
-    if kind == "missing":
-        return loc, "missing required key"
-    if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        hint = ""
-        if model is not None:
-            close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(model.model_fields)}"
-        return loc, f"unknown key{hint}"
-    if "(got" not in message and "missing required key" not in message:
-        message = f"{message} (got {err['input']!r})"
-    return loc, message[0].lower() + message[1:]
-
-
 def load_scenario(path: str | Path, use_fitted: bool = True) -> LoadedScenario:
     """Read, merge and validate a scenario file; raise :class:`ScenarioError`.
 
@@ -269,10 +223,16 @@ def load_scenario(path: str | Path, use_fitted: bool = True) -> LoadedScenario:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc, message = _describe(err)
+            loc, message = describe(err, Scenario)
             key = ".".join(loc) or "(top level)"
             problems.append(f"{_file_of(loc, origin, display)}: {key}: {message}")
         raise ScenarioError(problems) from None
+    problems = []
+    for table, key, message in value_problems(scenario):
+        key_path = f'sweep.{table}."{key}"' if key else f"sweep.{table}"
+        problems.append(f"{_file_of(('sweep', table), origin, display)}: {key_path}: {message}")
+    if problems:
+        raise ScenarioError(problems)
     return LoadedScenario(scenario=scenario, path=path, sources=sources)
 
 

@@ -12,6 +12,10 @@ Methods, by design:
   central point's ``y``, and the swing ``|y_high - y_low|``.
 * ``sobol``: first-order and total indices (SALib ``sobol.analyze``).
 * ``morris``: mu* and sigma of the elementary effects (SALib ``morris.analyze``).
+
+  Both give bootstrap confidence intervals; the bootstrap draws from the
+  named stream ``sensitivity.<design>.<outcome>.<strategy>`` of the run's root
+  seed (``sim.streams.library_seed``), so the same run reproduces them.
 * ``latin_hypercube``, ``psa``, ``grid``: Spearman rank correlation of each
   parameter with ``y``.
 
@@ -29,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .streams import library_seed
 from .sweep import salib_problem
 
 
@@ -48,9 +53,10 @@ def point_differences(per_rep: pd.DataFrame, outcomes: list[str], reference: str
 
 
 def analyse(
-    design: str, paths: list[str], points: np.ndarray, unit: np.ndarray | None, differences: pd.DataFrame
+    design: str, paths: list[str], points: np.ndarray, unit: np.ndarray | None, differences: pd.DataFrame,
+    seed: int,
 ) -> pd.DataFrame:
-    """Long table: outcome, strategy, parameter, statistic, value, conf."""
+    """Long table: outcome, strategy, parameter, statistic, value, conf (``seed``: the run's root seed)."""
     rows = []
     for (outcome, strategy), group in differences.groupby(["outcome", "strategy"]):
         group = group.sort_values("point")
@@ -59,12 +65,13 @@ def analyse(
         mc_share = float(np.nanmean(group["mc_variance"]) / total_var) if total_var and total_var > 0 else math.nan
         rows.append((outcome, strategy, "", "monte_carlo_share", mc_share, math.nan))
         rows.append((outcome, strategy, "", "between_point_variance", total_var, math.nan))
-        for parameter, statistic, value, conf in _indices(design, paths, points, unit, y):
+        bootstrap_seed = library_seed(seed, f"sensitivity.{design}.{outcome}.{strategy}")
+        for parameter, statistic, value, conf in _indices(design, paths, points, unit, y, bootstrap_seed):
             rows.append((outcome, strategy, parameter, statistic, value, conf))
     return pd.DataFrame(rows, columns=["outcome", "strategy", "parameter", "statistic", "value", "conf"])
 
 
-def _indices(design, paths, points, unit, y):
+def _indices(design, paths, points, unit, y, bootstrap_seed: int):
     if design == "one_way":
         centre = y[0]
         for k, path in enumerate(paths):
@@ -77,7 +84,8 @@ def _indices(design, paths, points, unit, y):
     if design == "sobol":
         from SALib.analyze import sobol
 
-        result = sobol.analyze(salib_problem(paths), y, calc_second_order=False, print_to_console=False)
+        result = sobol.analyze(salib_problem(paths), y, calc_second_order=False, print_to_console=False,
+                               seed=bootstrap_seed)
         for k, path in enumerate(paths):
             yield path, "S1", float(result["S1"][k]), float(result["S1_conf"][k])
             yield path, "ST", float(result["ST"][k]), float(result["ST_conf"][k])
@@ -85,7 +93,8 @@ def _indices(design, paths, points, unit, y):
     if design == "morris":
         from SALib.analyze import morris
 
-        result = morris.analyze(salib_problem(paths), unit, y, num_levels=4, print_to_console=False)
+        result = morris.analyze(salib_problem(paths), unit, y, num_levels=4, print_to_console=False,
+                                seed=bootstrap_seed)
         for k, path in enumerate(paths):
             yield path, "mu_star", float(result["mu_star"][k]), float(result["mu_star_conf"][k])
             yield path, "sigma", float(result["sigma"][k]), math.nan

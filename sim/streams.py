@@ -43,6 +43,15 @@ def generator_for(seed: int, replication: int, name: str) -> np.random.Generator
     return np.random.Generator(np.random.Philox(key=sequence.generate_state(2, np.uint64)))
 
 
+def library_seed(seed: int, name: str) -> int:
+    """A 32-bit seed, from the run-level stream ``name`` of the root seed, for a
+    library that takes a seed rather than a generator (SALib's samplers and
+    bootstrap confidence intervals). Its key has no replication, so it never
+    coincides with a per-replication decision stream."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(decision_id(name),))
+    return int(sequence.generate_state(1, np.uint32)[0]) or 1  # SALib's sobol.analyze reads 0 as "no seed"
+
+
 class Streams:
     """Uniform draws for one replication, keyed by decision name and patient."""
 

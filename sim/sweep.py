@@ -27,10 +27,12 @@ import itertools
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from .distributions import _Dist
 from .paramtypes import Frozen
+from .paramwalk import VariantError, numeric_paths, with_values
+from .streams import library_seed
 
 DESIGNS = ("grid", "one_way", "latin_hypercube", "sobol", "morris", "psa")
 SAMPLED = ("latin_hypercube", "sobol", "morris", "psa")
@@ -72,8 +74,6 @@ def expand(scenario, path: str) -> list[str]:
     pattern (``reinduction.mitcl.toxic_death_prob.*`` sets all five groups at once)."""
     if not any(char in path for char in "*?["):
         return [path]
-    from .parameters import numeric_paths
-
     return [p for p in numeric_paths(scenario) if fnmatch.fnmatchcase(p, path)]
 
 
@@ -93,7 +93,7 @@ def parameter_value(scenario, path: str):
     for part in path.split("."):
         if isinstance(value, dict):
             value = value[part]
-        elif hasattr(value, "model_fields") and part in type(value).model_fields:
+        elif isinstance(value, BaseModel) and part in type(value).model_fields:
             value = getattr(value, part)
         else:
             raise KeyError(path)
@@ -133,18 +133,19 @@ def design_points(sweep: SweepSettings, scenario, seed: int) -> tuple[list[str],
                 rows.append(row)
         return paths, np.array(rows, dtype=float), None
     problem = salib_problem(paths)
+    design_seed = library_seed(seed, f"sweep.{sweep.design}")
     if sweep.design == "sobol":
         from SALib.sample import sobol
 
-        unit = sobol.sample(problem, sweep.samples, calc_second_order=False, seed=seed % (2**32))
+        unit = sobol.sample(problem, sweep.samples, calc_second_order=False, seed=design_seed)
     elif sweep.design == "morris":
         from SALib.sample import morris
 
-        unit = morris.sample(problem, sweep.samples, num_levels=4, seed=seed % (2**32))
+        unit = morris.sample(problem, sweep.samples, num_levels=4, seed=design_seed)
     else:
         from SALib.sample import latin
 
-        unit = latin.sample(problem, sweep.samples, seed=seed % (2**32))
+        unit = latin.sample(problem, sweep.samples, seed=design_seed)
     unit = np.clip(unit, 1e-9, 1 - 1e-9)
     dists = [parameter_value(scenario, p) for p in paths]
     points = np.array([[d.ppf(u) for d, u in zip(dists, row, strict=True)] for row in unit])
@@ -167,3 +168,57 @@ def salib_problem(paths: list[str]) -> dict:
 def _central(scenario, path: str) -> float:
     value = parameter_value(scenario, path)
     return value.central() if isinstance(value, _Dist) else float(value)
+
+
+def point_variant(scenario, values: dict[str, float], point: int):
+    """The scenario at one sweep point, validated like a scenario file
+    (:class:`~sim.paramwalk.VariantError` naming the point otherwise)."""
+    try:
+        return with_values(scenario, expand_values(scenario, values))
+    except VariantError as exc:
+        setting = ", ".join(f"{path} = {value:g}" for path, value in values.items())
+        raise VariantError(exc.key_problems, f"sweep point {point} ({setting})") from None
+
+
+def value_problems(scenario) -> list[tuple[str, str, str]]:
+    """Every listed sweep value that breaks a rule: (table, sweep key or "" for a whole point, message).
+
+    ``grid`` and ``one_way`` list their values in the file, so they are
+    checked when the file loads. Each value is first tried alone (so the
+    message names the one sweep key at fault), then each grid point whole
+    (for rules across keys). Sampled designs draw inside each parameter's own
+    distribution; their points are checked when the run plans them.
+    """
+    sweep = scenario.sweep
+    if sweep is None or sweep.design not in ("grid", "one_way"):
+        return []
+    table = sweep.grid if sweep.design == "grid" else sweep.one_way
+    paths, points, _ = design_points(sweep, scenario, seed=0)
+    problems: list[tuple[str, str, str]] = []
+    for column, key in enumerate(paths):
+        concrete = expand(scenario, key)
+        for value in dict.fromkeys(table[key]):
+            try:
+                with_values(scenario, dict.fromkeys(concrete, value))
+            except VariantError as exc:
+                point = int(np.flatnonzero(points[:, column] == value)[0])
+                at_fault, message = exc.key_problems[0]
+                setting = f"{at_fault if at_fault in concrete else concrete[0]} = {value:g}"
+                problems.append((sweep.design, key, _blame(point, setting, at_fault, message)))
+    if problems or sweep.design == "one_way":
+        return problems
+    for point, row in enumerate(points):
+        try:
+            point_variant(scenario, dict(zip(paths, row, strict=True)), point)
+        except VariantError as exc:
+            at_fault, message = exc.key_problems[0]
+            setting = ", ".join(f"{path} = {value:g}" for path, value in zip(paths, row, strict=True))
+            problems.append((sweep.design, "", _blame(point, setting, at_fault, message)))
+    return problems
+
+
+def _blame(point: int, setting: str, at_fault: str, message: str) -> str:
+    """``point 2 sets hsct.trm_prob = 1.7: must be ...``; the key at fault is named when it is not the one set."""
+    if setting.split(" = ", 1)[0] == at_fault and "," not in setting:
+        return f"point {point} sets {setting}: {message}"
+    return f"point {point} sets {setting}: {at_fault}: {message}"

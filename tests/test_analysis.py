@@ -15,8 +15,6 @@ import pytest
 
 matplotlib.use("Agg")
 
-from lifelines import KaplanMeierFitter  # noqa: E402
-
 from sim.analysis import (  # noqa: E402
     RunError,
     cumulative_incidence,
@@ -44,17 +42,45 @@ def run_dir(tmp_path_factory) -> Path:
     return tmp / "run"
 
 
-def test_kaplan_meier_matches_lifelines_on_the_same_data(run_dir: Path) -> None:
-    run = open_run(run_dir)
-    table = run.survival("os").table
-    for strategy, frame in run.patients.groupby("strategy"):
-        curve = table[table["group"] == strategy]
-        expected = KaplanMeierFitter().fit(frame["os_days"], frame["os_event"]) \
-            .survival_function_at_times(curve["time_days"]).to_numpy()
-        np.testing.assert_allclose(curve["survival"].to_numpy(), expected)
-        # The band holds single-replication curves, and the pooled curve lies inside it.
-        assert (curve["band_low"] <= curve["survival"] + 1e-12).all()
-        assert (curve["survival"] <= curve["band_high"] + 1e-12).all()
+# Six patients in two replications, worked by hand:
+#   replication 0: death on day 2, censored on day 3, death on day 5
+#   replication 1: death on day 1, death on day 4, censored on day 6
+# Pooled (6 at risk): S = 5/6 from day 1, x 4/5 = 2/3 from day 2, (day 3 censored),
+# x 2/3 = 4/9 from day 4 (3 at risk), x 1/2 = 2/9 from day 5 (2 at risk).
+# Replication 0: 1, 2/3 from day 2, 0 from day 5. Replication 1: 1, 2/3 from day 1, 1/3 from day 4.
+HAND_PATIENTS = pd.DataFrame({
+    "strategy": "s", "replication": [0, 0, 0, 1, 1, 1],
+    "os_days": [2.0, 3.0, 5.0, 1.0, 4.0, 6.0], "os_event": [True, False, True, True, True, False],
+})
+HAND_CURVES = [  # (from day, pooled, replication 0, replication 1)
+    (0.0, 1.0, 1.0, 1.0),
+    (1.0, 5 / 6, 1.0, 2 / 3),
+    (2.0, 2 / 3, 2 / 3, 2 / 3),
+    (4.0, 4 / 9, 2 / 3, 1 / 3),
+    (5.0, 2 / 9, 0.0, 1 / 3),
+]
+
+
+def _hand(days: np.ndarray, column: int) -> np.ndarray:
+    starts = np.array([row[0] for row in HAND_CURVES])
+    return np.array([row[column] for row in HAND_CURVES])[np.searchsorted(starts, days, side="right") - 1]
+
+
+def test_kaplan_meier_matches_a_hand_computed_case() -> None:
+    table = kaplan_meier(HAND_PATIENTS, "os")
+    days = table["time_days"].to_numpy()
+    assert days[0] == 0.0 and days[-1] == 6.0
+    np.testing.assert_allclose(table["survival"], _hand(days, 1), atol=1e-12)
+    rep0, rep1 = _hand(days, 2), _hand(days, 3)
+    np.testing.assert_allclose(table["mc_se"], np.abs(rep0 - rep1) / 2, atol=1e-12)  # sd of two / sqrt(2)
+    np.testing.assert_allclose(table["band_low"], np.minimum(rep0, rep1) + 0.025 * np.abs(rep0 - rep1), atol=1e-12)
+    np.testing.assert_allclose(table["band_high"], np.maximum(rep0, rep1) - 0.025 * np.abs(rep0 - rep1), atol=1e-12)
+
+
+def test_pooled_curve_lies_inside_the_band(run_dir: Path) -> None:
+    table = open_run(run_dir).survival("os").table
+    assert (table["band_low"] <= table["survival"] + 1e-12).all()
+    assert (table["survival"] <= table["band_high"] + 1e-12).all()
 
 
 def test_flow_counts_match_the_patients_table(run_dir: Path) -> None:

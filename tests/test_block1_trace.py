@@ -15,7 +15,7 @@ import pytest
 import simpy
 from scipy.special import expit
 
-from sim.cohort import load_case_mix
+from sim.cohort import case_mix_for
 from sim.parameters import realise, with_values
 from sim.phases.block1 import Block1Model, block1
 from sim.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
@@ -58,7 +58,7 @@ def params(base_scenario):
 
 @pytest.fixture(scope="module")
 def model(params) -> Block1Model:
-    return Block1Model.build(params.block1, load_case_mix())
+    return Block1Model.build(params.block1, case_mix_for(params.cohort))
 
 
 def patient(patient_id: int = 0, **overrides) -> PatientRecord:
@@ -120,7 +120,7 @@ def test_survivor_without_adverse_events(model, params) -> None:
 
 def test_grade_probabilities_reproduce_the_cohort_rates(model, params) -> None:
     """The solved intercepts give the scenario's grade >= 3 / >= 4 rates over the case-mix."""
-    case_mix = load_case_mix()
+    case_mix = case_mix_for(params.cohort)
     weights = case_mix.group_probabilities()
     hispanic = sum(w * case_mix.column(g).hispanic_percent / 100 for g, w in weights.items())
     asian = sum(w * case_mix.column(g).asian_percent / 100 for g, w in weights.items())
@@ -242,9 +242,9 @@ def test_progression_death(model) -> None:
     assert log.event[-1] == "block1_death"
 
 
-def test_older_patients_carry_the_toxic_death_relative_risk(model) -> None:
+def test_older_patients_carry_the_toxic_death_relative_risk(model, params) -> None:
     """p_young = p / (1 + s (RR - 1)) keeps the group rate; the old have RR times it."""
-    share_old = load_case_mix().share_aged_at_least("bm_ge36", 18.0)
+    share_old = case_mix_for(params.cohort).share_aged_at_least("bm_ge36", 18.0)
     young = 0.0186 / (1 + share_old * (2.0 - 1))
     assert model.toxic_death_young["bm_ge36"] == pytest.approx(young, rel=1e-12)
     assert model.toxic_death_old["bm_ge36"] == pytest.approx(2.0 * young, rel=1e-12)
@@ -319,7 +319,7 @@ def test_one_bed_in_a_whole_replication(base_scenario) -> None:
 def test_extreme_short_block_does_not_crash(model, params) -> None:
     short = Block1Model.build(
         with_values(params, {"block1.therapy_days": 0.0, "block1.count_recovery_extra_days_mean": 0.0}).block1,
-        load_case_mix(),
+        case_mix_for(params.cohort),
     )
     record = patient()
     draws = {**SURVIVOR_DRAWS, "block1.worst_grade": 0.0, "block1.adverse_events": 0.0, "block1.adverse_event_day": 0.5}

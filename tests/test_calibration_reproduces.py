@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 SIMULATE = Path(sys.executable).parent / "simulate"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("SIM_FULL_CALIBRATION") != "1", reason="full refit: set SIM_FULL_CALIBRATION=1")
 def test_calibrate_check_reproduces_the_shipped_fit() -> None:
     recorded = tomllib.loads((REPO / "scenarios" / "aall1331.fitted.toml").read_text())["calibration"]

@@ -170,6 +170,28 @@ def test_non_empty_out_without_overwrite_is_refused(tmp_path: Path) -> None:
     assert (out / "notes.txt").read_text() == "keep me"
 
 
+def test_triangular_accrual_window_runs(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, small_cohort_body(
+        30, 'accrual_days = { dist = "triangular", low = 1500, mode = 2098, high = 2400, assumption = "test" }\n'))
+    result = simulate(scenario, "--reps", 1, "--seed", 2, "--out", tmp_path / "out", "--workers", 1, "--quiet",
+                      cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    enrolment = pd.read_parquet(tmp_path / "out" / "patients")["enrolment_day"]
+    assert 0 < enrolment.max() < 2098  # a plain run accrues over the central (mode) window
+
+
+def test_accrual_window_centred_on_zero_is_one_clear_line(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, small_cohort_body(
+        30, 'accrual_days = { dist = "triangular", low = 0, mode = 0, high = 100, assumption = "test" }\n'))
+    result = simulate(scenario, "--reps", 1, "--out", tmp_path / "out", "--quiet", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: {scenario}: cohort.accrual_days: must be > 0 when accrual = 'staggered' "
+        "(got a triangular distribution centred on 0)\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 # --- validate -----------------------------------------------------------------------
 
 def test_validate_small_scenario_prints_the_table(workdir: Path, small_toml: Path) -> None:

@@ -55,7 +55,7 @@ BAD_SCENARIOS = [
     ),
     pytest.param(
         "[cohort]\nzzz = 1\n",
-        "{file}: cohort.zzz: unknown key; allowed: n_patients, accrual, accrual_days",
+        "{file}: cohort.zzz: unknown key; allowed: n_patients, accrual, accrual_days, youngest_diagnosis_years, months_to_relapse_mean_excess",
         id="unknown-key-without-close-match-lists-allowed",
     ),
     pytest.param(
@@ -135,7 +135,7 @@ BAD_SCENARIOS = [
     ),
     pytest.param(
         '[run]\nparameter_mode = "random"\n',
-        "{file}: run.parameter_mode: input should be 'central' or 'sampled' (got 'random')",
+        "{file}: run.parameter_mode: input should be 'central', 'sampled' or 'calibrated' (got 'random')",
         id="unknown-parameter-mode",
     ),
     pytest.param(

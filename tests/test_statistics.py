@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from sim.cohort import load_case_mix
+from sim.cohort import case_mix_for, load_case_mix
 from sim.parameters import realise
 from sim.paramtypes import RELAPSE_GROUPS
 from sim.phases.block1 import Block1Model
@@ -133,7 +133,7 @@ def _grade_probs(model: Block1Model, ethnicity: str) -> tuple[float, float]:
 def _expected_grade_rate(params, level: int) -> float:
     """E[worst grade >= level] = sum over groups and ethnicities: death (grade 5) or survival
     with the ethnicity's grade probability."""
-    case_mix = load_case_mix()
+    case_mix = case_mix_for(params.cohort)
     model = Block1Model.build(params.block1, case_mix)
     total = 0.0
     for group, share in case_mix.group_probabilities().items():

@@ -1,12 +1,13 @@
 """Sweeps, executors and resume, end to end through the `simulate` command.
 
 Real processes throughout: a process pool, a Dask local cluster, and a run
-killed with SIGKILL part-way and resumed.
+killed with SIGKILL after its first task and resumed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -109,32 +110,48 @@ def test_dask_local_cluster_gives_identical_content(sweep_runs) -> None:
     assert_same_content(process, dask, ("replication_summary", "summary", "points", "sensitivity"))
 
 
+# Runs `simulate` in one process; every task after the first waits forever, so the
+# run is certainly unfinished when the first task's marker part lands and is killed.
+STOP_AFTER_FIRST_TASK = """
+import sys, threading
+import sim.runner as runner
+from sim.cli import main
+
+run_task = runner.run_task
+
+def first_task_only(scenario, seed, task, *args, **kwargs):
+    if task.first > 0:
+        threading.Event().wait()  # until killed
+    return run_task(scenario, seed, task, *args, **kwargs)
+
+runner.run_task = first_task_only
+sys.argv = ["simulate", *sys.argv[1:]]
+main()
+"""
+
+
 def test_killed_run_resumes_to_the_same_content(tmp_path: Path) -> None:
-    scenario = write(tmp_path, "kill.toml", "")
+    scenario = write(tmp_path, "kill.toml", "[cohort]\nn_patients = 120\n")
     reference = tmp_path / "uninterrupted"
     result = simulate(scenario, "--reps", 40, "--seed", 21, "--out", reference, "--workers", 2, "--quiet")
     assert result.returncode == 0, result.stderr
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([str(SIMULATE), str(scenario), "--reps", "40", "--seed", "21", "--out", str(killed),
-                                "--workers", "2", "--quiet"], start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    marker = killed / "replication_summary"
-    while time.monotonic() < deadline and process.poll() is None:
-        if marker.exists() and len(list(marker.glob("*.parquet"))) >= 1:
-            break
+    process = subprocess.Popen([sys.executable, "-c", STOP_AFTER_FIRST_TASK, str(scenario), "--reps", "40",
+                                "--seed", "21", "--out", str(killed), "--workers", "1", "--quiet"],
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first_part = killed / "replication_summary" / "part-r000000-000009.parquet"
+    while not first_part.exists():  # the marker is moved into place whole, and last
+        assert process.poll() is None, process.stderr.read().decode()
         time.sleep(0.05)
-    assert process.poll() is None, "the run finished before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)  # the driver and its workers, at once
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    done_before = len(list(marker.glob("*.parquet")))
-    assert 1 <= done_before < 4
+    assert [p.name for p in (killed / "replication_summary").iterdir()] == [first_part.name]
     assert not (killed / "manifest.json").exists()
 
     again = simulate(scenario, "--out", killed, "--resume", "--workers", 2, "--quiet")
     assert again.returncode == 0, again.stderr
-    assert "resumed" in again.stdout
+    assert "resumed, 3 of 4 tasks run now" in again.stdout
     assert_same_content(reference, killed)
     assert not list(killed.rglob("*.tmp"))
 
@@ -162,12 +179,77 @@ def test_bad_sweeps_fail_at_load(tmp_path: Path, body: str, base: str, message: 
     assert not (tmp_path / "out").exists()
 
 
-def test_unreachable_scheduler_is_a_clear_error_within_seconds(tmp_path: Path) -> None:
+# Sweep values are validated as the scenarios they make: one line per bad value,
+# naming the sweep key, the point and the value, before anything runs.
+BAD_SWEEP_VALUES = [
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"hsct.trm_prob" = [-0.5, 1.7]\n', "mitcl.toml",
+        ['sweep.grid."hsct.trm_prob": point 0 sets hsct.trm_prob = -0.5: must be a probability in [0, 1] (got -0.5)',
+         'sweep.grid."hsct.trm_prob": point 1 sets hsct.trm_prob = 1.7: must be a probability in [0, 1] (got 1.7)'],
+        id="probability-outside-0-1",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "one_way"\n[sweep.one_way]\n"block1.toxic_death_prob.bm_lt18" = [0, 3.0]\n', "aall1331.toml",
+        ['sweep.one_way."block1.toxic_death_prob.bm_lt18": point 2 sets block1.toxic_death_prob.bm_lt18 = 3: '
+         "must be a probability in [0, 1] (got 3.0)"],
+        id="one-way-high-above-1",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"cohort.n_patients" = [30.5]\n', "aall1331.toml",
+        ['sweep.grid."cohort.n_patients": point 0 sets cohort.n_patients = 30.5: input should be a valid integer (got 30.5)'],
+        id="fractional-patient-count",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "one_way"\n[sweep.one_way]\n"reinduction.mitcl.toxic_death_prob.*" = [0.0, 1.5]\n',
+        "mitcl.toml",
+        ['sweep.one_way."reinduction.mitcl.toxic_death_prob.*": point 2 sets reinduction.mitcl.toxic_death_prob.bm_lt18 = 1.5: '
+         "must be a probability in [0, 1] (got 1.5)"],
+        id="glob-key-names-the-parameter",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"block1.grade3plus_given_survival" = [0.1, 0.8]\n', "aall1331.toml",
+        ['sweep.grid."block1.grade3plus_given_survival": point 0 sets block1.grade3plus_given_survival = 0.1: '
+         "block1.grade4plus_given_survival: must not exceed 'grade3plus_given_survival' (got 0.249608 > 0.1)"],
+        id="rule-across-keys",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"block1.grade3plus_given_survival" = [0.3, 0.8]\n'
+        '"block1.grade4plus_given_survival" = [0.2, 0.5]\n', "aall1331.toml",
+        ["sweep.grid: point 1 sets block1.grade3plus_given_survival = 0.3, block1.grade4plus_given_survival = 0.5: "
+         "block1.grade4plus_given_survival: must not exceed 'grade3plus_given_survival' (got 0.5 > 0.3)"],
+        id="grid-point-breaks-a-rule-only-in-combination",
+    ),
+]
+
+
+@pytest.mark.parametrize("body, base, lines", BAD_SWEEP_VALUES)
+def test_bad_sweep_values_fail_at_load(tmp_path: Path, body: str, base: str, lines: list[str]) -> None:
+    scenario = write(tmp_path, "bad.toml", body, base=base)
+    result = simulate(scenario, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr == "".join(f"error: {scenario}: {line}\n" for line in lines)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sampled_point_that_breaks_a_rule_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    # Central grade 3+ (0.35) is above grade 4+ (0.25), so the file loads; the
+    # lowest Latin hypercube stratum, [0.2, 0.2375), draws below it.
+    scenario = write(tmp_path, "lhs.toml", (
+        '[block1]\ngrade3plus_given_survival = { dist = "uniform", low = 0.2, high = 0.5, assumption = "test" }\n'
+        '[sweep]\ndesign = "latin_hypercube"\nsamples = 8\nparameters = ["block1.grade3plus_given_survival"]\n'
+    ))
+    result = simulate(scenario, "--seed", 3, "--reps", 2, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert re.fullmatch(
+        r"error: sweep point \d \(block1\.grade3plus_given_survival = 0\.2\d*\): block1\.grade4plus_given_survival: "
+        r"must not exceed 'grade3plus_given_survival' \(got 0\.249608 > 0\.2\d*\)\n", result.stderr), result.stderr
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
     scenario = write(tmp_path, "s.toml", "[cohort]\nn_patients = 20\n")
-    started = time.monotonic()
     result = simulate(scenario, "--reps", 2, "--out", tmp_path / "out", "--executor", "dask",
-                      "--scheduler", "tcp://127.0.0.1:9")
-    assert time.monotonic() - started < 60
+                      "--scheduler", "tcp://127.0.0.1:9", timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answered within 5 s")
