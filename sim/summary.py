@@ -11,9 +11,9 @@ The variance reduction that pairing achieved is reported as
 ``1 - var(paired differences) / (var(a) + var(b))``, the share of the
 unpaired variance that common random numbers removed.
 
-Survival measures are Kaplan-Meier estimates from enrolment (lifelines); when
-no patient is censored before the time point, the estimate is the plain
-share surviving, which is what Kaplan-Meier gives there.
+Survival measures are Kaplan-Meier estimates from enrolment, and restricted
+mean survival the area under that curve (``sim.km``, one grouped fit for all
+groups).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 import pandas as pd
+
+from .km import GroupedKaplanMeier
 
 YEAR_DAYS = 365.25
 Z95 = 1.959963984540054
@@ -50,65 +52,68 @@ def age_band(age_years: pd.Series) -> pd.Series:
     return pd.cut(age_years, [0, 10, 18, np.inf], right=False, labels=["1-9", "10-17", "18+"]).astype(str)
 
 
-def _survival_at(days: np.ndarray, events: np.ndarray, at_days: float) -> float:
-    if len(days) == 0:
-        return math.nan
-    censored_before = (~events) & (days < at_days)
-    if not censored_before.any():
-        return float(np.mean(days > at_days))
-    from lifelines import KaplanMeierFitter
-
-    fitter = KaplanMeierFitter().fit(days, events)
-    return float(fitter.survival_function_at_times(at_days).iloc[0])
+# Kaplan-Meier measures: name -> (time column, event column, what, at or up to days).
+SURVIVAL_MEASURES: dict[str, tuple[str, str, str, float]] = {
+    "efs_2y": ("efs_days", "efs_event", "survival", 2 * YEAR_DAYS),
+    "efs_4y": ("efs_days", "efs_event", "survival", 4 * YEAR_DAYS),
+    "os_2y": ("os_days", "os_event", "survival", 2 * YEAR_DAYS),
+    "os_4y": ("os_days", "os_event", "survival", 4 * YEAR_DAYS),
+    "rmst_os_4y_days": ("os_days", "os_event", "rmst", 4 * YEAR_DAYS),
+}
 
 
-def _rmst(days: np.ndarray, events: np.ndarray, limit_days: float) -> float:
-    if len(days) == 0:
-        return math.nan
-    censored_before = (~events) & (days < limit_days)
-    if not censored_before.any():
-        return float(np.mean(np.minimum(days, limit_days)))
-    from lifelines import KaplanMeierFitter
-    from lifelines.utils import restricted_mean_survival_time
+def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
+    """Each share or mean measure as a per-patient column, whose group mean is the measure."""
+    remission = ~patients["block1_death"].astype(bool) & ~patients["early_treatment_failure"].astype(bool)
+    return pd.DataFrame({
+        "reinduction_death": patients["block1_death"].astype(float),
+        "grade3plus": (patients["block1_max_grade"] >= 3).astype(float),
+        "grade4plus": (patients["block1_max_grade"] >= 4).astype(float),
+        "infection_grade3plus": (patients["block1_infection_grade"] >= 3).astype(float),
+        "sepsis_grade3plus": (patients["block1_sepsis_grade"] >= 3).astype(float),
+        "mrd_negative_remission": (remission & (patients["eob1_mrd_percent"] < 0.01)).astype(float),
+        "hsct": patients["hsct"].astype(float),
+        "relapse": patients["relapse_day"].notna().astype(float),
+        "inpatient_days": patients["inpatient_days"].astype(float),
+    }, index=patients.index)
 
-    return float(restricted_mean_survival_time(KaplanMeierFitter().fit(days, events), t=limit_days))
 
-
-def measures(group: pd.DataFrame) -> dict[str, float]:
-    """Every outcome measure for one group of patients."""
-    efs_days, efs_event = group["efs_days"].to_numpy(float), group["efs_event"].to_numpy(bool)
-    os_days, os_event = group["os_days"].to_numpy(float), group["os_event"].to_numpy(bool)
-    remission = ~group["block1_death"].astype(bool) & ~group["early_treatment_failure"].astype(bool)
-    return {
-        "reinduction_death": float(group["block1_death"].mean()),
-        "grade3plus": float((group["block1_max_grade"] >= 3).mean()),
-        "grade4plus": float((group["block1_max_grade"] >= 4).mean()),
-        "infection_grade3plus": float((group["block1_infection_grade"] >= 3).mean()),
-        "sepsis_grade3plus": float((group["block1_sepsis_grade"] >= 3).mean()),
-        "mrd_negative_remission": float((remission & (group["eob1_mrd_percent"] < 0.01)).mean()),
-        "hsct": float(group["hsct"].mean()),
-        "relapse": float(group["relapse_day"].notna().mean()),
-        "efs_2y": _survival_at(efs_days, efs_event, 2 * YEAR_DAYS),
-        "efs_4y": _survival_at(efs_days, efs_event, 4 * YEAR_DAYS),
-        "os_2y": _survival_at(os_days, os_event, 2 * YEAR_DAYS),
-        "os_4y": _survival_at(os_days, os_event, 4 * YEAR_DAYS),
-        "rmst_os_4y_days": _rmst(os_days, os_event, 4 * YEAR_DAYS),
-        "inpatient_days": float(group["inpatient_days"].mean()),
-    }
+def _survival_measures(patients: pd.DataFrame, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """Every Kaplan-Meier measure of every group, one fit per endpoint (``sim.km``)."""
+    values = {}
+    for endpoint in ("efs", "os"):
+        model = GroupedKaplanMeier.fit(patients[f"{endpoint}_days"].to_numpy(float),
+                                       patients[f"{endpoint}_event"].to_numpy(bool), group, n_groups)
+        for name, (days, _, what, at_days) in SURVIVAL_MEASURES.items():
+            if days != f"{endpoint}_days":
+                continue
+            values[name] = model.survival_at(at_days)[:, 0] if what == "survival" else model.restricted_mean(at_days)
+    return values
 
 
 def per_replication(patients: pd.DataFrame) -> pd.DataFrame:
-    """Long table: strategy, replication, subgroup, level, measure, value."""
+    """Long table: strategy, replication, subgroup, level, measure, value.
+
+    Every (strategy, replication, subgroup level) at once: shares and means
+    by one grouped mean, Kaplan-Meier measures by one grouped fit per
+    endpoint. Rows are ordered by subgroup (as in ``SUBGROUPS``), then
+    strategy, replication and level, then measure (as in ``MEASURES``).
+    """
     patients = patients.assign(all="all", age_band=age_band(patients["age_years"]),
                                risk_group=patients["risk_group"].fillna("not assigned"))
-    rows = []
+    columns = _per_patient(patients)
+    tables = []
     for subgroup in SUBGROUPS:
-        for (strategy, replication, level), group in patients.groupby(
-            ["strategy", "replication", subgroup], sort=True, observed=True
-        ):
-            for measure, value in measures(group).items():
-                rows.append((strategy, replication, subgroup, str(level), measure, value))
-    return pd.DataFrame(rows, columns=["strategy", "replication", "subgroup", "level", "measure", "value"])
+        keys = [patients["strategy"], patients["replication"], patients[subgroup].astype(str).rename("level")]
+        grouped = columns.groupby(keys, sort=True, observed=True)
+        wide = grouped.mean()
+        wide = wide.assign(**_survival_measures(patients, grouped.ngroup().to_numpy(), grouped.ngroups))
+        long = wide[list(MEASURES)].stack(future_stack=True).rename("value").reset_index()
+        tables.append(long.rename(columns={f"level_{3}": "measure"}).assign(subgroup=subgroup))
+    result = pd.concat(tables, ignore_index=True)
+    result.columns = [str(c) for c in result.columns]
+    result = result.rename(columns={result.columns[3]: "measure"})
+    return result[["strategy", "replication", "subgroup", "level", "measure", "value"]]
 
 
 def _interval(values: pd.Series) -> tuple[float, float, float, float]:

@@ -7,7 +7,7 @@ and either an ``indicator`` (the statistic is its mean over the subset) or a
 ``time``, ``event`` and ``at_days`` (the statistic is the Kaplan-Meier
 survival at ``at_days``, from the time origin the ``time`` expression sets:
 randomisation for the arms, end of Block 1 for patients leaving protocol;
-estimated with lifelines). The statistic is computed in each replication; the
+estimated for every replication at once by ``sim.km``). The statistic is computed in each replication; the
 simulated value is its mean over replications, with Monte Carlo SE
 ``sd / sqrt(R)``.
 
@@ -25,6 +25,8 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
+
+from .km import survival_at
 
 
 @cache
@@ -55,15 +57,11 @@ def per_replication(patients: pd.DataFrame, target) -> pd.Series:
     if not target.time:
         values = rows.eval(target.indicator, engine="python").astype(float)
         return values.groupby(rows["replication"]).mean().reindex(replications)
-    from lifelines import KaplanMeierFitter  # imported here: slow to import, needed only for survival targets
-
-    durations = rows.eval(target.time, engine="python").astype(float)
-    events = rows.eval(target.event, engine="python").astype(bool)
-    survival = {}
-    for replication, index in rows.groupby("replication").groups.items():
-        fitter = KaplanMeierFitter().fit(durations.loc[index], events.loc[index])
-        survival[replication] = float(fitter.survival_function_at_times(float(target.at_days)).iloc[0])
-    return pd.Series(survival, dtype=float).reindex(replications)
+    durations = rows.eval(target.time, engine="python").astype(float).to_numpy()
+    events = rows.eval(target.event, engine="python").astype(bool).to_numpy()
+    group = replications.get_indexer(rows["replication"])
+    survival = survival_at(durations, events, float(target.at_days), group, len(replications))[:, 0]
+    return pd.Series(survival, index=replications, dtype=float)
 
 
 def compare(patients: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.DataFrame:
