@@ -15,29 +15,29 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from . import __version__
-from .output import (
-    OutputError,
-    default_run_dir,
-    prepare_run_dir,
-    write_text_file,
-)
-from .summary import MEASURES
-from .analysis import RunError
-from .run import IDENTITY, RunRequest, check_resumable, identity
-from .run import execute as run_execute
-from .runner import BatchResult, default_workers, make_executor
-from .scenario import ScenarioError, fitted_values_path, load_scenario
-from .validate import compare, load_targets
 
-KNOWN_ERRORS = (ScenarioError, OutputError, RunError)
+# Everything heavy (pandas, pyarrow, scipy, lifelines, the model itself) is
+# imported inside the command that needs it, so `simulate --help` starts fast.
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.progress import Progress
+
+    from .run import RunRequest
+
+
+def known_error_types() -> tuple[type[Exception], ...]:
+    """The package's errors that mean bad input, not a bug (imported when a command runs)."""
+    from .analysis import RunError
+    from .output import OutputError
+    from .scenario import ScenarioError
+
+    return (ScenarioError, OutputError, RunError)
+
 
 WORKERS_OPTION = click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores]."
@@ -58,10 +58,12 @@ def known_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except KNOWN_ERRORS as exc:
-            _fail(str(exc))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except Exception as exc:
+            if isinstance(exc, known_error_types()):
+                _fail(str(exc))
+            raise
 
     return wrapper
 
@@ -89,6 +91,9 @@ def main() -> None:
 
 
 def _progress(quiet: bool) -> Progress:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     console = Console(stderr=True)
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -106,6 +111,9 @@ def _progress(quiet: bool) -> Progress:
 
 def execute(request: RunRequest, quiet: bool, scheduler: str | None = None) -> dict:
     """Run a request with a progress bar on stderr; return the manifest."""
+    from .run import execute as run_execute
+    from .runner import BatchResult, make_executor
+
     scenario = request.loaded.scenario
     patients_per_replication = scenario.cohort.n_patients * len(scenario.strategies)
     started = time.perf_counter()
@@ -117,7 +125,7 @@ def execute(request: RunRequest, quiet: bool, scheduler: str | None = None) -> d
             done_before[0] = already
             progress.update(bar, total=total, completed=already)
 
-        def on_batch(batch: BatchResult) -> None:
+        def on_batch(batch: "BatchResult") -> None:
             progress.advance(bar, batch.stop - batch.first)
             new = progress.tasks[bar].completed - done_before[0]
             rate = new * patients_per_replication / max(time.perf_counter() - started, 1e-9)
@@ -148,6 +156,11 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     Writes patients/, events/, summary/ and manifest.json; a sweep writes
     points/, summary/ (per point), sensitivity/ and manifest.json.
     """
+    from .output import OutputError, default_run_dir, prepare_run_dir
+    from .run import RunRequest, check_resumable, identity
+    from .runner import default_workers
+    from .scenario import load_scenario
+
     loaded = load_scenario(scenario)
     if scheduler is not None and executor_kind != "dask":
         raise OutputError("--scheduler needs --executor dask")
@@ -186,12 +199,16 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
 
 def recorded_identity(run_dir: Path) -> dict:
     """What a run in ``run_dir`` recorded about itself (seed, replications), or nothing."""
+    from .run import IDENTITY
+
     path = run_dir / IDENTITY
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def print_sensitivity(run_dir: Path, design: str) -> None:
     """Per outcome difference: the parameters that move it most, and the Monte Carlo share."""
+    import pandas as pd
+
     table = pd.read_parquet(run_dir / "sensitivity")
     key = {"one_way": "swing", "sobol": "ST", "morris": "mu_star"}.get(design, "spearman_rho")
     for (outcome, strategy), group in table.groupby(["outcome", "strategy"]):
@@ -203,6 +220,12 @@ def print_sensitivity(run_dir: Path, design: str) -> None:
 
 def print_comparison(run_dir: Path, strategies: list[str], reference: str) -> None:
     """The whole-cohort comparison table: each strategy, and its paired difference from the reference."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from .summary import MEASURES
+
     summary = pd.read_parquet(run_dir / "summary")
     overall = summary[summary["subgroup"] == "all"]
     table = Table(title=f"Strategies (mean [Monte Carlo 95% interval]); differences vs {reference}, paired")
@@ -212,7 +235,7 @@ def print_comparison(run_dir: Path, strategies: list[str], reference: str) -> No
         if strategy != reference:
             table.add_column(f"{strategy} - {reference}", justify="right")
 
-    def cell(row: pd.Series, scale: float, digits: int) -> str:
+    def cell(row: "pd.Series", scale: float, digits: int) -> str:
         return f"{row['mean'] * scale:.{digits}f} [{row['ci_low'] * scale:.{digits}f}, {row['ci_high'] * scale:.{digits}f}]"
 
     for measure, label in MEASURES.items():
@@ -249,6 +272,15 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, quiet) -> Non
 
     Exits 1 when any target lies more than two trial standard errors away.
     """
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from .run import RunRequest
+    from .runner import default_workers
+    from .scenario import load_scenario
+    from .validate import compare, load_targets
+
     loaded = load_scenario(scenario)
     seed = secrets.randbits(63) if seed is None else seed
     with tempfile.TemporaryDirectory(prefix="simulate-validate-") as tmp:
@@ -298,13 +330,16 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
     `fitted = "..."`; rerunning with the same --seed and --reps reproduces it.
     """
     from .calibrate import DEFAULT_REPLICATIONS, DEFAULT_SEED, FREE_PARAMETERS, calibrate, fitted_toml
+    from .output import write_text_file
+    from .runner import default_workers, make_executor
+    from .scenario import fitted_values_path, load_scenario
 
     target_file = fitted_values_path(scenario)
     loaded = load_scenario(scenario)
     seed = DEFAULT_SEED if seed is None else seed
     reps = reps or DEFAULT_REPLICATIONS
 
-    def report(iteration: int, residuals: pd.DataFrame) -> None:
+    def report(iteration: int, residuals: "pd.DataFrame") -> None:
         worst = residuals.loc[residuals["z"].abs().idxmax()]
         click.echo(f"iteration {iteration:2d}: worst target {worst['id']} z {worst['z']:+.2f}", err=True)
 
