@@ -270,34 +270,43 @@ def block1(
     p_infectious_death = p_toxic * params.infectious_death_share
     survive = 1.0 - p_death
     patient_rates = model.rates_for(record)
-    happenings: list[tuple[float, str, str | None]] = []
+    happenings: list[tuple[float, str]] = []
     if death_cause is not None:
         death_day = streams.uniform("block1.death_day", i) * end_day
         last_day = death_day
     else:
         last_day = params.therapy_days
+    n_events = len(BLOCK1_ADVERSE_EVENTS)
+    u_events = streams.row("block1.adverse_events", i, n_events)
+    u_days = None
+    infectious_death = death_cause == "infection"
     for k, name in enumerate(BLOCK1_ADVERSE_EVENTS):
         r3, r4 = patient_rates[k]
         grade = _named_event_grade(
-            streams.uniform("block1.adverse_events", i, k, len(BLOCK1_ADVERSE_EVENTS)),
-            worst, r3, r4, p_death, p_infectious_death, survive * p4, survive * (p3 - p4),
-            name in FATAL_IN_INFECTIOUS_DEATH, death_cause == "infection",
+            u_events[k], worst, r3, r4, p_death, p_infectious_death, survive * p4, survive * (p3 - p4),
+            name in FATAL_IN_INFECTIOUS_DEATH, infectious_death,
         )
         setattr(record, GRADE_COLUMNS[k], grade)
         if grade is not None:
-            day = last_day if grade == 5 else streams.uniform(
-                "block1.adverse_event_day", i, k, len(BLOCK1_ADVERSE_EVENTS)
-            ) * last_day
-            happenings.append((day, "block1_adverse_event", f"{name} grade {grade}"))
+            if grade == 5:
+                day = last_day
+            else:
+                u_days = u_days or streams.row("block1.adverse_event_day", i, n_events)
+                day = u_days[k] * last_day
+            happenings.append((day, f"{name} grade {grade}"))
     happenings.sort(key=lambda h: h[0])
 
+    # Named events are written at their own days without a SimPy wait each:
+    # nothing else happens to the patient inside the block, so the only thing
+    # that can come first is the end of follow-up.
     start = record.now_days
     ended_early = Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
-    for day, event, detail in happenings:
-        if (yield from race(env, record, start + day)) == "censored":
+    for day, detail in happenings:
+        if record.censor_day < start + day:
+            yield from race(env, record, start + day)  # stops at the censor day
             _unobserved(record)
             return _release(beds, request, ended_early)
-        log.add(record, event, detail)
+        log.add_at(record, start + day, "block1_adverse_event", detail)
 
     if death_cause is not None:
         if (yield from race(env, record, start + death_day)) == "censored":
