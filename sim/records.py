@@ -88,6 +88,7 @@ EVENT_SCHEMA = pa.schema(
         ("time_days", pa.float64()),
         ("event", pa.string()),
         ("detail", pa.string()),
+        ("value", pa.float64()),
     ]
 )
 
@@ -132,31 +133,32 @@ _written_values = attrgetter(*_WRITTEN_FIELDS)
 class EventLog:
     """Event rows of one (strategy, replication), kept as columns."""
 
-    __slots__ = ("patient_id", "time_days", "event", "detail")
+    __slots__ = ("patient_id", "time_days", "event", "detail", "value")
 
     def __init__(self) -> None:
         self.patient_id: list[int] = []
         self.time_days: list[float] = []
         self.event: list[str] = []
         self.detail: list[str | None] = []
+        self.value: list[float | None] = []
 
-    def add(self, record: PatientRecord, event: str, detail: str | None = None) -> None:
-        """An event now, on the patient's clock."""
-        self.patient_id.append(record.patient_id)
-        self.time_days.append(record.now_days)
-        self.event.append(event)
-        self.detail.append(detail)
+    def add(self, record: PatientRecord, event: str, detail: str | None = None, value: float | None = None) -> None:
+        """An event now, on the patient's clock: text ``detail`` and a number ``value``, each optional."""
+        self.add_at(record, record.now_days, event, detail, value)
 
-    def add_at(self, record: PatientRecord, day: float, event: str, detail: str | None = None) -> None:
-        """An event at ``day`` on the patient's clock, written ahead of time (no SimPy wait).
+    def add_at(
+        self, record: PatientRecord, day: float, event: str, detail: str | None = None, value: float | None = None
+    ) -> None:
+        """An event at ``day`` on the patient's clock, possibly written ahead of time (no SimPy wait).
 
-        The caller guarantees nothing else is logged for this patient before
-        ``day``; the table orders each patient's rows by the order they were added.
+        The caller guarantees that no row added later for this patient has an
+        earlier day: the table keeps each patient's rows in the order added.
         """
         self.patient_id.append(record.patient_id)
         self.time_days.append(day)
         self.event.append(event)
         self.detail.append(detail)
+        self.value.append(value)
 
 
 def _constant_columns(strategy: str, replication: int, n: int) -> list[pa.Array]:
@@ -183,5 +185,6 @@ def events_table(strategy: str, replication: int, log: EventLog) -> pa.Table:
         pa.array(log.time_days, pa.float64()).take(order),
         pa.array(log.event, pa.string()).take(order),
         pa.array(log.detail, pa.string()).take(order),
+        pa.array(log.value, pa.float64()).take(order),
     ]
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)

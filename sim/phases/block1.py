@@ -270,7 +270,7 @@ def block1(
     p_infectious_death = p_toxic * params.infectious_death_share
     survive = 1.0 - p_death
     patient_rates = model.rates_for(record)
-    happenings: list[tuple[float, str]] = []
+    happenings: list[tuple[float, str, int]] = []
     if death_cause is not None:
         death_day = streams.uniform("block1.death_day", i) * end_day
         last_day = death_day
@@ -293,7 +293,7 @@ def block1(
             else:
                 u_days = u_days or streams.row("block1.adverse_event_day", i, n_events)
                 day = u_days[k] * last_day
-            happenings.append((day, f"{name} grade {grade}"))
+            happenings.append((day, name, grade))
     happenings.sort(key=lambda h: h[0])
 
     # Named events are written at their own days without a SimPy wait each:
@@ -301,12 +301,12 @@ def block1(
     # that can come first is the end of follow-up.
     start = record.now_days
     ended_early = Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
-    for day, detail in happenings:
+    for day, name, grade in happenings:
         if record.censor_day < start + day:
             yield from race(env, record, start + day)  # stops at the censor day
             _unobserved(record)
             return _release(beds, request, ended_early)
-        log.add_at(record, start + day, "block1_adverse_event", detail)
+        log.add_at(record, start + day, "block1_adverse_event", name, float(grade))
 
     if death_cause is not None:
         if (yield from race(env, record, start + death_day)) == "censored":
