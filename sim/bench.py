@@ -133,7 +133,8 @@ def cli_run(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, "-c", probe, str(SIMULATE), *args], capture_output=True, text=True, check=True)
     seconds, max_rss_kib, returncode = out.stdout.split()
     if returncode != "0":
-        raise RuntimeError(f"simulate {' '.join(args)} failed ({returncode})")
+        raise RuntimeError(f"simulate {' '.join(args)} failed with status {returncode}; "
+                           "Suggestion: run that command alone to see its message")
     return {"seconds": float(seconds), "peak_rss_mib": int(max_rss_kib) / 1024}
 
 
