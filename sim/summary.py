@@ -18,8 +18,6 @@ groups).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -116,12 +114,101 @@ def per_replication(patients: pd.DataFrame) -> pd.DataFrame:
     return result[["strategy", "replication", "subgroup", "level", "measure", "value"]]
 
 
-def _interval(values: pd.Series) -> tuple[float, float, float, float]:
-    values = values.dropna()
-    n = len(values)
-    mean = float(values.mean()) if n else math.nan
-    se = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return mean, se, mean - Z95 * se, mean + Z95 * se
+KEYS = ["subgroup", "level", "measure"]
+SUMMARY_COLUMNS = KEYS + ["strategy", "comparison", "mean", "mc_se", "ci_low", "ci_high", "replications",
+                          "unpaired_se", "variance_reduction"]
+
+
+def _moments(values: pd.Series, keys: list[str]) -> pd.DataFrame:
+    """Count, mean and sum of squared deviations of ``values`` per key (NaN values left out)."""
+    grouped = values.groupby(level=keys, sort=False)
+    deviation = values - grouped.transform("mean")
+    return pd.DataFrame({"n": grouped.count(), "mean": grouped.mean(),
+                         "m2": (deviation**2).groupby(level=keys, sort=False).sum()})
+
+
+def _merge_moments(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
+    """Moments of two disjoint sets of replications combined (Chan, Golub and LeVeque):
+    ``n = na + nb``, ``mean = ma + d nb / n``, ``m2 = m2a + m2b + d^2 na nb / n`` with ``d = mb - ma``."""
+    if a is None:
+        return b
+    a, b = a.align(b, join="outer")
+    na, nb = a["n"].fillna(0), b["n"].fillna(0)
+    n = na + nb
+    delta = b["mean"] - a["mean"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(na == 0, b["mean"], np.where(nb == 0, a["mean"], a["mean"] + delta * nb / n))
+        m2 = np.where(na == 0, b["m2"], np.where(nb == 0, a["m2"], a["m2"] + b["m2"] + delta**2 * na * nb / n))
+    return pd.DataFrame({"n": n, "mean": mean, "m2": m2}, index=a.index)
+
+
+class SummaryAccumulator:
+    """Means and paired differences over replications, fed one part of ``replication_summary`` at a time.
+
+    Holds only running moments per (``by`` keys, subgroup, level, measure,
+    strategy), never the per-replication rows, so a driver's memory does not
+    grow with replications or sweep points. Inside a part, each statistic is
+    computed in two passes; parts are combined by :func:`_merge_moments`.
+    """
+
+    def __init__(self, strategies: list[str], reference: str, by: list[str] | None = None) -> None:
+        self.strategies, self.reference, self.by = list(strategies), reference, list(by or [])
+        self.present: set[str] = set()
+        self.moments: dict[tuple[str, str], pd.DataFrame] = {}  # (strategy, statistic) -> moments per key
+
+    def add(self, per_rep: pd.DataFrame) -> None:
+        keys = self.by + KEYS
+        wide = per_rep.set_index(keys + ["replication", "strategy"])["value"].unstack("strategy")
+        self.present.update(wide.columns)
+        parts = {(strategy, "value"): wide[strategy] for strategy in wide.columns}
+        if self.reference in wide.columns:
+            for strategy in wide.columns:
+                if strategy == self.reference:
+                    continue
+                both = wide[[strategy, self.reference]].dropna()
+                parts[(strategy, "difference")] = both[strategy] - both[self.reference]
+                parts[(strategy, "paired")] = both[strategy]
+                parts[(strategy, "paired_reference")] = both[self.reference]
+        for name, values in parts.items():
+            self.moments[name] = _merge_moments(self.moments.get(name), _moments(values, keys))
+
+    def table(self) -> pd.DataFrame:
+        """Columns ``by`` + ``SUMMARY_COLUMNS``; rows by key (sorted), then strategy, value before difference."""
+        strategies = [s for s in self.strategies if s in self.present]
+        index = sorted(set().union(*(m.index for m in self.moments.values()))) if self.moments else []
+        blocks = []
+        for strategy in strategies:
+            blocks.append(self._rows(index, strategy, "value"))
+            if strategy != self.reference and self.reference in self.present:
+                blocks.append(self._rows(index, strategy, "difference"))
+        if not blocks:
+            return pd.DataFrame(columns=self.by + SUMMARY_COLUMNS)
+        table = pd.concat(blocks)
+        order = np.lexsort((table["_block"].to_numpy(), table["_key"].to_numpy()))
+        return table.iloc[order].drop(columns=["_key", "_block"]).reset_index(drop=True)
+
+    def _rows(self, index: list[tuple], strategy: str, comparison: str) -> pd.DataFrame:
+        keys = self.by + KEYS
+        moments = self.moments[(strategy, comparison)].reindex(pd.MultiIndex.from_tuples(index, names=keys)
+                                                              if len(keys) > 1 else pd.Index(index, name=keys[0]))
+        n = moments["n"].fillna(0).to_numpy()
+        mean = np.where(n > 0, moments["mean"].to_numpy(), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = np.where(n > 1, moments["m2"].to_numpy() / (n - 1), np.nan)
+            se = np.sqrt(variance / n)
+            unpaired_se = reduction = np.full(len(n), np.nan)
+            if comparison == "difference":
+                paired = self.moments[(strategy, "paired")].reindex(moments.index)["m2"].to_numpy()
+                paired_reference = self.moments[(strategy, "paired_reference")].reindex(moments.index)["m2"].to_numpy()
+                unpaired_var = np.where(n > 1, (paired / (n - 1) + paired_reference / (n - 1)) / n, np.nan)
+                unpaired_se = np.sqrt(unpaired_var)
+                reduction = np.where(unpaired_var > 0, 1 - se**2 / unpaired_var, np.nan)
+        rows = moments.index.to_frame(index=False)
+        blocks = self.strategies.index(strategy) * 2 + (comparison == "difference")
+        return rows.assign(strategy=strategy, comparison=comparison, mean=mean, mc_se=se,
+                           ci_low=mean - Z95 * se, ci_high=mean + Z95 * se, replications=n.astype(int),
+                           unpaired_se=unpaired_se, variance_reduction=reduction,
+                           _key=np.arange(len(rows)), _block=blocks)
 
 
 def summarise(per_rep: pd.DataFrame, strategies: list[str], reference: str) -> pd.DataFrame:
@@ -129,28 +216,9 @@ def summarise(per_rep: pd.DataFrame, strategies: list[str], reference: str) -> p
 
     Columns: subgroup, level, measure, strategy, comparison ("value" or
     "difference"), mean, mc_se, ci_low, ci_high, replications, and for
-    differences ``unpaired_se`` and ``variance_reduction``.
+    differences ``unpaired_se`` and ``variance_reduction``. The same as
+    feeding ``per_rep`` to a :class:`SummaryAccumulator` in parts.
     """
-    keys = ["subgroup", "level", "measure"]
-    wide = per_rep.set_index(keys + ["replication", "strategy"])["value"].unstack("strategy")
-    rows = []
-    for key, table in wide.groupby(level=keys, sort=True):
-        for strategy in strategies:
-            if strategy not in table:
-                continue
-            mean, se, low, high = _interval(table[strategy])
-            rows.append((*key, strategy, "value", mean, se, low, high, int(table[strategy].notna().sum()), math.nan, math.nan))
-            if strategy == reference or reference not in table:
-                continue
-            both = table[[strategy, reference]].dropna()
-            mean, se, low, high = _interval(both[strategy] - both[reference])
-            n = len(both)
-            unpaired_var = (both[strategy].var(ddof=1) + both[reference].var(ddof=1)) / n if n > 1 else math.nan
-            unpaired_se = math.sqrt(unpaired_var) if unpaired_var == unpaired_var else math.nan
-            reduction = 1 - (se**2) / unpaired_var if unpaired_var and unpaired_var > 0 else math.nan
-            rows.append((*key, strategy, "difference", mean, se, low, high, n, unpaired_se, reduction))
-    return pd.DataFrame(
-        rows,
-        columns=keys + ["strategy", "comparison", "mean", "mc_se", "ci_low", "ci_high", "replications",
-                        "unpaired_se", "variance_reduction"],
-    )
+    accumulator = SummaryAccumulator(strategies, reference)
+    accumulator.add(per_rep)
+    return accumulator.table()
