@@ -5,9 +5,9 @@
     run.survival("os").plot()          # Kaplan-Meier by strategy, with Monte Carlo bands
 
 Every function returns a tidy DataFrame; ``plot_*`` functions return a
-matplotlib Figure. Estimators come from lifelines: Kaplan-Meier
-(``KaplanMeierFitter``), competing risks (``AalenJohansenFitter``), restricted
-mean survival (``restricted_mean_survival_time``). The pooled estimate uses
+matplotlib Figure. Kaplan-Meier curves and restricted mean survival come
+from the package's grouped estimator (``sim.km``, checked against lifelines);
+competing risks from lifelines (``AalenJohansenFitter``). The pooled estimate uses
 all replications' patients together; the Monte Carlo band is the 2.5th-97.5th
 percentile of the per-replication curves (the spread one replication of the
 trial's size would show), and the Monte Carlo standard error of the pooled
@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .km import restricted_mean, survival_at
 
 YEAR_DAYS = 365.25
 ENDPOINTS = {"os": ("os_days", "os_event", "Overall survival"), "efs": ("efs_days", "efs_event", "Event-free survival")}
@@ -131,13 +132,13 @@ def _grid(days: pd.Series) -> np.ndarray:
     return np.linspace(0.0, max(end, 1.0), 200)
 
 
-def _km_at(durations: np.ndarray, events: np.ndarray, times: np.ndarray) -> np.ndarray:
-    from lifelines import KaplanMeierFitter
-
-    if len(durations) == 0:
-        return np.full(len(times), np.nan)
-    fitter = KaplanMeierFitter().fit(durations, events)
-    return fitter.survival_function_at_times(times).to_numpy()
+def _km_by_replication(frame: pd.DataFrame, days_column: str, event_column: str, times: np.ndarray):
+    """Pooled curve at ``times``, and one curve per replication (rows), from one grouped fit each."""
+    durations = frame[days_column].to_numpy(float)
+    events = frame[event_column].to_numpy(bool)
+    pooled = survival_at(durations, events, times, np.zeros(len(frame), dtype=np.int64), 1)[0]
+    codes, replications = pd.factorize(frame["replication"], sort=True)
+    return pooled, survival_at(durations, events, times, codes, len(replications))
 
 
 def kaplan_meier(patients: pd.DataFrame, endpoint: str = "os", by: str = "strategy") -> pd.DataFrame:
@@ -150,13 +151,7 @@ def kaplan_meier(patients: pd.DataFrame, endpoint: str = "os", by: str = "strate
     times = _grid(patients[days_column])
     rows = []
     for group, frame in patients.groupby(by, dropna=False, sort=True):
-        durations = frame[days_column].to_numpy(float)
-        events = frame[event_column].to_numpy(bool)
-        pooled = _km_at(durations, events, times)
-        per_rep = np.array([
-            _km_at(g[days_column].to_numpy(float), g[event_column].to_numpy(bool), times)
-            for _, g in frame.groupby("replication")
-        ])
+        pooled, per_rep = _km_by_replication(frame, days_column, event_column, times)
         n = len(per_rep)
         low, high = np.nanpercentile(per_rep, [2.5, 97.5], axis=0) if n else (pooled, pooled)
         se = np.nanstd(per_rep, axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.full(len(times), np.nan)
@@ -221,18 +216,15 @@ def cumulative_incidence(patients: pd.DataFrame, by: str = "strategy") -> pd.Dat
 
 
 def rmst(patients: pd.DataFrame, years: float = 4.0, by: str = "strategy") -> pd.DataFrame:
-    """Restricted mean overall survival to ``years`` (lifelines), pooled and per replication."""
-    from lifelines import KaplanMeierFitter
-    from lifelines.utils import restricted_mean_survival_time
-
+    """Restricted mean overall survival to ``years``, pooled and per replication (``sim.km``)."""
     limit = years * YEAR_DAYS
     rows = []
     for group, frame in patients.groupby(by, sort=True):
-        def value(g: pd.DataFrame) -> float:
-            return float(restricted_mean_survival_time(KaplanMeierFitter().fit(g["os_days"], g["os_event"]), t=limit))
-
-        per_rep = np.array([value(g) for _, g in frame.groupby("replication")])
-        rows.append({"group": str(group), "years": years, "rmst_days": value(frame),
+        durations, events = frame["os_days"].to_numpy(float), frame["os_event"].to_numpy(bool)
+        pooled = restricted_mean(durations, events, limit, np.zeros(len(frame), dtype=np.int64), 1)[0]
+        codes, replications = pd.factorize(frame["replication"], sort=True)
+        per_rep = restricted_mean(durations, events, limit, codes, len(replications))
+        rows.append({"group": str(group), "years": years, "rmst_days": float(pooled),
                      "mc_se_days": per_rep.std(ddof=1) / math.sqrt(len(per_rep)) if len(per_rep) > 1 else math.nan})
     return pd.DataFrame(rows)
 

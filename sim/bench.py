@@ -1,20 +1,31 @@
-"""Benchmark on this machine: ``python -m sim.bench [--quick]``.
+"""Benchmark on this machine: ``python -m sim.bench [--quick] [--json-out FILE]``.
 
-Measures, in one run:
+Measures what a user pays, in one run:
 
-1. **Throughput.** Patient trajectories per second on one core, and events
-   (rows of ``events/``) per patient, for ``scenarios/aall1331.toml``.
-2. **Against bare SimPy.** The same number of events pushed through a bare
-   SimPy model (one process per patient doing plain timeouts), in the same
-   run; the ratio of the simulator's event rate to bare SimPy's.
-3. **Parallel efficiency** from 1 worker to all cores (the real CLI path:
-   process pool, Parquet parts): ``T1 / (cores x Tn)``.
-4. **Peak memory** (largest resident set of any process of the run) of the
-   CLI at 100 and at 2,000 replications.
-5. **Wall time** of ``simulate scenarios/mitcl.toml`` at its default replications.
+1. **End to end.** The marginal cost of a replication of
+   ``scenarios/aall1331.toml`` through the ``simulate`` command itself, one
+   worker, summaries and Parquet included: the wall time of a run of
+   ``base + extra`` replications minus that of ``base`` replications, over
+   ``extra`` (start-up cancels out). Reported as patient trajectories per
+   second per core.
+2. **Simulation only.** ``run_replication`` in this process (cohort, SimPy
+   processes, patient and event tables; no summaries, no Parquet).
+3. **Bare SimPy, same run.** The simulator's SimPy timeouts per patient are
+   counted (an environment that counts what it schedules); a bare SimPy model
+   then runs one process per patient pushing exactly as many plain timeouts
+   in total. The ratios ``bare seconds / simulator seconds`` per patient,
+   end to end and simulation only, say how close each patient's pathway
+   comes to the engine's own cost (1 would mean the model adds nothing).
+4. **Parallel efficiency** from 1 worker to all cores, the ``simulate``
+   command's wall time: ``T1 / (cores x Tn)``.
+5. **Peak memory** (largest resident set of any process of the run) of the
+   command at 100 and at 2,000 replications.
+6. **A sampled sweep:** the wall time of a 64-point Latin hypercube sweep of
+   ``scenarios/mitcl_sensitivity.toml`` at 10 replications per point.
 
 It prints a table and writes it as JSON (``--json-out``). A benchmark, not a
-test: nothing here fails on a slow machine.
+test: nothing here fails on a slow machine, and on a shared machine the
+ratios (measured in the same run) are steadier than the rates.
 """
 
 from __future__ import annotations
@@ -36,38 +47,80 @@ from .scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "scenarios" / "aall1331.toml"
+SWEEP_SCENARIO = REPO / "scenarios" / "mitcl_sensitivity.toml"
 SIMULATE = Path(sys.executable).parent / "simulate"
+SWEEP_PARAMETERS = (
+    "reinduction.mitcl.toxic_death_prob.bm_lt18",
+    "reinduction.mitcl.early_treatment_failure_prob.bm_lt18",
+    "reinduction.mitcl.mrd_ge_0_01_prob.bm_lt18",
+    "reinduction.mitcl.infectious_death_share",
+    "hsct.trm_rr_aya",
+)
 
 
-def simulator_rate(replications: int) -> dict:
-    scenario = load_scenario(SCENARIO).scenario
-    run_replication(scenario, 1, 0)  # warm-up: imports, caches
+class CountingEnvironment(simpy.Environment):
+    """A SimPy environment that counts the timeouts it creates and the events it processes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n_timeouts = 0
+        self.n_steps = 0
+
+    def timeout(self, delay: float = 0, value: object = None) -> simpy.Timeout:
+        self.n_timeouts += 1
+        return super().timeout(delay, value)
+
+    def step(self) -> None:
+        self.n_steps += 1
+        super().step()
+
+
+def simpy_work_per_patient(scenario, seed: int, replications: int) -> dict:
+    """SimPy timeouts and processed events per patient trajectory, counted."""
+    environments: list[CountingEnvironment] = []
+
+    def counting() -> CountingEnvironment:
+        environments.append(CountingEnvironment())
+        return environments[-1]
+
+    patients = sum(run_replication(scenario, seed, r, counting)[0].num_rows for r in range(replications))
+    return {"timeouts_per_patient": sum(e.n_timeouts for e in environments) / patients,
+            "steps_per_patient": sum(e.n_steps for e in environments) / patients}
+
+
+def simulation_only(scenario, seed: int, replications: int) -> dict:
+    run_replication(scenario, seed, replications)  # warm-up: imports, caches
     started = time.perf_counter()
     patients = events = 0
     for r in range(replications):
-        p, e = run_replication(scenario, 1, r)
+        p, e = run_replication(scenario, seed, r)
         patients, events = patients + p.num_rows, events + e.num_rows
     seconds = time.perf_counter() - started
-    return {"patients": patients, "events": events, "seconds": seconds,
-            "patients_per_second": patients / seconds, "events_per_patient": events / patients,
-            "events_per_second": events / seconds}
+    return {"patients": patients, "event_rows": events, "seconds": seconds,
+            "seconds_per_patient": seconds / patients, "patients_per_second": patients / seconds}
 
 
-def bare_simpy_rate(n_processes: int, events_per_process: int) -> dict:
-    """The same number of events through processes that only time out."""
+def timeouts_of_each(n_processes: int, total_timeouts: int) -> list[int]:
+    """Split ``total_timeouts`` over ``n_processes`` as evenly as whole numbers allow."""
+    base, extra = divmod(total_timeouts, n_processes)
+    return [base + (k < extra) for k in range(n_processes)]
+
+
+def bare_simpy(n_processes: int, total_timeouts: int) -> dict:
+    """``total_timeouts`` plain timeouts, spread over one process per patient."""
 
     def patient(env: simpy.Environment, steps: int):
         for _ in range(steps):
             yield env.timeout(1.0)
 
     env = simpy.Environment()
-    for _ in range(n_processes):
-        env.process(patient(env, events_per_process))
     started = time.perf_counter()
+    for steps in timeouts_of_each(n_processes, total_timeouts):
+        env.process(patient(env, steps))
     env.run()
     seconds = time.perf_counter() - started
-    events = n_processes * events_per_process
-    return {"events": events, "seconds": seconds, "events_per_second": events / seconds}
+    return {"patients": n_processes, "timeouts": total_timeouts, "seconds": seconds,
+            "seconds_per_patient": seconds / n_processes}
 
 
 def cli_run(args: list[str]) -> dict:
@@ -80,8 +133,42 @@ def cli_run(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, "-c", probe, str(SIMULATE), *args], capture_output=True, text=True, check=True)
     seconds, max_rss_kib, returncode = out.stdout.split()
     if returncode != "0":
-        raise RuntimeError(f"simulate {' '.join(args)} failed ({returncode})")
+        raise RuntimeError(f"simulate {' '.join(args)} failed with status {returncode}; "
+                           "Suggestion: run that command alone to see its message")
     return {"seconds": float(seconds), "peak_rss_mib": int(max_rss_kib) / 1024}
+
+
+def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int) -> dict:
+    """Marginal seconds per replication of `simulate --workers 1`, start-up excluded."""
+    def run(reps: int, name: str) -> float:
+        return cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{name}",
+                        "--workers", "1", "--quiet"])["seconds"]
+
+    small, large = run(base, "e2e_small"), run(base + extra, "e2e_large")
+    per_replication = (large - small) / extra
+    return {"replications": (base, base + extra), "seconds": (small, large),
+            "seconds_per_replication": per_replication,
+            "seconds_per_patient": per_replication / patients_per_replication,
+            "patients_per_second": patients_per_replication / per_replication}
+
+
+def sweep_scenario(tmp: str, points: int, replications: int) -> Path:
+    """The sensitivity scenario's base, strategies and outcomes, with a Latin hypercube design.
+
+    ``mitcl_sensitivity.toml`` itself is one-way, and a scenario that extends
+    it keeps its ``[sweep.one_way]`` table, so this one extends its base.
+    """
+    loaded = load_scenario(SWEEP_SCENARIO).scenario
+    base = (SWEEP_SCENARIO.parent / "mitcl.toml").as_posix()
+    path = Path(tmp) / "lhs_sweep.toml"
+    quoted = lambda names: ", ".join(f'"{name}"' for name in names)  # noqa: E731
+    path.write_text(
+        f'extends = "{base}"\nname = "bench_lhs"\nstrategies = [{quoted(loaded.strategies)}]\n'
+        f'[sweep]\ndesign = "latin_hypercube"\nsamples = {points}\nreplications = {replications}\n'
+        f"parameters = [{quoted(SWEEP_PARAMETERS)}]\noutcomes = [{quoted(loaded.sweep.outcomes)}]\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -90,24 +177,34 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON here")
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
-    sizes = {"throughput": 3, "parallel": 4, "memory": (4, 8), "mitcl": True} if options.quick else \
-        {"throughput": 30, "parallel": 60, "memory": (100, 2000), "mitcl": True}
+    sizes = (
+        {"count": 2, "simulation": 3, "e2e": (1, 4), "parallel": 4, "memory": (4, 8), "sweep": (4, 2)}
+        if options.quick else
+        {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": 100, "memory": (100, 2000), "sweep": (64, 10)}
+    )
+    scenario = load_scenario(SCENARIO).scenario
+    n_patients = scenario.cohort.n_patients * len(scenario.strategies)
 
-    sim = simulator_rate(sizes["throughput"])
-    per_patient = max(1, round(sim["events_per_patient"]))
-    bare = bare_simpy_rate(sim["patients"], per_patient)
+    work = simpy_work_per_patient(scenario, 1, sizes["count"])
+    sim = simulation_only(scenario, 1, sizes["simulation"])
+    bare = bare_simpy(sim["patients"], round(work["timeouts_per_patient"] * sim["patients"]))
     results = {
         "machine": f"{platform.system()} {platform.machine()}, {cores} cores, Python {platform.python_version()}",
-        "simulator": sim,
-        "bare_simpy": bare,
-        "ratio_to_bare_simpy": sim["events_per_second"] / bare["events_per_second"],
+        "load_average_at_start": os.getloadavg()[0],
+        "simpy_work": work, "simulation_only": sim, "bare_simpy": bare,
+        "ratio_simulation_only": bare["seconds_per_patient"] / sim["seconds_per_patient"],
     }
     with tempfile.TemporaryDirectory() as tmp:
+        base, extra = sizes["e2e"]
+        e2e = end_to_end(tmp, base, extra, n_patients)
+        results["end_to_end"] = e2e
+        results["ratio_end_to_end"] = bare["seconds_per_patient"] / e2e["seconds_per_patient"]
+
         reps = str(sizes["parallel"])
         one = cli_run([str(SCENARIO), "--reps", reps, "--seed", "1", "--out", f"{tmp}/w1", "--workers", "1", "--quiet"])
         many = cli_run([str(SCENARIO), "--reps", reps, "--seed", "1", "--out", f"{tmp}/wn", "--workers", str(cores), "--quiet"])
-        results["parallel"] = {"replications": sizes["parallel"], "seconds_1_worker": one["seconds"],
-                               f"seconds_{cores}_workers": many["seconds"],
+        results["parallel"] = {"replications": sizes["parallel"], "cores": cores, "seconds_1_worker": one["seconds"],
+                               "seconds_all_workers": many["seconds"],
                                "efficiency": one["seconds"] / (cores * many["seconds"])}
         memory = {}
         for reps in sizes["memory"]:
@@ -117,19 +214,27 @@ def main(argv: list[str] | None = None) -> dict:
         low, high = sizes["memory"]
         memory["ratio"] = memory[f"peak_rss_mib_{high}_replications"] / memory[f"peak_rss_mib_{low}_replications"]
         results["memory"] = memory
-        mitcl = cli_run([str(REPO / "scenarios" / "mitcl.toml"), "--seed", "1", "--out", f"{tmp}/mitcl", "--quiet"]
-                        + (["--reps", "4"] if options.quick else []))
-        results["mitcl_default_seconds"] = mitcl["seconds"]
+        points, per_point = sizes["sweep"]
+        sweep = cli_run([str(sweep_scenario(tmp, points, per_point)), "--seed", "1", "--out", f"{tmp}/lhs", "--quiet"])
+        results["lhs_sweep"] = {"points": points, "replications_per_point": per_point, "seconds": sweep["seconds"],
+                                "peak_rss_mib": sweep["peak_rss_mib"]}
 
-    print(f"machine: {results['machine']}")
-    print(f"simulator: {sim['patients_per_second']:,.0f} patient trajectories/s on 1 core, "
-          f"{sim['events_per_patient']:.1f} events/patient, {sim['events_per_second']:,.0f} events/s")
-    print(f"bare SimPy: {bare['events_per_second']:,.0f} events/s; simulator / bare = {results['ratio_to_bare_simpy']:.2f}")
+    print(f"machine: {results['machine']} (load average {results['load_average_at_start']:.2f} at start)")
+    print(f"SimPy work per patient: {work['timeouts_per_patient']:.2f} timeouts, {work['steps_per_patient']:.2f} events processed")
+    print(f"end to end (simulate, 1 worker, marginal over {sizes['e2e'][1]} replications): "
+          f"{e2e['patients_per_second']:,.0f} trajectories/s/core; vs bare SimPy {results['ratio_end_to_end']:.2f}")
+    print(f"simulation only: {sim['patients_per_second']:,.0f} trajectories/s/core; "
+          f"vs bare SimPy {results['ratio_simulation_only']:.2f}")
+    print(f"bare SimPy, same timeouts per patient: {1 / bare['seconds_per_patient']:,.0f} trajectories/s "
+          f"({bare['timeouts'] / bare['seconds']:,.0f} timeouts/s)")
     p = results["parallel"]
-    print(f"parallel efficiency 1 -> {cores} workers: {p['efficiency']:.2f} ({p['replications']} replications)")
+    print(f"parallel efficiency 1 -> {cores} workers: {p['efficiency']:.2f} ({p['replications']} replications, "
+          f"{p['seconds_1_worker']:.1f} s vs {p['seconds_all_workers']:.1f} s)")
     print("peak memory: " + ", ".join(f"{k} {v:.0f}" for k, v in memory.items() if k.startswith("peak"))
           + f" MiB (ratio {memory['ratio']:.2f})")
-    print(f"simulate scenarios/mitcl.toml: {results['mitcl_default_seconds']:.1f} s")
+    s = results["lhs_sweep"]
+    print(f"Latin hypercube sweep, {s['points']} points x {s['replications_per_point']} replications "
+          f"of {SWEEP_SCENARIO.name}: {s['seconds']:.1f} s")
     if options.json_out is not None:
         options.json_out.write_text(json.dumps(results, indent=1))
     return results

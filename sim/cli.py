@@ -16,29 +16,29 @@ import tempfile
 import time
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from . import __version__
-from .output import (
-    OutputError,
-    default_run_dir,
-    prepare_run_dir,
-    write_text_file,
-)
-from .summary import MEASURES
-from .analysis import RunError
-from .run import IDENTITY, RunRequest, check_resumable, identity
-from .run import execute as run_execute
-from .runner import BatchResult, default_workers, make_executor
-from .scenario import ScenarioError, fitted_values_path, load_scenario
-from .validate import compare, load_targets
 
-KNOWN_ERRORS = (ScenarioError, OutputError, RunError)
+# Everything heavy (pandas, pyarrow, scipy, lifelines, the model itself) is
+# imported inside the command that needs it, so `simulate --help` starts fast.
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.progress import Progress
+
+    from .run import RunRequest
+
+
+def known_error_types() -> tuple[type[Exception], ...]:
+    """The package's errors that mean bad input, not a bug (imported when a command runs)."""
+    from .analysis import RunError
+    from .output import OutputError
+    from .scenario import ScenarioError
+
+    return (ScenarioError, OutputError, RunError)
+
 
 WORKERS_OPTION = click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores]."
@@ -59,10 +59,12 @@ def known_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except KNOWN_ERRORS as exc:
-            _fail(str(exc))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except Exception as exc:
+            if isinstance(exc, known_error_types()):
+                _fail(str(exc))
+            raise
 
     return wrapper
 
@@ -90,6 +92,9 @@ def main() -> None:
 
 
 def _progress(quiet: bool) -> Progress:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     console = Console(stderr=True)
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -107,6 +112,9 @@ def _progress(quiet: bool) -> Progress:
 
 def execute(request: RunRequest, quiet: bool, scheduler: str | None = None) -> dict:
     """Run a request with a progress bar on stderr; return the manifest."""
+    from .run import execute as run_execute
+    from .runner import BatchResult, make_executor
+
     scenario = request.loaded.scenario
     patients_per_replication = scenario.cohort.n_patients * len(scenario.strategies)
     started = time.perf_counter()
@@ -118,7 +126,7 @@ def execute(request: RunRequest, quiet: bool, scheduler: str | None = None) -> d
             done_before[0] = already
             progress.update(bar, total=total, completed=already)
 
-        def on_batch(batch: BatchResult) -> None:
+        def on_batch(batch: "BatchResult") -> None:
             progress.advance(bar, batch.stop - batch.first)
             new = progress.tasks[bar].completed - done_before[0]
             rate = new * patients_per_replication / max(time.perf_counter() - started, 1e-9)
@@ -149,6 +157,11 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     Writes patients/, events/, summary/ and manifest.json; a sweep writes
     points/, summary/ (per point), sensitivity/ and manifest.json.
     """
+    from .output import OutputError, default_run_dir, prepare_run_dir
+    from .run import RunRequest, check_resumable, identity
+    from .runner import default_workers
+    from .scenario import load_scenario
+
     loaded = load_scenario(scenario)
     if scheduler is not None and executor_kind != "dask":
         raise OutputError("--scheduler needs --executor dask")
@@ -187,12 +200,16 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
 
 def recorded_identity(run_dir: Path) -> dict:
     """What a run in ``run_dir`` recorded about itself (seed, replications), or nothing."""
+    from .run import IDENTITY
+
     path = run_dir / IDENTITY
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def print_sensitivity(run_dir: Path, design: str) -> None:
     """Per outcome difference: the parameters that move it most, and the Monte Carlo share."""
+    import pandas as pd
+
     table = pd.read_parquet(run_dir / "sensitivity")
     key = {"one_way": "swing", "sobol": "ST", "morris": "mu_star"}.get(design, "spearman_rho")
     for (outcome, strategy), group in table.groupby(["outcome", "strategy"]):
@@ -204,6 +221,12 @@ def print_sensitivity(run_dir: Path, design: str) -> None:
 
 def print_comparison(run_dir: Path, strategies: list[str], reference: str) -> None:
     """The whole-cohort comparison table: each strategy, and its paired difference from the reference."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from .summary import MEASURES
+
     summary = pd.read_parquet(run_dir / "summary")
     overall = summary[summary["subgroup"] == "all"]
     table = Table(title=f"Strategies (mean [Monte Carlo 95% interval]); differences vs {reference}, paired")
@@ -213,7 +236,7 @@ def print_comparison(run_dir: Path, strategies: list[str], reference: str) -> No
         if strategy != reference:
             table.add_column(f"{strategy} - {reference}", justify="right")
 
-    def cell(row: pd.Series, scale: float, digits: int) -> str:
+    def cell(row: "pd.Series", scale: float, digits: int) -> str:
         return f"{row['mean'] * scale:.{digits}f} [{row['ci_low'] * scale:.{digits}f}, {row['ci_high'] * scale:.{digits}f}]"
 
     for measure, label in MEASURES.items():
@@ -259,6 +282,15 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
     views. Exits 1 when any target lies more than two trial standard errors
     away.
     """
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from .run import RunRequest
+    from .runner import default_workers
+    from .scenario import load_scenario
+    from .validate import compare, load_targets
+
     loaded = load_scenario(scenario)
     seed = secrets.randbits(63) if seed is None else seed
     if cross_validate_groups:
@@ -296,11 +328,15 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
         sys.exit(1)
 
 
-def _console() -> Console:
+def _console():
+    from rich.console import Console
+
     return Console(width=max(shutil.get_terminal_size().columns, 100))
 
 
-def _print_gradient(patients: pd.DataFrame) -> None:
+def _print_gradient(patients: "pd.DataFrame") -> None:
+    from rich.table import Table
+
     from .subgroups import GRADIENT_TOLERANCE, gradient_check
 
     gradient = gradient_check(patients)
@@ -318,7 +354,9 @@ def _print_gradient(patients: pd.DataFrame) -> None:
     click.echo(f"size: simulated log odds ratio of death vs late within {low:g}-{high:g} x Rheingold's")
 
 
-def _print_subgroups(patients: pd.DataFrame) -> None:
+def _print_subgroups(patients: "pd.DataFrame") -> None:
+    from rich.table import Table
+
     from .subgroups import subgroup_views
 
     for name, view in subgroup_views(patients).items():
@@ -348,7 +386,11 @@ def _print_subgroups(patients: pd.DataFrame) -> None:
 
 
 def _cross_validate(scenario: Path, loaded, workers) -> None:
+    from rich.table import Table
+
     from .calibrate import FREE_PARAMETERS, cross_validate, cross_validation_summary
+    from .runner import default_workers, make_executor
+    from .scenario import fitted_values_path, load_scenario
     from .sweep import parameter_value
 
     priors = load_scenario(scenario, use_fitted=False).scenario
@@ -393,8 +435,9 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
     Rerunning with the same --seed and --reps reproduces both.
     """
     from .calibrate import DEFAULT_REPLICATIONS, DEFAULT_SEED, calibrate, fitted_toml
-    from .output import write_ensemble
-    from .scenario import ensemble_path
+    from .output import write_ensemble, write_text_file
+    from .runner import default_workers, make_executor
+    from .scenario import ensemble_path, fitted_values_path, load_scenario
 
     target_file, ensemble_file = fitted_values_path(scenario), ensemble_path(scenario)
     loaded = load_scenario(scenario, use_fitted=False)

@@ -168,6 +168,11 @@ class Cohort:
     def __len__(self) -> int:
         return len(self.relapse_group)
 
+    def columns(self) -> dict[str, list]:
+        """Every covariate as a list of Python values, by field name (what a patient record holds)."""
+        return {name: getattr(self, name).tolist() if isinstance(getattr(self, name), np.ndarray) else getattr(self, name)
+                for name in self.__dataclass_fields__}
+
 
 def _choose(u: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     """Row-wise inverse-CDF choice: index of the category each uniform falls in."""
@@ -179,105 +184,108 @@ def _choose(u: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
 
 
 def draw_cohort(case_mix: CaseMix, n_patients: int, accrual_days: float, streams: Streams) -> Cohort:
-    """Draw ``n_patients`` covariate rows; accrual_days = 0 enrols everyone on day 0."""
-    block = lambda name, width=1: streams.block(f"cohort.{name}", width)  # noqa: E731
+    """Draw ``n_patients`` covariate rows; accrual_days = 0 enrols everyone on day 0.
+
+    Vectorised: every per-group constant is computed once, in a table indexed
+    by relapse group, and read for all patients at once.
+    """
+    def uniforms(name: str) -> np.ndarray:
+        return streams.block(f"cohort.{name}", 1)[:, 0]
+
     youngest_diagnosis = case_mix._youngest_diagnosis()
-    mean_excess = case_mix.months_to_relapse_mean_excess
 
-    group_index = _choose(block("relapse_group")[:, 0], np.array(list(case_mix.group_probabilities().values())))
+    group_index = _choose(uniforms("relapse_group"), np.array(list(case_mix.group_probabilities().values())))
     groups = [RELAPSE_GROUPS[i] for i in group_index]
-    columns = [case_mix.column(g) for g in groups]
 
-    # Relapse site and CNS status.
-    u_site, u_cns = block("site")[:, 0], block("cns_status")[:, 0]
-    sites, cns_status, testicular = [], [], np.zeros(n_patients, dtype=bool)
-    for i, (group, column) in enumerate(zip(groups, columns)):
-        cns = column.cns_percent
-        if group.startswith("bm"):
-            testis, cns3 = column.testicular_percent / 100, cns["CNS3"] / 100
-            if u_site[i] < testis:
-                site = "marrow_testis"
-            elif u_site[i] < testis + cns3:
-                site = "marrow_cns"
-            else:
-                site = "isolated_marrow"
-            status = "CNS3" if site == "marrow_cns" else (
-                "CNS1" if u_cns[i] < cns["CNS1"] / (cns["CNS1"] + cns["CNS2"]) else "CNS2"
-            )
-            testicular[i] = site == "marrow_testis"
-        else:
-            counts = case_mix.iem_site_counts[group]
-            total = counts.isolated_cns + counts.isolated_testis + counts.cns_and_testis
-            edge_cns = counts.isolated_cns / total
-            edge_testis = edge_cns + counts.isolated_testis / total
-            if u_site[i] < edge_cns:
-                site, testicular[i] = "isolated_cns", False
-            elif u_site[i] < edge_testis:
-                site, testicular[i] = "isolated_testis", True
-            else:
-                site, testicular[i] = "isolated_cns", True
-            if site == "isolated_testis":
-                status = "CNS1"
-            else:
-                status = "CNS2" if u_cns[i] < cns["CNS2"] / (cns["CNS2"] + cns["CNS3"]) else "CNS3"
-        sites.append(site)
-        cns_status.append(status)
+    def by_group(value_of_group, applies=lambda group: True) -> np.ndarray:
+        """Each patient's value of a per-group constant (NaN for groups it does not apply to)."""
+        table = np.array([value_of_group(g) if applies(g) else math.nan for g in RELAPSE_GROUPS], dtype=float)
+        return table[group_index]
 
-    # Age, then months to relapse inside the group's band.
-    u_band, u_age, u_months = block("age_band")[:, 0], block("age")[:, 0], block("months_to_relapse")[:, 0]
-    age = np.empty(n_patients)
-    months = np.empty(n_patients)
-    for i, group in enumerate(groups):
-        band = _choose(u_band[i], case_mix.age_band_probabilities(group))
-        _, low, high = AGE_BANDS[band]
-        low = max(low, case_mix.youngest_age(group))
-        age[i] = low + u_age[i] * (high - low)
-        limits = case_mix.months_to_relapse[group]
-        top = min(limits.high, 12.0 * (age[i] - youngest_diagnosis))
-        width = max(top - limits.low, 0.0)
-        if not limits.open_ended:
-            months[i] = limits.low + u_months[i] * width
-        else:
-            months[i] = limits.low - mean_excess * math.log1p(-u_months[i] * -math.expm1(-width / mean_excess))
+    column = case_mix.column
+    marrow = np.array([g.startswith("bm") for g in RELAPSE_GROUPS])[group_index]
+    is_marrow = lambda group: group.startswith("bm")  # noqa: E731
+    is_iem = lambda group: not group.startswith("bm")  # noqa: E731
+
+    # Relapse site and CNS status. Marrow groups: testis, then CNS3, from the column's percentages.
+    u_site, u_cns = uniforms("site"), uniforms("cns_status")
+    testis = by_group(lambda g: column(g).testicular_percent / 100, is_marrow)
+    testis_or_cns3 = by_group(lambda g: column(g).testicular_percent / 100 + column(g).cns_percent["CNS3"] / 100, is_marrow)
+    cns1_share = by_group(lambda g: column(g).cns_percent["CNS1"] / (column(g).cns_percent["CNS1"] + column(g).cns_percent["CNS2"]), is_marrow)
+    marrow_site = np.where(u_site < testis, 2, np.where(u_site < testis_or_cns3, 1, 0))
+    marrow_cns = np.where(marrow_site == 1, 2, np.where(u_cns < cns1_share, 0, 1))
+    # Isolated extramedullary groups: the published site counts (CNS and testis counts as CNS, with testis).
+    iem = case_mix.iem_site_counts
+    total = lambda g: iem[g].isolated_cns + iem[g].isolated_testis + iem[g].cns_and_testis  # noqa: E731
+    edge_cns = by_group(lambda g: iem[g].isolated_cns / total(g), is_iem)
+    edge_testis = by_group(lambda g: iem[g].isolated_cns / total(g) + iem[g].isolated_testis / total(g), is_iem)
+    cns2_share = by_group(lambda g: column(g).cns_percent["CNS2"] / (column(g).cns_percent["CNS2"] + column(g).cns_percent["CNS3"]), is_iem)
+    iem_site = np.where(u_site < edge_cns, 3, np.where(u_site < edge_testis, 4, 3))
+    iem_testicular = u_site >= edge_cns
+    iem_cns = np.where(iem_site == 4, 0, np.where(u_cns < cns2_share, 1, 2))
+    site_index = np.where(marrow, marrow_site, iem_site)
+    testicular = np.where(marrow, marrow_site == 2, iem_testicular)
+    cns_index = np.where(marrow, marrow_cns, iem_cns)
+
+    # Age band by group, age uniform inside it, then months to relapse inside the group's band.
+    u_band, u_age, u_months = uniforms("age_band"), uniforms("age"), uniforms("months_to_relapse")
+    band = np.empty(n_patients, dtype=np.int64)
+    for k, group in enumerate(RELAPSE_GROUPS):
+        members = group_index == k
+        band[members] = _choose(u_band[members], case_mix.age_band_probabilities(group))
+    band_low = np.array([low for _, low, _ in AGE_BANDS])[band]
+    band_high = np.array([high for _, _, high in AGE_BANDS])[band]
+    low = np.maximum(band_low, by_group(case_mix.youngest_age))
+    age = low + u_age * (band_high - low)
+    months_low = by_group(lambda g: case_mix.months_to_relapse[g].low)
+    top = np.minimum(by_group(lambda g: case_mix.months_to_relapse[g].high), 12.0 * (age - youngest_diagnosis))
+    width = np.maximum(top - months_low, 0.0)
+    mean_excess = by_group(lambda g: case_mix.months_to_relapse_mean_excess,
+                           lambda g: case_mix.months_to_relapse[g].open_ended)
+    months = months_low + u_months * width
+    # Open bands: a truncated exponential. math's log1p/expm1, not numpy's, whose
+    # vectorised versions differ in the last bit: the same seed keeps the same patients.
+    open_band = np.flatnonzero(~np.isnan(mean_excess))
+    months[open_band] = [
+        low - mean * math.log1p(-u * -math.expm1(-w / mean))
+        for low, mean, u, w in zip(months_low[open_band].tolist(), mean_excess[open_band].tolist(),
+                                   u_months[open_band].tolist(), width[open_band].tolist())
+    ]
 
     # Sex: testicular disease implies male; others keep the group's male share.
-    u_sex = block("sex")[:, 0]
-    sex = []
-    for i, column in enumerate(columns):
-        if testicular[i]:
-            sex.append("male")
-            continue
-        testis_share = column.testicular_percent / 100
-        male_given_no_testis = (column.male_percent / 100 - testis_share) / (1 - testis_share)
-        sex.append("male" if u_sex[i] < male_given_no_testis else "female")
+    male_given_no_testis = by_group(
+        lambda g: (column(g).male_percent / 100 - column(g).testicular_percent / 100) / (1 - column(g).testicular_percent / 100)
+    )
+    male = testicular | (uniforms("sex") < male_given_no_testis)
 
+    columns = [column(g) for g in RELAPSE_GROUPS]
     ethnicity_probs = np.array(
         [[c.hispanic_percent, c.asian_percent, 100 - c.hispanic_percent - c.asian_percent] for c in columns]
     ) / 100
     cyto_probs = np.array(
         [[c.kmt2a_percent, c.etv6_runx1_percent, 100 - c.kmt2a_percent - c.etv6_runx1_percent] for c in columns]
     ) / 100
-    ethnicity = [ETHNICITIES[k] for k in _choose(block("ethnicity")[:, 0], ethnicity_probs)]
-    cytogenetics = [CYTOGENETICS[k] for k in _choose(block("cytogenetics")[:, 0], cyto_probs)]
-    obese = block("obese")[:, 0] < np.array([c.obese_percent / 100 for c in columns])
+    ethnicity = _choose(uniforms("ethnicity"), ethnicity_probs[group_index])
+    cytogenetics = _choose(uniforms("cytogenetics"), cyto_probs[group_index])
+    obese = uniforms("obese") < by_group(lambda g: column(g).obese_percent / 100)
 
-    u_resist = np.clip(block("resistance")[:, 0], 1e-12, 1 - 1e-12)
+    u_resist = np.clip(uniforms("resistance"), 1e-12, 1 - 1e-12)
     if accrual_days > 0:
-        enrolment = (np.arange(n_patients) + block("enrolment")[:, 0]) / n_patients * accrual_days
+        enrolment = (np.arange(n_patients) + uniforms("enrolment")) / n_patients * accrual_days
     else:
         enrolment = np.zeros(n_patients)
 
     return Cohort(
         enrolment_day=enrolment,
         relapse_group=groups,
-        relapse_site=sites,
+        relapse_site=[SITES[k] for k in site_index],
         months_to_relapse=months,
         age_years=age,
-        sex=sex,
-        ethnicity=ethnicity,
+        sex=["male" if m else "female" for m in male],
+        ethnicity=[ETHNICITIES[k] for k in ethnicity],
         obese=obese,
-        cns_status=cns_status,
+        cns_status=[CNS_STATUSES[k] for k in cns_index],
         testicular_disease=testicular,
-        cytogenetics=cytogenetics,
+        cytogenetics=[CYTOGENETICS[k] for k in cytogenetics],
         resistance_z=ndtri(u_resist),
     )

@@ -7,6 +7,11 @@ All times are days from the patient's own enrolment.
 
 from __future__ import annotations
 
+import math
+from dataclasses import field, make_dataclass
+from operator import attrgetter
+
+import numpy as np
 import pyarrow as pa
 
 # Named Block 1 adverse events, each recorded as its worst grade (3, 4 or 5;
@@ -84,59 +89,77 @@ EVENT_SCHEMA = pa.schema(
         ("time_days", pa.float64()),
         ("event", pa.string()),
         ("detail", pa.string()),
+        ("value", pa.float64()),
     ]
 )
 
 _PATIENT_FIELDS = tuple(PATIENT_SCHEMA.names)
 _CONSTANT_FIELDS = ("strategy", "replication")
+# Facts that are false until a phase makes them true (never unknown), and running totals.
+_STARTING_VALUES = {
+    "inpatient_days": 0.0,
+    "block1_death": False,
+    "early_treatment_failure": False,
+    "randomized": False,
+    "late_treatment_failure": False,
+    "hsct": False,
+    "efs_event": False,
+    "os_event": False,
+}
 
+# A slotted dataclass, so that a misspelt field is an error and building 661
+# records per strategy is one generated __init__ each, not a setattr loop.
+PatientRecord = make_dataclass(
+    "PatientRecord",
+    [(name, object, field(default=_STARTING_VALUES.get(name))) for name in _PATIENT_FIELDS]
+    + [("now_days", float, field(default=0.0)), ("resistance_z", float, field(default=None)),
+       ("censor_day", float, field(default=math.inf))],
+    slots=True, eq=False,
+    namespace={"__doc__": """One patient's flat row, filled in by the phases as the patient moves.
 
-class PatientRecord:
-    """One patient's flat row, filled in by the phases as the patient moves.
-
-    Two attributes are not written out: ``now_days``, the patient's own clock
-    (days since enrolment), advanced only by :func:`sim.phases.common.wait`
-    so recorded times add up exactly; and ``resistance_z``, the latent
-    disease resistance from the cohort; ``censor_day``, the end of follow-up
-    (horizon or data cut-off) on the patient's clock.
-    """
-
-    __slots__ = _PATIENT_FIELDS + ("now_days", "resistance_z", "censor_day")
-
-    def __init__(self, **covariates: object) -> None:
-        for name in _PATIENT_FIELDS:
-            setattr(self, name, None)
-        for name, value in covariates.items():
-            setattr(self, name, value)
-        self.now_days = 0.0
-        self.inpatient_days = 0.0
-        # Facts that are false until a phase makes them true (never unknown).
-        self.block1_death = False
-        self.early_treatment_failure = False
-        self.randomized = False
-        self.late_treatment_failure = False
-        self.hsct = False
-        self.efs_event = False
-        self.os_event = False
-        self.censor_day = float("inf")
+    Every column of ``PATIENT_SCHEMA`` is a field (``None`` until a phase sets
+    it, except the facts in ``_STARTING_VALUES``). Three fields are not
+    written out: ``now_days``, the patient's own clock (days since
+    enrolment), advanced only by :func:`sim.phases.common.wait` so recorded
+    times add up exactly; ``resistance_z``, the latent disease resistance from
+    the cohort; and ``censor_day``, the end of follow-up (horizon or data
+    cut-off) on the patient's clock.
+    """},
+)
+PatientRecord.__module__ = __name__
+_WRITTEN_FIELDS = tuple(name for name in _PATIENT_FIELDS if name not in _CONSTANT_FIELDS)
+_written_values = attrgetter(*_WRITTEN_FIELDS)
 
 
 class EventLog:
     """Event rows of one (strategy, replication), kept as columns."""
 
-    __slots__ = ("patient_id", "time_days", "event", "detail")
+    __slots__ = ("patient_id", "time_days", "event", "detail", "value")
 
     def __init__(self) -> None:
         self.patient_id: list[int] = []
         self.time_days: list[float] = []
         self.event: list[str] = []
         self.detail: list[str | None] = []
+        self.value: list[float | None] = []
 
-    def add(self, record: PatientRecord, event: str, detail: str | None = None) -> None:
+    def add(self, record: PatientRecord, event: str, detail: str | None = None, value: float | None = None) -> None:
+        """An event now, on the patient's clock: text ``detail`` and a number ``value``, each optional."""
+        self.add_at(record, record.now_days, event, detail, value)
+
+    def add_at(
+        self, record: PatientRecord, day: float, event: str, detail: str | None = None, value: float | None = None
+    ) -> None:
+        """An event at ``day`` on the patient's clock, possibly written ahead of time (no SimPy wait).
+
+        The caller guarantees that no row added later for this patient has an
+        earlier day: the table keeps each patient's rows in the order added.
+        """
         self.patient_id.append(record.patient_id)
-        self.time_days.append(record.now_days)
+        self.time_days.append(day)
         self.event.append(event)
         self.detail.append(detail)
+        self.value.append(value)
 
 
 def _constant_columns(strategy: str, replication: int, n: int) -> list[pa.Array]:
@@ -148,19 +171,21 @@ def _constant_columns(strategy: str, replication: int, n: int) -> list[pa.Array]
 
 def patients_table(strategy: str, replication: int, records: list[PatientRecord]) -> pa.Table:
     columns = _constant_columns(strategy, replication, len(records))
-    for field in PATIENT_SCHEMA:
-        if field.name in _CONSTANT_FIELDS:
-            continue
-        columns.append(pa.array([getattr(r, field.name) for r in records], field.type))
+    values = list(zip(*map(_written_values, records))) if records else [()] * len(_WRITTEN_FIELDS)
+    for name, column in zip(_WRITTEN_FIELDS, values):
+        columns.append(pa.array(column, PATIENT_SCHEMA.field(name).type))
     return pa.Table.from_arrays(columns, schema=PATIENT_SCHEMA)
 
 
 def events_table(strategy: str, replication: int, log: EventLog) -> pa.Table:
+    """The log as a table, each patient's rows together (by patient, then in the order logged)."""
     n = len(log.event)
+    order = pa.array(np.argsort(np.asarray(log.patient_id, dtype=np.int32), kind="stable"))
     columns = _constant_columns(strategy, replication, n) + [
-        pa.array(log.patient_id, pa.int32()),
-        pa.array(log.time_days, pa.float64()),
-        pa.array(log.event, pa.string()),
-        pa.array(log.detail, pa.string()),
+        pa.array(log.patient_id, pa.int32()).take(order),
+        pa.array(log.time_days, pa.float64()).take(order),
+        pa.array(log.event, pa.string()).take(order),
+        pa.array(log.detail, pa.string()).take(order),
+        pa.array(log.value, pa.float64()).take(order),
     ]
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)

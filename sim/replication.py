@@ -7,6 +7,8 @@ any executor can run it and the result does not depend on which one did.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import pyarrow as pa
 import simpy
 
@@ -59,36 +61,30 @@ def build_models(scenario: Scenario) -> Models:
     )
 
 
-def run_replication(scenario: Scenario, seed: int, replication: int) -> tuple[pa.Table, pa.Table]:
-    """Patients and events tables of every strategy for one replication."""
+def run_replication(
+    scenario: Scenario, seed: int, replication: int, environment: Callable[[], simpy.Environment] = simpy.Environment
+) -> tuple[pa.Table, pa.Table]:
+    """Patients and events tables of every strategy for one replication.
+
+    ``environment`` makes each strategy's SimPy environment; the benchmark
+    passes one that counts the events it processes.
+    """
     params = realised_parameters(scenario, seed, replication)
     models = build_models(params)
     n = params.cohort.n_patients
     streams = Streams(seed, replication, n)
     accrual_days = params.cohort.accrual_days if params.cohort.accrual == "staggered" else 0.0
     cohort = draw_cohort(case_mix_for(params.cohort), n, accrual_days, streams)
-    covariates = {
-        "enrolment_day": cohort.enrolment_day.tolist(),
-        "relapse_group": cohort.relapse_group,
-        "relapse_site": cohort.relapse_site,
-        "months_to_relapse": cohort.months_to_relapse.tolist(),
-        "age_years": cohort.age_years.tolist(),
-        "sex": cohort.sex,
-        "ethnicity": cohort.ethnicity,
-        "obese": cohort.obese.tolist(),
-        "cns_status": cohort.cns_status,
-        "testicular_disease": cohort.testicular_disease.tolist(),
-        "cytogenetics": cohort.cytogenetics,
-        "resistance_z": cohort.resistance_z.tolist(),
-    }
+    covariates = cohort.columns()
     patient_tables, event_tables = [], []
     for strategy in params.strategies:
-        env = simpy.Environment()
+        env = environment()
         beds = simpy.Resource(env, params.capacity.inpatient_beds) if params.capacity.inpatient_beds else None
         log = EventLog()
+        names = tuple(covariates)
         records = [
-            PatientRecord(patient_id=i, **{name: values[i] for name, values in covariates.items()})
-            for i in range(n)
+            PatientRecord(patient_id=i, **dict(zip(names, values)))
+            for i, values in enumerate(zip(*covariates.values()))
         ]
         for record in records:
             env.process(patient_pathway(env, record, strategy, models, streams, log, beds))

@@ -6,7 +6,8 @@
 2. Tasks are planned (``sim.runner.plan``); only those without a finished
    part run, so a killed run resumes where it stopped with no duplicate rows.
 3. When every task is done: ``summary/`` (strategies and paired differences;
-   per point for a sweep), for sweeps ``points/`` and ``sensitivity/``, and
+   per point for a sweep), read part by part so the driver holds no
+   per-replication results, for sweeps ``points/`` and ``sensitivity/``, and
    finally ``manifest.json``.
 """
 
@@ -24,13 +25,14 @@ from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from . import __version__
 from .output import MANIFEST, OutputError, finish, write_manifest, write_part, write_text_file
 from .runner import MARKER, BatchResult, pending, plan, run_tasks
 from .scenario import LoadedScenario
 from .sensitivity import analyse, point_differences
-from .summary import summarise
+from .summary import SummaryAccumulator
 from .sweep import design_points, point_variant
 
 IDENTITY = "run.json"
@@ -100,18 +102,13 @@ def execute(
         on_start(sum(t.replications for t in tasks), sum(t.replications for t in tasks) - sum(t.replications for t in todo))
     results = run_tasks(scenario, request.seed, todo, run_dir, executor, on_batch, keep_patients=sweep is None)
 
-    per_rep = pd.read_parquet(run_dir / MARKER)
     reference = scenario.reference_strategy
-    if sweep is None:
-        summary = summarise(per_rep, scenario.strategies, reference)
-    else:
-        summary = pd.concat(
-            [summarise(group.drop(columns="point"), scenario.strategies, reference).assign(point=point)
-             for point, group in per_rep.groupby("point")],
-            ignore_index=True,
-        )
+    summary = summarise_parts(run_dir / MARKER, scenario.strategies, reference, by_point=sweep is not None)
+    if sweep is not None:
         write_part(run_dir, "points", "part-0", pa.Table.from_pandas(points_table, preserve_index=False))
-        differences = point_differences(per_rep, list(sweep.outcomes), reference)
+        overall = pd.read_parquet(run_dir / MARKER, filters=[("subgroup", "==", "all"),
+                                                            ("measure", "in", list(sweep.outcomes))])
+        differences = point_differences(overall, list(sweep.outcomes), reference)
         sensitivity = analyse(sweep.design, paths, values, unit, differences, request.seed)
         write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
         write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
@@ -150,6 +147,19 @@ def execute(
     write_manifest(run_dir, manifest)
     finish(run_dir)
     return manifest
+
+
+def summarise_parts(dataset: Path, strategies: list[str], reference: str, by_point: bool) -> pd.DataFrame:
+    """The summary of a ``replication_summary`` dataset, read one part file at a time.
+
+    The driver holds running moments only, never every replication's
+    measures, so its memory stays flat in replications and sweep points.
+    """
+    accumulator = SummaryAccumulator(strategies, reference, by=["point"] if by_point else None)
+    for part in sorted(dataset.glob("*.parquet")):
+        accumulator.add(pq.read_table(part).to_pandas())
+    summary = accumulator.table()
+    return summary[[c for c in summary.columns if c != "point"] + ["point"]] if by_point else summary
 
 
 def _rows(dataset: Path) -> int:

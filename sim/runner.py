@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -131,9 +132,21 @@ def make_executor(workers: int, kind: str = "process", scheduler: str | None = N
     if workers == 1:
         yield _InProcess()
         return
-    # spawn: workers start clean, whatever threads the parent runs (progress bar).
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method())) as pool:
         yield pool
+
+
+def start_method() -> str:
+    """``fork`` when this process runs no other thread, else ``spawn``.
+
+    Forked workers start at once with the package already imported (a spawned
+    one spends a second or more importing it, which a short run notices as
+    lost parallel efficiency); but forking a process with other threads (the
+    progress bar's) can deadlock, so then workers are spawned clean.
+    """
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "spawn"
 
 
 @contextmanager

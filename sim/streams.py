@@ -24,6 +24,7 @@ There is no global random state anywhere in the package.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from itertools import accumulate
 from statistics import NormalDist
 
@@ -55,13 +56,14 @@ def library_seed(seed: int, name: str) -> int:
 class Streams:
     """Uniform draws for one replication, keyed by decision name and patient."""
 
-    __slots__ = ("seed", "replication", "n_patients", "_blocks")
+    __slots__ = ("seed", "replication", "n_patients", "_blocks", "_flat_blocks")
 
     def __init__(self, seed: int, replication: int, n_patients: int) -> None:
         self.seed = seed
         self.replication = replication
         self.n_patients = n_patients
         self._blocks: dict[tuple[str, int], np.ndarray] = {}
+        self._flat_blocks: dict[tuple[str, int], list[float]] = {}
 
     def block(self, name: str, width: int = 1) -> np.ndarray:
         """All patients' uniforms in [0, 1) for decision ``name``: shape (n, width)."""
@@ -73,9 +75,31 @@ class Streams:
             self._blocks[key] = block
         return block
 
+    def _flat(self, name: str, width: int) -> list[float]:
+        """The block of :meth:`block` as one flat list of Python floats, row after row.
+
+        Converted once per replication, so a patient's draw is one list index
+        rather than an array index and a ``float()``; flat, because a list of
+        floats costs the garbage collector nothing, a list of lists does.
+        """
+        key = (name, width)
+        flat = self._flat_blocks.get(key)
+        if flat is None:
+            flat = self.block(name, width).ravel().tolist()
+            self._flat_blocks[key] = flat
+        return flat
+
+    def row(self, name: str, patient: int, width: int) -> list[float]:
+        """All ``width`` uniforms of decision ``name`` for one patient (the same values as ``block``)."""
+        start = patient * width
+        return self._flat(name, width)[start:start + width]
+
     def uniform(self, name: str, patient: int, k: int = 0, width: int = 1) -> float:
         """Patient's ``k``-th uniform of decision ``name``."""
-        return float(self.block(name, width)[patient, k])
+        flat = self._flat_blocks.get((name, width))
+        if flat is None:
+            flat = self._flat(name, width)
+        return flat[patient * width + k]
 
     def normal(self, name: str, patient: int) -> float:
         """A standard normal, by inverse CDF of the patient's uniform."""
@@ -85,10 +109,17 @@ class Streams:
 
 def pick_weighted(u: float, weights: object) -> str:
     """Inverse-CDF choice among the fields of a weights model (e.g. reasons with counts)."""
+    cumulative, names = _weights_table(weights)
+    return pick(u, cumulative, names)
+
+
+@lru_cache(maxsize=256)
+def _weights_table(weights: object) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """Cumulative shares and field names of a (frozen, hashable) weights model, computed once."""
     names = tuple(type(weights).model_fields)
     values = [getattr(weights, name) for name in names]
     total = sum(values)
-    return pick(u, tuple(c / total for c in accumulate(values)), names)
+    return tuple(c / total for c in accumulate(values)), names
 
 
 def pick(u: float, cumulative: tuple[float, ...], labels: tuple) -> object:

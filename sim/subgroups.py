@@ -25,7 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .validate import km_with_greenwood_se
+from .km import survival_with_greenwood_se
 
 YEAR_DAYS = 365.25
 TIMES_YEARS = (3, 4, 6)
@@ -93,7 +93,7 @@ def survival_table(patients: pd.DataFrame, cells: pd.Series, times_years=TIMES_Y
             for years in times_years:
                 at = years * YEAR_DAYS
                 estimates = np.array([
-                    km_with_greenwood_se(g[f"{endpoint}_days"].to_numpy(float), g[f"{endpoint}_event"].to_numpy(bool), at)
+                    survival_with_greenwood_se(g[f"{endpoint}_days"].to_numpy(float), g[f"{endpoint}_event"].to_numpy(bool), at)
                     for _, g in by_replication
                 ])
                 values = estimates[:, 0]

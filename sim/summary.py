@@ -11,17 +11,17 @@ The variance reduction that pairing achieved is reported as
 ``1 - var(paired differences) / (var(a) + var(b))``, the share of the
 unpaired variance that common random numbers removed.
 
-Survival measures are Kaplan-Meier estimates from enrolment (lifelines); when
-no patient is censored before the time point, the estimate is the plain
-share surviving, which is what Kaplan-Meier gives there.
+Survival measures are Kaplan-Meier estimates from enrolment, and restricted
+mean survival the area under that curve (``sim.km``, one grouped fit for all
+groups).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
+
+from .km import GroupedKaplanMeier
 
 YEAR_DAYS = 365.25
 Z95 = 1.959963984540054
@@ -50,73 +50,165 @@ def age_band(age_years: pd.Series) -> pd.Series:
     return pd.cut(age_years, [0, 10, 18, np.inf], right=False, labels=["1-9", "10-17", "18+"]).astype(str)
 
 
-def _survival_at(days: np.ndarray, events: np.ndarray, at_days: float) -> float:
-    if len(days) == 0:
-        return math.nan
-    censored_before = (~events) & (days < at_days)
-    if not censored_before.any():
-        return float(np.mean(days > at_days))
-    from lifelines import KaplanMeierFitter
-
-    fitter = KaplanMeierFitter().fit(days, events)
-    return float(fitter.survival_function_at_times(at_days).iloc[0])
+# Kaplan-Meier measures: name -> (time column, event column, what, at or up to days).
+SURVIVAL_MEASURES: dict[str, tuple[str, str, str, float]] = {
+    "efs_2y": ("efs_days", "efs_event", "survival", 2 * YEAR_DAYS),
+    "efs_4y": ("efs_days", "efs_event", "survival", 4 * YEAR_DAYS),
+    "os_2y": ("os_days", "os_event", "survival", 2 * YEAR_DAYS),
+    "os_4y": ("os_days", "os_event", "survival", 4 * YEAR_DAYS),
+    "rmst_os_4y_days": ("os_days", "os_event", "rmst", 4 * YEAR_DAYS),
+}
 
 
-def _rmst(days: np.ndarray, events: np.ndarray, limit_days: float) -> float:
-    if len(days) == 0:
-        return math.nan
-    censored_before = (~events) & (days < limit_days)
-    if not censored_before.any():
-        return float(np.mean(np.minimum(days, limit_days)))
-    from lifelines import KaplanMeierFitter
-    from lifelines.utils import restricted_mean_survival_time
+def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
+    """Each share or mean measure as a per-patient column, whose group mean is the measure."""
+    remission = ~patients["block1_death"].astype(bool) & ~patients["early_treatment_failure"].astype(bool)
+    return pd.DataFrame({
+        "reinduction_death": patients["block1_death"].astype(float),
+        "grade3plus": (patients["block1_max_grade"] >= 3).astype(float),
+        "grade4plus": (patients["block1_max_grade"] >= 4).astype(float),
+        "infection_grade3plus": (patients["block1_infection_grade"] >= 3).astype(float),
+        "sepsis_grade3plus": (patients["block1_sepsis_grade"] >= 3).astype(float),
+        "mrd_negative_remission": (remission & (patients["eob1_mrd_percent"] < 0.01)).astype(float),
+        "hsct": patients["hsct"].astype(float),
+        "relapse": patients["relapse_day"].notna().astype(float),
+        "inpatient_days": patients["inpatient_days"].astype(float),
+    }, index=patients.index)
 
-    return float(restricted_mean_survival_time(KaplanMeierFitter().fit(days, events), t=limit_days))
 
-
-def measures(group: pd.DataFrame) -> dict[str, float]:
-    """Every outcome measure for one group of patients."""
-    efs_days, efs_event = group["efs_days"].to_numpy(float), group["efs_event"].to_numpy(bool)
-    os_days, os_event = group["os_days"].to_numpy(float), group["os_event"].to_numpy(bool)
-    remission = ~group["block1_death"].astype(bool) & ~group["early_treatment_failure"].astype(bool)
-    return {
-        "reinduction_death": float(group["block1_death"].mean()),
-        "grade3plus": float((group["block1_max_grade"] >= 3).mean()),
-        "grade4plus": float((group["block1_max_grade"] >= 4).mean()),
-        "infection_grade3plus": float((group["block1_infection_grade"] >= 3).mean()),
-        "sepsis_grade3plus": float((group["block1_sepsis_grade"] >= 3).mean()),
-        "mrd_negative_remission": float((remission & (group["eob1_mrd_percent"] < 0.01)).mean()),
-        "hsct": float(group["hsct"].mean()),
-        "relapse": float(group["relapse_day"].notna().mean()),
-        "efs_2y": _survival_at(efs_days, efs_event, 2 * YEAR_DAYS),
-        "efs_4y": _survival_at(efs_days, efs_event, 4 * YEAR_DAYS),
-        "os_2y": _survival_at(os_days, os_event, 2 * YEAR_DAYS),
-        "os_4y": _survival_at(os_days, os_event, 4 * YEAR_DAYS),
-        "rmst_os_4y_days": _rmst(os_days, os_event, 4 * YEAR_DAYS),
-        "inpatient_days": float(group["inpatient_days"].mean()),
-    }
+def _survival_measures(patients: pd.DataFrame, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """Every Kaplan-Meier measure of every group, one fit per endpoint (``sim.km``)."""
+    values = {}
+    for endpoint in ("efs", "os"):
+        model = GroupedKaplanMeier.fit(patients[f"{endpoint}_days"].to_numpy(float),
+                                       patients[f"{endpoint}_event"].to_numpy(bool), group, n_groups)
+        for name, (days, _, what, at_days) in SURVIVAL_MEASURES.items():
+            if days != f"{endpoint}_days":
+                continue
+            values[name] = model.survival_at(at_days)[:, 0] if what == "survival" else model.restricted_mean(at_days)
+    return values
 
 
 def per_replication(patients: pd.DataFrame) -> pd.DataFrame:
-    """Long table: strategy, replication, subgroup, level, measure, value."""
+    """Long table: strategy, replication, subgroup, level, measure, value.
+
+    Every (strategy, replication, subgroup level) at once: shares and means
+    by one grouped mean, Kaplan-Meier measures by one grouped fit per
+    endpoint. Rows are ordered by subgroup (as in ``SUBGROUPS``), then
+    strategy, replication and level, then measure (as in ``MEASURES``).
+    """
     patients = patients.assign(all="all", age_band=age_band(patients["age_years"]),
                                risk_group=patients["risk_group"].fillna("not assigned"))
-    rows = []
+    columns = _per_patient(patients)
+    tables = []
     for subgroup in SUBGROUPS:
-        for (strategy, replication, level), group in patients.groupby(
-            ["strategy", "replication", subgroup], sort=True, observed=True
-        ):
-            for measure, value in measures(group).items():
-                rows.append((strategy, replication, subgroup, str(level), measure, value))
-    return pd.DataFrame(rows, columns=["strategy", "replication", "subgroup", "level", "measure", "value"])
+        keys = [patients["strategy"], patients["replication"], patients[subgroup].astype(str).rename("level")]
+        grouped = columns.groupby(keys, sort=True, observed=True)
+        wide = grouped.mean()
+        wide = wide.assign(**_survival_measures(patients, grouped.ngroup().to_numpy(), grouped.ngroups))
+        long = wide[list(MEASURES)].stack(future_stack=True).rename("value").reset_index()
+        tables.append(long.rename(columns={f"level_{3}": "measure"}).assign(subgroup=subgroup))
+    result = pd.concat(tables, ignore_index=True)
+    result.columns = [str(c) for c in result.columns]
+    result = result.rename(columns={result.columns[3]: "measure"})
+    return result[["strategy", "replication", "subgroup", "level", "measure", "value"]]
 
 
-def _interval(values: pd.Series) -> tuple[float, float, float, float]:
-    values = values.dropna()
-    n = len(values)
-    mean = float(values.mean()) if n else math.nan
-    se = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return mean, se, mean - Z95 * se, mean + Z95 * se
+KEYS = ["subgroup", "level", "measure"]
+SUMMARY_COLUMNS = KEYS + ["strategy", "comparison", "mean", "mc_se", "ci_low", "ci_high", "replications",
+                          "unpaired_se", "variance_reduction"]
+
+
+def _moments(values: pd.Series, keys: list[str]) -> pd.DataFrame:
+    """Count, mean and sum of squared deviations of ``values`` per key (NaN values left out)."""
+    grouped = values.groupby(level=keys, sort=False)
+    deviation = values - grouped.transform("mean")
+    return pd.DataFrame({"n": grouped.count(), "mean": grouped.mean(),
+                         "m2": (deviation**2).groupby(level=keys, sort=False).sum()})
+
+
+def _merge_moments(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
+    """Moments of two disjoint sets of replications combined (Chan, Golub and LeVeque):
+    ``n = na + nb``, ``mean = ma + d nb / n``, ``m2 = m2a + m2b + d^2 na nb / n`` with ``d = mb - ma``."""
+    if a is None:
+        return b
+    a, b = a.align(b, join="outer")
+    na, nb = a["n"].fillna(0), b["n"].fillna(0)
+    n = na + nb
+    delta = b["mean"] - a["mean"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(na == 0, b["mean"], np.where(nb == 0, a["mean"], a["mean"] + delta * nb / n))
+        m2 = np.where(na == 0, b["m2"], np.where(nb == 0, a["m2"], a["m2"] + b["m2"] + delta**2 * na * nb / n))
+    return pd.DataFrame({"n": n, "mean": mean, "m2": m2}, index=a.index)
+
+
+class SummaryAccumulator:
+    """Means and paired differences over replications, fed one part of ``replication_summary`` at a time.
+
+    Holds only running moments per (``by`` keys, subgroup, level, measure,
+    strategy), never the per-replication rows, so a driver's memory does not
+    grow with replications or sweep points. Inside a part, each statistic is
+    computed in two passes; parts are combined by :func:`_merge_moments`.
+    """
+
+    def __init__(self, strategies: list[str], reference: str, by: list[str] | None = None) -> None:
+        self.strategies, self.reference, self.by = list(strategies), reference, list(by or [])
+        self.present: set[str] = set()
+        self.moments: dict[tuple[str, str], pd.DataFrame] = {}  # (strategy, statistic) -> moments per key
+
+    def add(self, per_rep: pd.DataFrame) -> None:
+        keys = self.by + KEYS
+        wide = per_rep.set_index(keys + ["replication", "strategy"])["value"].unstack("strategy")
+        self.present.update(wide.columns)
+        parts = {(strategy, "value"): wide[strategy] for strategy in wide.columns}
+        if self.reference in wide.columns:
+            for strategy in wide.columns:
+                if strategy == self.reference:
+                    continue
+                both = wide[[strategy, self.reference]].dropna()
+                parts[(strategy, "difference")] = both[strategy] - both[self.reference]
+                parts[(strategy, "paired")] = both[strategy]
+                parts[(strategy, "paired_reference")] = both[self.reference]
+        for name, values in parts.items():
+            self.moments[name] = _merge_moments(self.moments.get(name), _moments(values, keys))
+
+    def table(self) -> pd.DataFrame:
+        """Columns ``by`` + ``SUMMARY_COLUMNS``; rows by key (sorted), then strategy, value before difference."""
+        strategies = [s for s in self.strategies if s in self.present]
+        index = sorted(set().union(*(m.index for m in self.moments.values()))) if self.moments else []
+        blocks = []
+        for strategy in strategies:
+            blocks.append(self._rows(index, strategy, "value"))
+            if strategy != self.reference and self.reference in self.present:
+                blocks.append(self._rows(index, strategy, "difference"))
+        if not blocks:
+            return pd.DataFrame(columns=self.by + SUMMARY_COLUMNS)
+        table = pd.concat(blocks)
+        order = np.lexsort((table["_block"].to_numpy(), table["_key"].to_numpy()))
+        return table.iloc[order].drop(columns=["_key", "_block"]).reset_index(drop=True)
+
+    def _rows(self, index: list[tuple], strategy: str, comparison: str) -> pd.DataFrame:
+        keys = self.by + KEYS
+        moments = self.moments[(strategy, comparison)].reindex(pd.MultiIndex.from_tuples(index, names=keys)
+                                                              if len(keys) > 1 else pd.Index(index, name=keys[0]))
+        n = moments["n"].fillna(0).to_numpy()
+        mean = np.where(n > 0, moments["mean"].to_numpy(), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = np.where(n > 1, moments["m2"].to_numpy() / (n - 1), np.nan)
+            se = np.sqrt(variance / n)
+            unpaired_se = reduction = np.full(len(n), np.nan)
+            if comparison == "difference":
+                paired = self.moments[(strategy, "paired")].reindex(moments.index)["m2"].to_numpy()
+                paired_reference = self.moments[(strategy, "paired_reference")].reindex(moments.index)["m2"].to_numpy()
+                unpaired_var = np.where(n > 1, (paired / (n - 1) + paired_reference / (n - 1)) / n, np.nan)
+                unpaired_se = np.sqrt(unpaired_var)
+                reduction = np.where(unpaired_var > 0, 1 - se**2 / unpaired_var, np.nan)
+        rows = moments.index.to_frame(index=False)
+        blocks = self.strategies.index(strategy) * 2 + (comparison == "difference")
+        return rows.assign(strategy=strategy, comparison=comparison, mean=mean, mc_se=se,
+                           ci_low=mean - Z95 * se, ci_high=mean + Z95 * se, replications=n.astype(int),
+                           unpaired_se=unpaired_se, variance_reduction=reduction,
+                           _key=np.arange(len(rows)), _block=blocks)
 
 
 def summarise(per_rep: pd.DataFrame, strategies: list[str], reference: str) -> pd.DataFrame:
@@ -124,28 +216,9 @@ def summarise(per_rep: pd.DataFrame, strategies: list[str], reference: str) -> p
 
     Columns: subgroup, level, measure, strategy, comparison ("value" or
     "difference"), mean, mc_se, ci_low, ci_high, replications, and for
-    differences ``unpaired_se`` and ``variance_reduction``.
+    differences ``unpaired_se`` and ``variance_reduction``. The same as
+    feeding ``per_rep`` to a :class:`SummaryAccumulator` in parts.
     """
-    keys = ["subgroup", "level", "measure"]
-    wide = per_rep.set_index(keys + ["replication", "strategy"])["value"].unstack("strategy")
-    rows = []
-    for key, table in wide.groupby(level=keys, sort=True):
-        for strategy in strategies:
-            if strategy not in table:
-                continue
-            mean, se, low, high = _interval(table[strategy])
-            rows.append((*key, strategy, "value", mean, se, low, high, int(table[strategy].notna().sum()), math.nan, math.nan))
-            if strategy == reference or reference not in table:
-                continue
-            both = table[[strategy, reference]].dropna()
-            mean, se, low, high = _interval(both[strategy] - both[reference])
-            n = len(both)
-            unpaired_var = (both[strategy].var(ddof=1) + both[reference].var(ddof=1)) / n if n > 1 else math.nan
-            unpaired_se = math.sqrt(unpaired_var) if unpaired_var == unpaired_var else math.nan
-            reduction = 1 - (se**2) / unpaired_var if unpaired_var and unpaired_var > 0 else math.nan
-            rows.append((*key, strategy, "difference", mean, se, low, high, n, unpaired_se, reduction))
-    return pd.DataFrame(
-        rows,
-        columns=keys + ["strategy", "comparison", "mean", "mc_se", "ci_low", "ci_high", "replications",
-                        "unpaired_se", "variance_reduction"],
-    )
+    accumulator = SummaryAccumulator(strategies, reference)
+    accumulator.add(per_rep)
+    return accumulator.table()

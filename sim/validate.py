@@ -7,7 +7,7 @@ and either an ``indicator`` (the statistic is its mean over the subset) or a
 ``time``, ``event`` and ``at_days`` (the statistic is the Kaplan-Meier
 survival at ``at_days``, from the time origin the ``time`` expression sets:
 randomisation for the arms, end of Block 1 for patients leaving protocol;
-estimated in numpy). The statistic is computed in each replication; the
+estimated for every replication at once by ``sim.km``). The statistic is computed in each replication; the
 simulated value is its mean over replications, with Monte Carlo SE
 ``sd / sqrt(R)``.
 
@@ -25,6 +25,8 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
+
+from .km import survival_at
 
 
 @cache
@@ -67,35 +69,9 @@ def per_replication(patients: pd.DataFrame, target, columns: dict[str, pd.Series
         return values.groupby(replication_of).mean().reindex(replications)
     durations = np.asarray(_evaluate(target.time, columns), dtype=float)[keep]
     events = np.asarray(_evaluate(target.event, columns), dtype=bool)[keep]
-    rows = pd.DataFrame({"replication": replication_of})
-    at_days = float(target.at_days)
-    survival = {
-        replication: km_survival_at(durations[index], events[index], at_days)
-        for replication, index in rows.groupby("replication").indices.items()
-    }
-    return pd.Series(survival, dtype=float).reindex(replications)
-
-
-def km_survival_at(durations: np.ndarray, events: np.ndarray, at_days: float) -> float:
-    """Kaplan-Meier survival at ``at_days``: the product over event times t <= at_days
-    of (1 - deaths(t) / at_risk(t)), at risk meaning time >= t."""
-    return km_with_greenwood_se(durations, events, at_days)[0]
-
-
-def km_with_greenwood_se(durations: np.ndarray, events: np.ndarray, at_days: float) -> tuple[float, float]:
-    """Kaplan-Meier survival at ``at_days`` and its Greenwood standard error,
-    ``S * sqrt(sum d / (n (n - d)))`` over event times t <= at_days."""
-    if len(durations) == 0:
-        return math.nan, math.nan
-    event_times, deaths = np.unique(durations[events & (durations <= at_days)], return_counts=True)
-    if len(event_times) == 0:
-        return 1.0, 0.0
-    at_risk = len(durations) - np.searchsorted(np.sort(durations), event_times, side="left")
-    survival = float(np.prod(1.0 - deaths / at_risk))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = deaths / (at_risk * (at_risk - deaths))
-    variance_sum = float(np.sum(terms)) if np.all(np.isfinite(terms)) else math.inf
-    return survival, (survival * math.sqrt(variance_sum) if math.isfinite(variance_sum) else 0.0)
+    group = replications.get_indexer(replication_of)
+    survival = survival_at(durations, events, float(target.at_days), group, len(replications))[:, 0]
+    return pd.Series(survival, index=replications, dtype=float)
 
 
 def compare(patients: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.DataFrame:

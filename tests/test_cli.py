@@ -23,7 +23,7 @@ PATIENT_COLUMNS = {
     "age_years", "sex", "block1_max_grade", "block1_death", "early_treatment_failure",
     "eob1_mrd_percent", "risk_group", "randomized",
 }
-EVENT_COLUMNS = ["strategy", "replication", "patient_id", "time_days", "event", "detail"]
+EVENT_COLUMNS = ["strategy", "replication", "patient_id", "time_days", "event", "detail", "value"]
 MANIFEST_KEYS = {"seed", "scenario_sha256", "package_version", "replications", "command_line"}
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from sim.subgroups import gradient_check, mrd_band, risk_by_randomisation, subgroup_views
-from sim.validate import km_with_greenwood_se
+from sim.km import survival_with_greenwood_se
 
 YEAR = 365.25
 
@@ -23,12 +23,12 @@ def test_kaplan_meier_and_greenwood_by_hand() -> None:
     # Times 1, 2, 2, 3+, 4, 5+: at t=1 d=1 n=6; t=2 d=2 n=5; t=4 d=1 n=2.
     durations = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 5.0])
     events = np.array([True, True, True, False, True, False])
-    survival, se = km_with_greenwood_se(durations, events, 4.5)
+    survival, se = survival_with_greenwood_se(durations, events, 4.5)
     expected = (5 / 6) * (3 / 5) * (1 / 2)
     greenwood = expected * math.sqrt(1 / (6 * 5) + 2 / (5 * 3) + 1 / (2 * 1))
     assert survival == pytest.approx(expected) and se == pytest.approx(greenwood)
-    assert km_with_greenwood_se(durations, events, 0.5) == (1.0, 0.0)
-    assert km_with_greenwood_se(durations, ~events & False, 10.0) == (1.0, 0.0)  # all censored
+    assert survival_with_greenwood_se(durations, events, 0.5) == (1.0, 0.0)
+    assert survival_with_greenwood_se(durations, ~events & False, 10.0) == (1.0, 0.0)  # all censored
 
 
 def cohort(os_5y_by_months: dict[float, float], n: int = 200, replications: int = 3) -> pd.DataFrame:

@@ -98,6 +98,8 @@ class Block1Model:
     infection_multiplier: dict[str, tuple[float, float]]  # ae group -> (grade 3+, grade 4+)
     # (age band, sex, ae group) -> per named event (grade 3+, grade 4+): computed once, read per patient
     event_rate_table: dict[tuple[str, str, str], tuple[tuple[float, float], ...]]
+    # (age band, sex, relapse group, aged 18+, ethnicity) -> GradeChances: computed once, read per patient
+    grade_table: dict[tuple[str, str, str, bool, str], "GradeChances"]
 
     @classmethod
     def build(cls, params: Block1Params, case_mix: CaseMix) -> "Block1Model":
@@ -139,23 +141,40 @@ class Block1Model:
             )
             for band in AE_AGE_BANDS for sex in ("male", "female") for group in AE_GROUPS
         }
+        grade3_intercept = _solve_intercept(params.grade3plus_given_survival, log_or3, hispanic + asian)
+        grade4_intercept = _solve_intercept(params.grade4plus_given_survival, log_or4, hispanic)
+        grade_table = {
+            (band, sex, group, aged_18_plus, ethnicity): GradeChances.of(
+                params, group, (old if aged_18_plus else young)[group], event_rate_table[(band, sex, AE_GROUP_OF[group])],
+                expit(grade4_intercept + (log_or4 if ethnicity == ETHNICITIES[0] else 0.0)),
+                expit(grade3_intercept + (log_or3 if ethnicity != ETHNICITIES[2] else 0.0)),
+            )
+            for band in AE_AGE_BANDS for sex in ("male", "female") for group in RELAPSE_GROUPS
+            for aged_18_plus in (False, True) for ethnicity in ETHNICITIES
+        }
         return cls(
             params=params,
             toxic_death_young=young,
             toxic_death_old=old,
-            grade3_intercept=_solve_intercept(params.grade3plus_given_survival, log_or3, hispanic + asian),
-            grade4_intercept=_solve_intercept(params.grade4plus_given_survival, log_or4, hispanic),
+            grade3_intercept=grade3_intercept,
+            grade4_intercept=grade4_intercept,
             grade3_log_or=log_or3,
             grade4_log_or=log_or4,
             failure_z=failure_z,
             mrd_mu=mrd_mu,
             infection_multiplier=infection_multiplier,
             event_rate_table=event_rate_table,
+            grade_table=grade_table,
         )
 
     def rates_for(self, record: PatientRecord) -> tuple[tuple[float, float], ...]:
         """This patient's (grade 3-5, grade 4-5) rates of every named event, in BLOCK1_ADVERSE_EVENTS order."""
         return self.event_rate_table[(ae_age_band(record.age_years), record.sex, AE_GROUP_OF[record.relapse_group])]
+
+    def grade_chances_for(self, record: PatientRecord) -> "GradeChances":
+        """This patient's worst-grade and named-event chances (step 3 and 4 of the module docstring)."""
+        return self.grade_table[(ae_age_band(record.age_years), record.sex, record.relapse_group,
+                                 record.age_years >= 18.0, record.ethnicity)]
 
 
 def event_rates(
@@ -184,15 +203,42 @@ class Block1Outcome:
     censored: bool = False     # follow-up ended before Block 1 did (possible only with a bed queue)
 
 
-def _named_event_grade(
-    u: float, worst: int, r3: float, r4: float, p_death: float, p_infectious_death: float,
-    p4: float, p3: float, fatal: bool, infectious_death: bool,
-) -> int | None:
+@dataclass(frozen=True)
+class GradeChances:
+    """One kind of patient's worst-grade chances and, per named event, ``(q4, q3)`` of step 4."""
+
+    p4: float   # worst grade >= 4, given survival
+    p3: float   # worst grade >= 3, given survival
+    named: tuple[tuple[float, float], ...]  # per named event: (q4, q3), in BLOCK1_ADVERSE_EVENTS order
+
+    @classmethod
+    def of(cls, params: Block1Params, group: str, p_toxic: float, rates: tuple[tuple[float, float], ...],
+           p4: float, p3: float) -> "GradeChances":
+        p3 = max(p4, p3)
+        p_death = p_toxic + getattr(params.progression_death_prob, group)
+        p_infectious_death = p_toxic * params.infectious_death_share
+        survive = 1.0 - p_death
+        named = tuple(
+            _named_event_chances(r3, r4, p_infectious_death, survive * p4, survive * (p3 - p4),
+                                 name in FATAL_IN_INFECTIOUS_DEATH)
+            for (r3, r4), name in zip(rates, BLOCK1_ADVERSE_EVENTS, strict=True)
+        )
+        return cls(p4, p3, named)
+
+
+def _named_event_chances(
+    r3: float, r4: float, p_infectious_death: float, p4: float, p3: float, fatal: bool
+) -> tuple[float, float]:
+    """``(q4, q3)``: chance of grade 4 in a worst-grade-4 patient, and of grade 3 otherwise."""
     c5_mass = p_infectious_death if fatal else 0.0
     q4 = min(1.0, max(0.0, (r4 - c5_mass) / p4)) if p4 > 0 else 0.0
     reached4 = c5_mass + p4 * q4
     denominator = p3 + p4 * (1 - q4)
     q3 = min(1.0, max(0.0, (r3 - reached4) / denominator)) if denominator > 0 else 0.0
+    return q4, q3
+
+
+def _named_event_grade(u: float, worst: int, q4: float, q3: float, fatal: bool, infectious_death: bool) -> int | None:
     if worst == 5:
         if fatal and infectious_death:
             return 5
@@ -255,49 +301,49 @@ def block1(
     )
 
     # 3. worst grade
-    ethnicity = record.ethnicity
-    p4 = expit(model.grade4_intercept + (model.grade4_log_or if ethnicity == ETHNICITIES[0] else 0.0))
-    p3 = max(p4, expit(model.grade3_intercept + (model.grade3_log_or if ethnicity != ETHNICITIES[2] else 0.0)))
+    chances = model.grade_chances_for(record)
     if death_cause is not None:
         worst = 5
     else:
         u_grade = streams.uniform("block1.worst_grade", i)
-        worst = 4 if u_grade < p4 else (3 if u_grade < p3 else 2)
+        worst = 4 if u_grade < chances.p4 else (3 if u_grade < chances.p3 else 2)
     record.block1_max_grade = worst
 
     # 4. named events, given the worst grade
-    p_death = p_toxic + p_progression
-    p_infectious_death = p_toxic * params.infectious_death_share
-    survive = 1.0 - p_death
-    patient_rates = model.rates_for(record)
-    happenings: list[tuple[float, str, str | None]] = []
+    happenings: list[tuple[float, str, int]] = []
     if death_cause is not None:
         death_day = streams.uniform("block1.death_day", i) * end_day
         last_day = death_day
     else:
         last_day = params.therapy_days
+    n_events = len(BLOCK1_ADVERSE_EVENTS)
+    u_events = streams.row("block1.adverse_events", i, n_events)
+    u_days = None
+    infectious_death = death_cause == "infection"
     for k, name in enumerate(BLOCK1_ADVERSE_EVENTS):
-        r3, r4 = patient_rates[k]
-        grade = _named_event_grade(
-            streams.uniform("block1.adverse_events", i, k, len(BLOCK1_ADVERSE_EVENTS)),
-            worst, r3, r4, p_death, p_infectious_death, survive * p4, survive * (p3 - p4),
-            name in FATAL_IN_INFECTIOUS_DEATH, death_cause == "infection",
-        )
+        q4, q3 = chances.named[k]
+        grade = _named_event_grade(u_events[k], worst, q4, q3, name in FATAL_IN_INFECTIOUS_DEATH, infectious_death)
         setattr(record, GRADE_COLUMNS[k], grade)
         if grade is not None:
-            day = last_day if grade == 5 else streams.uniform(
-                "block1.adverse_event_day", i, k, len(BLOCK1_ADVERSE_EVENTS)
-            ) * last_day
-            happenings.append((day, "block1_adverse_event", f"{name} grade {grade}"))
+            if grade == 5:
+                day = last_day
+            else:
+                u_days = u_days or streams.row("block1.adverse_event_day", i, n_events)
+                day = u_days[k] * last_day
+            happenings.append((day, name, grade))
     happenings.sort(key=lambda h: h[0])
 
+    # Named events are written at their own days without a SimPy wait each:
+    # nothing else happens to the patient inside the block, so the only thing
+    # that can come first is the end of follow-up.
     start = record.now_days
     ended_early = Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
-    for day, event, detail in happenings:
-        if (yield from race(env, record, start + day)) == "censored":
+    for day, name, grade in happenings:
+        if record.censor_day < start + day:
+            yield from race(env, record, start + day)  # stops at the censor day
             _unobserved(record)
             return _release(beds, request, ended_early)
-        log.add(record, event, detail)
+        log.add_at(record, start + day, "block1_adverse_event", name, float(grade))
 
     if death_cause is not None:
         if (yield from race(env, record, start + death_day)) == "censored":
