@@ -341,3 +341,6 @@ def report_command(run_dir: Path, out) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+from . import cli_trial  # noqa: E402,F401  (registers `simulate trial`)

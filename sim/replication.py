@@ -7,10 +7,12 @@ any executor can run it and the result does not depend on which one did.
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import pyarrow as pa
 import simpy
 
-from .cohort import draw_cohort, load_case_mix
+from .cohort import Cohort, draw_cohort, load_case_mix
 from .parameters import Scenario, distribution_paths, realise
 from .pathway import Models, patient_pathway
 from .phases.block1 import Block1Model
@@ -43,8 +45,14 @@ def build_models(scenario: Scenario) -> Models:
     )
 
 
-def run_replication(scenario: Scenario, seed: int, replication: int) -> tuple[pa.Table, pa.Table]:
-    """Patients and events tables of every strategy for one replication."""
+def run_replication(
+    scenario: Scenario, seed: int, replication: int, select: Callable[[Cohort], Sequence[int]] | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """Patients and events tables of every strategy for one replication.
+
+    ``select`` (picklable) picks the patients to simulate from the drawn cohort,
+    e.g. a trial's eligible patients; each keeps its row of every stream.
+    """
     params = realised_parameters(scenario, seed, replication)
     models = build_models(params)
     n = params.cohort.n_patients
@@ -72,7 +80,7 @@ def run_replication(scenario: Scenario, seed: int, replication: int) -> tuple[pa
         log = EventLog()
         records = [
             PatientRecord(patient_id=i, **{name: values[i] for name, values in covariates.items()})
-            for i in range(n)
+            for i in (range(n) if select is None else select(cohort))
         ]
         for record in records:
             env.process(patient_pathway(env, record, strategy, models, streams, log, beds))
