@@ -90,6 +90,11 @@ class TrialDesign:
         settings = self.settings.model_copy(update={"n_patients": n_patients})
         return TrialDesign(settings, self.scenario, self.share, self.n_max)
 
+    def null_only(self) -> "TrialDesign":
+        """The control strategy alone: every arm sees the control's outcomes (null trials, half the cost)."""
+        scenario = self.scenario.model_copy(update={"strategies": [self.settings.control]})
+        return TrialDesign(self.settings, scenario, self.share, self.n_max)
+
     def sampled(self) -> "TrialDesign":
         """The same design with a fresh parameter set per trial (assurance)."""
         run = self.scenario.run.model_copy(update={"parameter_mode": "sampled"})

@@ -74,7 +74,7 @@ def potential_outcomes(design: TrialDesign, seed: int, replication: int) -> Outc
     columns = {name: first[name].tolist() for name in STRATUM_COLUMNS}
     time, event = {}, {}
     for arm in settings.arms:
-        frame = by_arm[arm]
+        frame = by_arm.get(arm, first)  # a null-only design runs the control alone
         time[arm], event[arm] = _endpoint(frame, settings.endpoint)
     return Outcomes(entry, strata_keys(columns, settings.stratify_by, len(entry)), time, event)
 
@@ -260,3 +260,26 @@ def run_tasks(
         raise
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def run_variants(
+    design: TrialDesign, variants: dict[str, object], seed: int, first: int, stop: int, kind: str = "alternative"
+) -> pd.DataFrame:
+    """Trials ``first .. stop-1`` analysed under several analysis plans of the same design.
+
+    ``variants`` maps a name to a ``TrialSettings`` that differs from the
+    design's only in its analysis (alpha, looks, spending, test): every plan
+    sees the same patients and the same randomisation, so plans are compared
+    on identical trials. ``kind = "null"`` gives every arm the control's outcomes.
+    """
+    settings = design.settings
+    rows = []
+    for replication in range(first, stop):
+        outcomes = potential_outcomes(design, seed, replication)
+        if kind == "null":
+            outcomes = outcomes.null(settings.control)
+        arm_of = randomise(outcomes.strata, settings.ratio, settings.block, seed, replication)
+        for name, variant in variants.items():
+            for row in analyse(variant, outcomes, arm_of, kind, replication, truth=kind != "null"):
+                rows.append({"variant": name, **row})
+    return pd.DataFrame(rows)
