@@ -103,7 +103,7 @@ def search_sample_size(
     design: TrialDesign, seed: int, trials: int, target_power: float, max_n: int, executor: Executor,
     on_point: Callable[[int, float], None] | None = None,
 ) -> tuple[int, pd.DataFrame]:
-    """Smallest N in [2 x block, max_n] with power >= target, and the power curve evaluated.
+    """Smallest N in [max(2 x block, max_n / 10), max_n] with power >= target, and the power curve evaluated.
 
     Raises :class:`TrialDesignError` naming the best power found when even
     ``max_n`` falls short.
@@ -117,7 +117,7 @@ def search_sample_size(
                 on_point(n, curve[n])
         return curve[n]
 
-    low = max(2 * design.settings.block, 4)
+    low = max(2 * design.settings.block, max_n // 10)
     if power(max_n) < target_power:
         best = max(curve.values())
         raise TrialDesignError(

@@ -18,6 +18,7 @@ sided = 1
 relapse_groups = ["bm_lt18", "bm_18_36", "iem_lt18"]
 [trial.analysis]
 looks_days = [1461, 2191]              # calendar days after the first enrolment, or
+# looks_from = "last_enrolment"        # ... after the last enrolment (minimum follow-up), or
 # looks_events = [60, 120]             # events (survival endpoints)
 spending = "obrien_fleming"            # or "pocock" (Lan-DeMets)
 futility_z = [0.0]                     # optional, non-binding, one per interim look
@@ -78,6 +79,7 @@ class Analysis(Frozen):
     """When the trial looks, and the group-sequential boundary."""
 
     looks_days: list[float] | None = None
+    looks_from: Literal["first_enrolment", "last_enrolment"] = "first_enrolment"
     looks_events: list[int] | None = None
     max_duration_days: float | None = Field(default=None, gt=0)
     spending: Literal["obrien_fleming", "pocock"] = "obrien_fleming"
@@ -120,10 +122,11 @@ class Analysis(Frozen):
     def n_looks(self) -> int:
         return len(self.looks_days or self.looks_events or [])
 
-    @property
-    def last_day(self) -> float:
+    def last_day(self, accrual_days: float) -> float:
         """The latest calendar day (after the first enrolment) any look can happen."""
-        return self.max_duration_days if self.max_duration_days is not None else self.looks_days[-1]
+        if self.max_duration_days is not None:
+            return self.max_duration_days
+        return self.looks_days[-1] + (accrual_days if self.looks_from == "last_enrolment" else 0.0)
 
 
 class TrialSettings(Frozen):

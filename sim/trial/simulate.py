@@ -114,7 +114,8 @@ def _test(settings, time, event, experimental, look_day_offsets) -> TestResult:
 def _look_days(settings, outcomes: Outcomes, arm_of: np.ndarray) -> list[float]:
     analysis = settings.analysis
     if analysis.looks_days is not None:
-        return list(analysis.looks_days)
+        start = outcomes.entry_day.max() if analysis.looks_from == "last_enrolment" and len(outcomes.entry_day) else 0.0
+        return [start + day for day in analysis.looks_days]
     observed_event = np.zeros(len(outcomes.entry_day), dtype=bool)
     event_day = np.full(len(outcomes.entry_day), np.inf)
     for k, arm in enumerate(settings.arms):
