@@ -87,3 +87,16 @@ def test_a_stratum_keeps_its_sequence_when_another_grows() -> None:
     strata = [("a",)] * 10 + [("b",)] * 10
     more = strata + [("b",)] * 7
     assert np.array_equal(randomise(strata, [1, 1], 4, 5, 0)[:10], randomise(more, [1, 1], 4, 5, 0)[:10])
+
+
+def test_stratified_cox_agrees_with_lifelines_and_one_stratum_is_unstratified() -> None:
+    time, event, experimental = _survival_data(6, n=400)
+    strata = (np.arange(400) % 3).astype(np.int64)
+    time = time * np.array([1.0, 2.0, 4.0])[strata]  # a prognostic stratum
+    ours = logrank_cox(time, event, experimental, strata)
+    frame = pd.DataFrame({"t": time, "e": event, "x": experimental.astype(float), "s": strata})
+    cox = CoxPHFitter().fit(frame, "t", "e", strata=["s"])
+    assert ours.estimate == pytest.approx(cox.summary.loc["x", "exp(coef)"], rel=1e-6)
+    # The stratified score is the sum of the strata's observed minus expected.
+    one = logrank_cox(time, event, experimental, np.zeros(400, np.int64))
+    assert one.z == pytest.approx(logrank_cox(time, event, experimental).z)

@@ -98,14 +98,17 @@ def _bounds(fractions: tuple[float, ...], alpha: float, spending: str, sided: in
     return efficacy_boundaries(fractions, alpha, spending, sided).efficacy_z
 
 
-def _test(settings, time, event, experimental, look_day_offsets) -> TestResult:
-    """The trial's test on the patients seen at a look (``look_day_offsets``: time on study available)."""
+def _test(settings, time, event, experimental, look_day_offsets, strata) -> TestResult:
+    """The trial's test on the patients seen at a look (``look_day_offsets``: time on study available).
+
+    The log-rank test and Cox model are stratified by the randomisation strata.
+    """
     if settings.endpoint in ("efs", "os"):
         observed_time = np.minimum(time, look_day_offsets)
         observed_event = event & (time <= look_day_offsets)
         if settings.test == "rmst":
             return rmst_difference(observed_time, observed_event, experimental, settings.rmst_days)
-        return logrank_cox(observed_time, observed_event, experimental)
+        return logrank_cox(observed_time, observed_event, experimental, strata)
     known = time <= look_day_offsets
     higher = settings.endpoint != "reinduction_death"
     return proportions(event[known], experimental[known], higher, settings.test)
@@ -139,6 +142,8 @@ def analyse(settings, outcomes: Outcomes, arm_of: np.ndarray, kind: str, trial: 
     days = _look_days(settings, outcomes, arm_of)
     rows = []
     survival = settings.endpoint in ("efs", "os")
+    codes: dict[tuple, int] = {}
+    stratum_code = np.array([codes.setdefault(key, len(codes)) for key in outcomes.strata], dtype=np.int64)
     effect = ("hazard_ratio" if settings.test == "logrank" else "rmst_difference") if survival else "risk_difference"
     null_value = 1.0 if effect == "hazard_ratio" else 0.0
     for arm_index, arm in enumerate(settings.arms):
@@ -153,7 +158,8 @@ def analyse(settings, outcomes: Outcomes, arm_of: np.ndarray, kind: str, trial: 
             time = np.where(experimental, outcomes.time[arm][seen], outcomes.time[settings.control][seen])
             event = np.where(experimental, outcomes.event[arm][seen], outcomes.event[settings.control][seen])
             available = day - outcomes.entry_day[seen]
-            result = _test(settings, time, event, experimental, available) if seen.sum() >= 2 else NAN_RESULT
+            result = (_test(settings, time, event, experimental, available, stratum_code[seen])
+                      if seen.sum() >= 2 else NAN_RESULT)
             true_effect = null_value
             if truth:
                 enrolled = outcomes.entry_day <= day
@@ -161,7 +167,8 @@ def analyse(settings, outcomes: Outcomes, arm_of: np.ndarray, kind: str, trial: 
                 both_event = np.concatenate([outcomes.event[arm][enrolled], outcomes.event[settings.control][enrolled]])
                 indicator = np.repeat([True, False], enrolled.sum())
                 both_available = np.tile(day - outcomes.entry_day[enrolled], 2)
-                true_effect = _test(settings, both_time, both_event, indicator, both_available).estimate
+                both_strata = np.tile(stratum_code[enrolled], 2)
+                true_effect = _test(settings, both_time, both_event, indicator, both_available, both_strata).estimate
             looks.append((day, int(seen.sum()), int(experimental.sum()), result, true_effect))
         final_information = looks[-1][3].information
         fractions = [min(look[3].information / final_information, 1.0) if final_information > 0 else 0.0
