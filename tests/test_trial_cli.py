@@ -159,3 +159,18 @@ def test_target_power_search_and_unreachable_target(tmp_path: Path) -> None:
     assert unreachable.returncode == 2
     assert "--target-power 0.99: not reached within the maximum N 60 (best power found" in unreachable.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_trial_notebook_executes_top_to_bottom(tmp_path: Path, monkeypatch) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = SCENARIOS_DIR.parent
+    monkeypatch.setenv("SIM_NOTEBOOK_REPS", "4")
+    monkeypatch.setenv("SIM_NOTEBOOK_OUT", str(tmp_path))
+    book = nbformat.read(root / "notebooks" / "trial_design.ipynb", as_version=4)
+    NotebookClient(book, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(root / "notebooks")}}).execute()
+    outputs = [o for cell in book.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
