@@ -174,3 +174,11 @@ def test_trial_notebook_executes_top_to_bottom(tmp_path: Path, monkeypatch) -> N
     outputs = [o for cell in book.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_report_of_a_trial_run(trial_run) -> None:
+    _, run_dir = trial_run
+    result = simulate("report", run_dir, "--out", run_dir / "trial.html", cwd=run_dir)
+    assert result.returncode == 0, result.stderr
+    page = (run_dir / "trial.html").read_text()
+    assert "Operating characteristics" in page and page.count("data:image/png") >= 3
