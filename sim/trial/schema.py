@@ -217,5 +217,3 @@ class TrialSettings(Frozen):
             )
 
 
-def relapse_group_of(groups: list[str] | None) -> tuple[str, ...]:
-    return tuple(groups) if groups else RELAPSE_GROUPS

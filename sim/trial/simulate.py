@@ -174,8 +174,12 @@ def analyse(settings, outcomes: Outcomes, arm_of: np.ndarray, kind: str, trial: 
         fractions = [min(look[3].information / final_information, 1.0) if final_information > 0 else 0.0
                      for look in looks]
         fractions[-1] = 1.0
-        usable = [k for k, f in enumerate(fractions) if f > 0 and all(f > fractions[j] + 1e-3 for j in range(k) if fractions[j] > 0)]
-        usable = [k for k in usable if k == len(looks) - 1 or fractions[k] < 0.999]
+        # An interim is tested only if it adds information; the last look always is (fraction 1).
+        usable: list[int] = []
+        for k, fraction in enumerate(fractions[:-1]):
+            if 0 < fraction < 0.999 and (not usable or fraction > fractions[usable[-1]] + 1e-3):
+                usable.append(k)
+        usable.append(len(looks) - 1)
         bounds = _bounds(tuple(round(fractions[k], 3) if k < len(looks) - 1 else 1.0 for k in usable),
                          settings.alpha, analysis.spending, settings.sided)
         bound_of = dict(zip(usable, bounds))

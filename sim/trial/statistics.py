@@ -168,7 +168,7 @@ def proportions(
     if test == "fisher":
         alternative = "greater" if higher_is_better else "less"
         p_value = fisher_exact([[x_e, n_e - x_e], [x_c, n_c - x_c]], alternative=alternative).pvalue
-        z = float(norm.isf(min(max(p_value, 1e-300), 1.0)))
+        z = float(norm.isf(min(max(p_value, 1e-300), 1.0 - 1e-12)))  # finite z when p = 1
     else:
         pooled = (x_e + x_c) / (n_e + n_c)
         se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_e + 1 / n_c))

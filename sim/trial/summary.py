@@ -50,7 +50,8 @@ def summarise(looks: pd.DataFrame) -> pd.DataFrame:
         add("expected_information", group["information"])
         add("expected_duration_days", group["look_day"])
         scale = np.log if (group["effect"] == "hazard_ratio").all() else (lambda x: x)
-        estimate, truth = scale(group["estimate"].astype(float)), scale(group["true_effect"].astype(float))
+        with np.errstate(divide="ignore"):  # an HR of 0 (no events on one arm) has no log; it is left out
+            estimate, truth = scale(group["estimate"].astype(float)), scale(group["true_effect"].astype(float))
         ok = np.isfinite(estimate) & np.isfinite(truth)
         add("mean_estimate", group["estimate"][ok])
         add("mean_true_effect", group["true_effect"][ok])
