@@ -44,12 +44,15 @@ from .trial.summary import value
 @click.option("--max-n", type=click.IntRange(min=4), default=None,
               help="Largest N the search tries [default: 3 x trial.n_patients].")
 @WORKERS_OPTION
+@click.option("--executor", "executor_kind", type=click.Choice(["process", "dask"]), default="process",
+              show_default=True, help="Local process pool, or Dask (a local cluster, or --scheduler).")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (with --executor dask).")
 @click.option("--resume", is_flag=True, help="Finish the trial run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in a non-empty --out directory.")
 @QUIET_OPTION
 @known_errors
-def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_power, max_n, workers, resume,
-                  overwrite, quiet) -> None:
+def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_power, max_n, workers, executor_kind,
+                  scheduler, resume, overwrite, quiet) -> None:
     """Simulate the randomised trial proposed in SCENARIO's [trial] table.
 
     Each simulated trial is one replication: eligible patients run under
@@ -58,6 +61,8 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
     manifest.json (and power_curve/ with --target-power).
     """
     loaded = load_scenario(scenario)
+    if scheduler is not None and executor_kind != "dask":
+        raise OutputError("--scheduler needs --executor dask")
     if resume and out is None:
         raise OutputError("--resume needs --out DIR: the trial run to finish")
     if resume and target_power is not None:
@@ -81,7 +86,7 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
         prepare_run_dir(run_dir, overwrite, resume)  # raises the usual message
 
     extra = {}
-    with make_executor(workers) as executor:
+    with make_executor(workers, executor_kind, scheduler) as executor:
         if target_power is not None:
             def on_point(n: int, power: float) -> None:
                 if not quiet:
@@ -109,7 +114,7 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
         click.echo(f"Sample size for power {target_power:g}: N = {design.settings.n_patients} (power by N: {points})")
     click.echo(
         f"{trials} trials (+ {trials} null, {assurance_trials} assurance) x {design.settings.n_patients} patients "
-        f"in {manifest['elapsed_seconds']:.1f} s ({workers} workers), seed {seed}"
+        f"in {manifest['elapsed_seconds']:.1f} s ({workers} workers, {executor_kind}), seed {seed}"
     )
     click.echo(str(run_dir))
 

@@ -182,3 +182,14 @@ def test_report_of_a_trial_run(trial_run) -> None:
     assert result.returncode == 0, result.stderr
     page = (run_dir / "trial.html").read_text()
     assert "Operating characteristics" in page and page.count("data:image/png") >= 3
+
+
+def test_same_trials_whatever_the_number_of_workers(trial_run, tmp_path: Path) -> None:
+    _, run_dir = trial_run
+    path = next(run_dir.parent.glob("trial.toml"))
+    result = simulate("trial", path, "--seed", 5, "--workers", 2, "--out", tmp_path / "two", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    keys = ["kind", "trial", "comparison", "look"]
+    one = pd.read_parquet(run_dir / "trial_looks").sort_values(keys).reset_index(drop=True)
+    two = pd.read_parquet(tmp_path / "two" / "trial_looks").sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(one, two)
