@@ -83,7 +83,7 @@ def simpy_work_per_patient(scenario, seed: int, replications: int) -> dict:
         environments.append(CountingEnvironment())
         return environments[-1]
 
-    patients = sum(run_replication(scenario, seed, r, counting)[0].num_rows for r in range(replications))
+    patients = sum(run_replication(scenario, seed, r, environment=counting)[0].num_rows for r in range(replications))
     return {"timeouts_per_patient": sum(e.n_timeouts for e in environments) / patients,
             "steps_per_patient": sum(e.n_steps for e in environments) / patients}
 

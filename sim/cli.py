@@ -490,10 +490,17 @@ def report_command(run_dir: Path, out) -> None:
     """Write one self-contained HTML report of RUN_DIR (figures embedded, no network needed)."""
     from .analysis import open_run
     from .report import write_report
+    from .trial.report import is_trial_run, write_trial_report
 
+    if is_trial_run(run_dir):
+        click.echo(str(write_trial_report(run_dir, out or run_dir / "report.html")))
+        return
     run = open_run(run_dir)
     click.echo(str(write_report(run, out or run_dir / "report.html")))
 
 
 if __name__ == "__main__":
     main()
+
+
+from . import cli_trial  # noqa: E402,F401  (registers `simulate trial`)

@@ -22,7 +22,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DATASETS = ("patients", "events", "replication_summary", "summary", "points", "sensitivity", "point_differences")
+DATASETS = ("patients", "events", "replication_summary", "summary", "points", "sensitivity", "point_differences",
+            "trial_looks", "trial_summary", "power_curve")
 RUN_FILES = ("manifest.json", "run.json")
 MANIFEST = "manifest.json"
 STAGING = ".staging"

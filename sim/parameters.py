@@ -31,6 +31,7 @@ from .parameters_post import (
 from .paramwalk import distribution_paths, numeric_paths, realise, with_values  # noqa: F401 (re-exported)
 from .strategies import BUILT_IN, REINDUCTIONS, Strategy
 from .sweep import SAMPLED, SweepSettings, parameter_value
+from .trial.schema import TrialSettings
 from .paramtypes import (
     check_not_above,
     Documented,
@@ -224,6 +225,7 @@ class Scenario(Frozen):
     partial_response: PartialResponseParams | None = None
     sweep: SweepSettings | None = None
     calibration_ensemble: CalibrationEnsemble | None = None
+    trial: TrialSettings | None = None
 
     def strategy(self, name: str) -> Strategy:
         """The strategy called ``name``: a custom definition, else a built-in one."""
@@ -286,6 +288,12 @@ class Scenario(Frozen):
                         f"'calibration_ensemble' must name parameters of this scenario: {path!r} is not one "
                         f"(got {self.calibration_ensemble.file})"
                     ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _trial_arms_are_strategies(self) -> "Scenario":
+        if self.trial is not None:
+            self.trial.check_against(self.strategies)
         return self
 
     @model_validator(mode="after")

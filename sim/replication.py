@@ -7,12 +7,12 @@ any executor can run it and the result does not depend on which one did.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import pyarrow as pa
 import simpy
 
-from .cohort import case_mix_for, draw_cohort
+from .cohort import Cohort, case_mix_for, draw_cohort
 from .parameters import Scenario, distribution_paths, realise, with_values
 from .pathway import Models, patient_pathway
 from .phases.block1 import Block1Model
@@ -62,10 +62,13 @@ def build_models(scenario: Scenario) -> Models:
 
 
 def run_replication(
-    scenario: Scenario, seed: int, replication: int, environment: Callable[[], simpy.Environment] = simpy.Environment
+    scenario: Scenario, seed: int, replication: int, select: Callable[[Cohort], Sequence[int]] | None = None,
+    environment: Callable[[], simpy.Environment] = simpy.Environment,
 ) -> tuple[pa.Table, pa.Table]:
     """Patients and events tables of every strategy for one replication.
 
+    ``select`` (picklable) picks the patients to simulate from the drawn cohort,
+    e.g. a trial's eligible patients; each keeps its row of every stream.
     ``environment`` makes each strategy's SimPy environment; the benchmark
     passes one that counts the events it processes.
     """
@@ -82,9 +85,10 @@ def run_replication(
         beds = simpy.Resource(env, params.capacity.inpatient_beds) if params.capacity.inpatient_beds else None
         log = EventLog()
         names = tuple(covariates)
+        rows = list(zip(*covariates.values()))
         records = [
-            PatientRecord(patient_id=i, **dict(zip(names, values)))
-            for i, values in enumerate(zip(*covariates.values()))
+            PatientRecord(patient_id=i, **dict(zip(names, rows[i])))
+            for i in (range(n) if select is None else select(cohort))
         ]
         for record in records:
             env.process(patient_pathway(env, record, strategy, models, streams, log, beds))
