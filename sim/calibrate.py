@@ -230,6 +230,7 @@ def calibrate(
     start: dict[str, float] | None = None,
     ensemble: bool = True,
     on_evaluation: Callable[[int, float], None] | None = None,
+    on_proposal: Callable[[int, int], None] | None = None,
 ) -> CalibrationResult:
     """Fit FREE_PARAMETERS jointly; ``scenario`` carries the priors (loaded without fitted values).
 
@@ -264,12 +265,15 @@ def calibrate(
         evaluations=problem.evaluations,
     )
     if ensemble:
-        result.ensemble, result.proposals = _history_matched_ensemble(result, base, seed, target_ids, executor)
+        result.ensemble, result.proposals = _history_matched_ensemble(
+            result, base, seed, target_ids, executor, on_proposal
+        )
     return result
 
 
 def _history_matched_ensemble(
-    result: CalibrationResult, base: Scenario, seed: int, target_ids: tuple[str, ...], executor: Executor
+    result: CalibrationResult, base: Scenario, seed: int, target_ids: tuple[str, ...], executor: Executor,
+    on_proposal: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Laplace draws around the best point, ruled out by implausibility > 3 (second largest)."""
     priors = result.priors
@@ -287,8 +291,10 @@ def _history_matched_ensemble(
         for i, v in enumerate(values)
     ]
     scored = []
-    for v, future in zip(values, futures):
+    for k, (v, future) in enumerate(zip(values, futures), start=1):
         table = future.result().dropna(subset=["simulated"])
+        if on_proposal is not None:
+            on_proposal(k, len(futures))
         mc_se = table["mc_se"].fillna(0.0).to_numpy()
         implausibility = np.abs(table["simulated"] - table["published"]).to_numpy() / np.sqrt(
             table["trial_se"].to_numpy() ** 2 + mc_se**2

@@ -450,7 +450,11 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
                    err=True)
 
     with make_executor(workers or default_workers()) as executor:
-        result = calibrate(loaded.scenario, seed, reps, executor, max_iterations, on_evaluation=report)
+        result = calibrate(
+            loaded.scenario, seed, reps, executor, max_iterations, on_evaluation=report,
+            on_proposal=lambda k, total: click.echo(f"ensemble: proposal {k} of {total} checked", err=True)
+            if k % 20 == 0 or k == total else None,
+        )
     text = fitted_toml(result, seed, reps, str(scenario))
     identification = result.identification()
     for row in identification.itertuples():
