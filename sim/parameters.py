@@ -4,8 +4,9 @@ A scenario file is validated once, into a :class:`Scenario`. Its parameters
 may be numbers or distributions; :func:`realise` turns every distribution into
 a number (the central value, or an inverse-CDF draw for probabilistic
 sensitivity analysis) and returns a copy, never mutating the original.
-Variants (sweep points, strategies) are copies with changes, by dotted key
-path (:func:`with_values`).
+Variants (sweep points, calibration iterates, parameter draws) are copies
+with changes, by dotted key path (:func:`with_values`), validated by these
+same models.
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ BAD_SCENARIOS = [
     ),
     pytest.param(
         "[cohort]\nzzz = 1\n",
-        "{file}: cohort.zzz: unknown key; allowed: n_patients, accrual, accrual_days, youngest_diagnosis_years, months_to_relapse_mean_excess",
+        "{file}: cohort.zzz: unknown key; allowed: n_patients, accrual, accrual_days, youngest_diagnosis_years, "
+        "months_to_relapse_mean_excess",
         id="unknown-key-without-close-match-lists-allowed",
     ),
     pytest.param(
