@@ -21,7 +21,8 @@ from scipy.stats import norm
 
 from sim.scenario import load_scenario
 from sim.trial.design import build_design, randomise
-from sim.trial.simulate import Outcomes, analyse, run_variants
+from sim.trial.run import run_variants
+from sim.trial.simulate import Outcomes, analyse
 
 from .conftest import SCENARIOS_DIR
 

@@ -19,32 +19,24 @@ A trial is one replication (:func:`run_trial`):
    patients seen on every arm (common random numbers).
 
 The **null trial** of the same replication gives every arm the control's
-outcomes, so type I error costs no extra simulation. Trials run in tasks of
-ten on any executor of ``sim.runner``; each task writes one Parquet part of
-``trial_looks/`` atomically, so a killed run resumes where it stopped.
+outcomes, so type I error costs no extra simulation. ``sim.trial.run`` runs
+many trials on the executors of ``sim.runner``.
 """
 
 from __future__ import annotations
 
 import math
-from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from ..output import write_part
 from ..replication import run_replication
 from .boundaries import efficacy_boundaries
 from .design import TrialDesign, randomise, strata_keys
 from .statistics import NAN_RESULT, TestResult, logrank_cox, proportions, rmst_difference
 
-DATASET = "trial_looks"
-BATCH_TRIALS = 10
 STRATUM_COLUMNS = ("relapse_group", "relapse_site", "sex", "age_years", "cns_status", "cytogenetics")
 
 
@@ -221,77 +213,3 @@ def run_trial(design: TrialDesign, seed: int, replication: int, kinds: tuple[str
         else:
             rows += analyse(settings, outcomes, arm_of, kind, replication, truth=True)
     return rows
-
-
-@dataclass(frozen=True)
-class TrialTask:
-    kinds: tuple[str, ...]          # ("alternative", "null") or ("assurance",)
-    first: int
-    stop: int
-
-    @property
-    def part(self) -> str:
-        return f"part-{self.kinds[0]}-r{self.first:06d}-{self.stop - 1:06d}"
-
-
-def plan(trials: int, assurance_trials: int) -> list[TrialTask]:
-    tasks = [TrialTask(("alternative", "null"), a, min(a + BATCH_TRIALS, trials)) for a in range(0, trials, BATCH_TRIALS)]
-    tasks += [TrialTask(("assurance",), a, min(a + BATCH_TRIALS, assurance_trials))
-              for a in range(0, assurance_trials, BATCH_TRIALS)]
-    return tasks
-
-
-def run_task(design: TrialDesign, seed: int, task: TrialTask, run_dir: Path | None) -> pd.DataFrame:
-    task_design = design.sampled() if task.kinds == ("assurance",) else design
-    rows = [row for r in range(task.first, task.stop) for row in run_trial(task_design, seed, r, task.kinds)]
-    frame = pd.DataFrame(rows)
-    if run_dir is not None:
-        write_part(run_dir, DATASET, task.part, pa.Table.from_pandas(frame, preserve_index=False))
-    return frame
-
-
-def pending(tasks: list[TrialTask], run_dir: Path) -> list[TrialTask]:
-    return [t for t in tasks if not (run_dir / DATASET / f"{t.part}.parquet").exists()]
-
-
-def run_tasks(
-    design: TrialDesign, seed: int, tasks: list[TrialTask], executor: Executor, run_dir: Path | None = None,
-    on_task: Callable[[TrialTask], None] | None = None,
-) -> pd.DataFrame:
-    """Run ``tasks`` on ``executor``; return their rows (and write parts when ``run_dir`` is given)."""
-    futures = {executor.submit(run_task, design, seed, task, run_dir): task for task in tasks}
-    frames = []
-    try:
-        for future in as_completed(futures):
-            frames.append(future.result())
-            if on_task is not None:
-                on_task(futures[future])
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        raise
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def run_variants(
-    design: TrialDesign, variants: dict[str, object], seed: int, first: int, stop: int, kind: str = "alternative"
-) -> pd.DataFrame:
-    """Trials ``first .. stop-1`` analysed under several analysis plans of the same design.
-
-    ``variants`` maps a name to a ``TrialSettings`` that differs from the
-    design's only in its analysis (alpha, looks, spending, test): every plan
-    sees the same patients and the same randomisation, so plans are compared
-    on identical trials. ``kind = "null"`` gives every arm the control's outcomes.
-    """
-    settings = design.settings
-    rows = []
-    for replication in range(first, stop):
-        outcomes = potential_outcomes(design, seed, replication)
-        if kind == "null":
-            outcomes = outcomes.null(settings.control)
-        arm_of = randomise(outcomes.strata, settings.ratio, settings.block, seed, replication)
-        for name, variant in variants.items():
-            for row in analyse(variant, outcomes, arm_of, kind, replication, truth=kind != "null"):
-                rows.append({"variant": name, **row})
-    return pd.DataFrame(rows)
