@@ -96,3 +96,46 @@ def km_with_greenwood_se(durations: np.ndarray, events: np.ndarray, at_days: flo
         terms = deaths / (at_risk * (at_risk - deaths))
     variance_sum = float(np.sum(terms)) if np.all(np.isfinite(terms)) else math.inf
     return survival, (survival * math.sqrt(variance_sum) if math.isfinite(variance_sum) else 0.0)
+
+
+def compare(patients: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Simulated vs published for every target whose strategy the run has.
+
+    Each target names the strategy it describes (``aall1331`` for the trial's
+    own figures, ``mitcl`` for the MITCL series, ``r3_blina`` for blinatumomab
+    after R3); targets of strategies not in the run are left out.
+    """
+    targets = load_targets() if targets is None else targets
+    present = set(patients["strategy"].unique())
+    applicable = targets[targets["strategy"].isin(present)]
+    if applicable.empty:
+        raise ValueError(
+            f"no target describes the strategies {sorted(present)}; Suggestion: validate a scenario "
+            f"that runs one of {sorted(set(targets['strategy']))}"
+        )
+    by_strategy = {name: group for name, group in patients.groupby("strategy")}
+    columns = {name: {column: group[column] for column in group.columns} for name, group in by_strategy.items()}
+    rows = []
+    for target in applicable.itertuples():
+        strategy = target.strategy
+        stats = per_replication(by_strategy[strategy], target, columns[strategy]).dropna()
+        simulated = float(stats.mean()) if len(stats) else math.nan
+        mc_se = float(stats.std(ddof=1) / np.sqrt(len(stats))) if len(stats) > 1 else math.nan
+        difference = simulated - float(target.published)
+        rows.append(
+            {
+                "id": target.id,
+                "strategy": target.strategy,
+                "section": target.section,
+                "description": target.description,
+                "published": float(target.published),
+                "n": int(target.n),
+                "trial_se": target.trial_se,
+                "simulated": simulated,
+                "mc_se": mc_se,
+                "z": difference / target.trial_se,
+                "passed": bool(abs(difference) <= 2 * target.trial_se),
+                "source": target.source,
+            }
+        )
+    return pd.DataFrame(rows)
