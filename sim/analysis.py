@@ -185,7 +185,7 @@ class Curves:
         return plot_survival(self.table, self.endpoint, self.by, ax, order=self.order)
 
 
-BAND_NOTE = "band: middle 95% of single replications (one trial-sized cohort)"
+BAND_NOTE = "bands: middle 95% of single replications\n(one trial-sized cohort)"
 
 
 def plot_survival(table: pd.DataFrame, endpoint: str = "os", by: str = "strategy", ax=None,
@@ -209,9 +209,9 @@ def plot_survival(table: pd.DataFrame, endpoint: str = "os", by: str = "strategy
     ax.set_ylabel(f"{ENDPOINTS[endpoint][2]} (proportion)")
     ax.set_ylim(0, 1.02)
     ax.set_title(title or f"{ENDPOINTS[endpoint][2]} by {by}")
-    ax.text(0.99, 0.98, BAND_NOTE, transform=ax.transAxes, ha="right", va="top", fontsize=8, color="#555")
     if len(table):
-        ax.legend(frameon=False, loc="lower left")
+        legend = ax.legend(frameon=False, loc="lower left", title=BAND_NOTE, title_fontsize=8, alignment="left")
+        legend.get_title().set_color("#555")
     else:
         ax.text(0.5, 0.5, "no patients", ha="center", va="center", transform=ax.transAxes)
     figure.tight_layout()
@@ -493,12 +493,12 @@ def plot_tornado(table: pd.DataFrame, outcome: str = "os_4y", reference: str | N
                 label="parameter at its low value" if k == 0 else None)
     if len(table):
         ax.axvline(scale * table["central"].iloc[0], color="black", lw=1)
-        ax.legend(frameon=False, fontsize=8, loc="best")
+        ax.legend(frameon=False, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
     ax.set_yticks(y, [f"{r.parameter} ({r.strategy})" if several else r.parameter for r in table.itertuples()],
                   fontsize=8)
     strategies = ", ".join(dict.fromkeys(table["strategy"])) if len(table) else ""
     name = MEASURE_LABELS.get(outcome, (outcome, ""))[0]
     ax.set_xlabel(f"{name}: {strategies} minus {reference}, {unit}" if unit else f"{name}: difference from {reference}")
-    ax.set_title(f"One-way sensitivity of the difference in {name}", fontsize=10)
+    ax.set_title(f"One-way sensitivity of the difference in {name}", fontsize=10, pad=24)
     figure.tight_layout()
     return figure

@@ -25,7 +25,6 @@ from pathlib import Path
 import pandas as pd
 
 from .analysis import (
-    BAND_NOTE,
     FLOW_STEPS,
     Run,
     flow,
@@ -200,7 +199,7 @@ def build_report(run: Run) -> str:
             body += ["<h3>By randomised arm, from randomisation</h3>",
                      "<p class='note'>Randomised patients only, time from the end of Block 1 (randomisation), as "
                      "the trial reports its arms: HR/IR A (chemotherapy) vs B (blinatumomab), LR C vs D. "
-                     f"Bands as above ({html.escape(BAND_NOTE)}).</p>",
+                     "Bands as above: the spread of one trial-sized cohort.</p>",
                      _figure(plot_arms(patients, "efs")), _figure(plot_arms(patients, "os"))]
         title = "Outcomes and paired differences" if len(strategies) > 1 else "Outcomes"
         body += [f"<h2>{title}</h2>",
@@ -290,19 +289,46 @@ def _sweep_section(run: Run) -> str:
             table = tornado(run, outcome)
             parts.append(f"<h3>{html.escape(measure_label(outcome, difference=True))}</h3>"
                          + _figure(plot_tornado(table, outcome, reference=run.reference)))
-    parts += ["<h3>Sensitivity statistics</h3>",
-              "<p class='note'>Per outcome difference and parameter. Values of differences (at_low, at_high, "
-              "central, swing, mu_star) are proportions: multiply by 100 for percentage points. "
-              "monte_carlo_share: the part of the between-point variance that replication noise alone explains.</p>",
-              _sensitivity_table(sensitivity)]
+    parts += ["<h3>Sensitivity statistics</h3>", _sensitivity_tables(sensitivity, run.reference)]
     return "".join(parts)
 
 
-def _sensitivity_table(sensitivity: pd.DataFrame) -> str:
-    rows = [[html.escape(MEASURE_LABELS.get(r.outcome, (r.outcome, ""))[0]), html.escape(str(r.strategy)),
-             _breakable(str(r.parameter)) if isinstance(r.parameter, str) else "&ndash;", html.escape(r.statistic),
-             f"{r.value:.4g}"] for r in sensitivity.itertuples()]
-    return _table(["outcome", "strategy", "parameter", "statistic", "value"], rows, 3)
+# Statistics in the outcome's own units (percentage points for % outcomes); the others have no unit.
+IN_OUTCOME_UNITS = ("at_low", "central", "at_high", "swing", "mu_star", "sigma")
+
+
+def _sensitivity_tables(sensitivity: pd.DataFrame, reference: str) -> str:
+    """Per outcome difference: one row per parameter, one column per statistic (with its +/- conf or p)."""
+    parts = ["<p class='note'>Differences at_low, central, at_high, swing and Morris mu_star and sigma are in "
+             "percentage points for % outcomes; Sobol S1/ST and Spearman's rho have no unit. The Monte Carlo share "
+             "is the part of the between-point variance that replication noise alone explains (near 0: the "
+             "parameters are resolved; near 1: add replications per point).</p>"]
+    for (outcome, strategy), group in sensitivity.groupby(["outcome", "strategy"], sort=False):
+        scale = measure_scale(outcome)[0]
+        share = group.loc[group["statistic"] == "monte_carlo_share", "value"]
+        per_parameter = group[group["parameter"].astype(str) != ""]
+        found = list(dict.fromkeys(per_parameter["statistic"]))
+        statistics = [k for k in IN_OUTCOME_UNITS if k in found] + [k for k in found if k not in IN_OUTCOME_UNITS]
+        rows = []
+        for parameter, rows_of in per_parameter.groupby("parameter", sort=False):
+            cells = [_breakable(str(parameter))]
+            indexed = rows_of.set_index("statistic")
+            for statistic in statistics:
+                factor = scale if statistic in IN_OUTCOME_UNITS else 1.0
+                value, conf = indexed.loc[statistic, "value"] * factor, indexed.loc[statistic, "conf"]
+                text = f"{value:.3g}"
+                if math.isfinite(conf):
+                    text += f" (p {conf:.2g})" if statistic == "spearman_rho" else f" &plusmn; {conf * factor:.2g}"
+                cells.append(text)
+            rows.append(cells)
+        name, unit = MEASURE_LABELS.get(outcome, (outcome, ""))
+        unit = "percentage points" if unit == "%" else unit
+        parts.append(f"<h4>{html.escape(name)}, {html.escape(str(strategy))} minus {html.escape(reference)}"
+                     + (f" ({unit})" if unit else "")
+                     + (f"; Monte Carlo share of the variance {share.iloc[0]:.0%}" if len(share)
+                        and math.isfinite(share.iloc[0]) else "") + "</h4>")
+        parts.append(_table(["parameter", *map(html.escape, statistics)], rows))
+    return "".join(parts)
 
 
 def _stress(m: dict) -> str:
