@@ -85,8 +85,9 @@ def cli_run(args: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n\n")[0].replace("``", ""))
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, for a smoke test: its figures are not comparable with a full run's")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON here")
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["mitcl_default_seconds"] = mitcl["seconds"]
 
     print(f"machine: {results['machine']}")
+    if options.quick:
+        print("--quick: small sizes, a smoke test; these figures are not comparable with a full run's")
     print(f"simulator: {sim['patients_per_second']:,.0f} patient trajectories/s on 1 core, "
           f"{sim['events_per_patient']:.1f} events/patient, {sim['events_per_second']:,.0f} events/s")
     print(f"bare SimPy: {bare['events_per_second']:,.0f} events/s; simulator / bare = {results['ratio_to_bare_simpy']:.2f}")
