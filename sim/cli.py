@@ -144,6 +144,10 @@ def _stop_on_interrupt(message: str):
     nothing is lost; the interrupted batches rerun on ``--resume``. Should
     the executor not let go within ``STOP_GRACE_SECONDS``, the process exits
     anyway; a second Ctrl-C exits at once. Exit status 130 either way.
+
+    Worker processes get the terminal's Ctrl-C too; one caught while still
+    starting may print a traceback before it is ended (making workers ignore
+    SIGINT needs an initializer in the pool that ``sim.runner`` creates).
     """
     import multiprocessing
     import os
@@ -173,8 +177,8 @@ def _stop_on_interrupt(message: str):
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         yield
-    except KeyboardInterrupt:
-        if state["interrupted"]:
+    except BaseException:
+        if state["interrupted"]:  # whatever the executor raised once its workers were ended
             raise Stopped from None
         raise
     finally:
