@@ -210,7 +210,7 @@ def plot_survival(table: pd.DataFrame, endpoint: str = "os", by: str = "strategy
     ax.set_ylim(0, 1.02)
     ax.set_title(title or f"{ENDPOINTS[endpoint][2]} by {by}")
     if len(table):
-        legend = ax.legend(frameon=False, loc="lower left", title=BAND_NOTE, title_fontsize=8, alignment="left")
+        legend = ax.legend(frameon=False, loc="best", title=BAND_NOTE, title_fontsize=8, alignment="left")
         legend.get_title().set_color("#555")
     else:
         ax.text(0.5, 0.5, "no patients", ha="center", va="center", transform=ax.transAxes)
