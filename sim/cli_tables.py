@@ -163,6 +163,10 @@ def sensitivity_lines(table: pd.DataFrame, design: str, reference: str) -> list[
         factor = scale if in_units else 1.0
         top = ", ".join(f"{row.parameter} {row.value * factor:+.3g}" for row in ranked.head(3).itertuples())
         name = MEASURE_LABELS.get(outcome, (outcome, ""))[0]
-        share_text = f"; Monte Carlo share of variance {share.iloc[0]:.0%}" if len(share) and math.isfinite(share.iloc[0]) else ""
+        share_text = ""
+        if len(share) and math.isfinite(share.iloc[0]):
+            share_text = f"; Monte Carlo share of variance {share.iloc[0]:.0%}"
+            if share.iloc[0] >= 1:
+                share_text += " (replication noise alone explains the spread between points: add replications)"
         lines.append(f"{name}, {strategy} minus {reference}: {key}{f' ({unit})' if unit else ''} {top}{share_text}")
     return lines
