@@ -91,6 +91,11 @@ def _table(header: list[str], rows: list[list[str]], label_columns: int = 1) -> 
     return _scroll("<table>" + row(header, "th") + "".join(row(r, "td") for r in rows) + "</table>")
 
 
+def _percent(value: float) -> str:
+    """A proportion as a percentage to 0.1, or a dash where there is none (e.g. an SE of one replication)."""
+    return f"{100 * value:.1f}" if math.isfinite(value) else "&ndash;"
+
+
 def _interval(mean: float, low: float, high: float, scale: float, digits: int) -> str:
     if not math.isfinite(mean):
         return "&ndash;"
@@ -243,7 +248,7 @@ def _subgroup_section(patients: pd.DataFrame, strategies: list[str]) -> str:
     parts.append(_table(
         ["strategy", "time to first relapse", "simulated (%)", "MC SE", "Rheingold (%)", "log OR of death vs late, "
          "simulated", "log OR of death vs late, Rheingold", "direction", "size"],
-        [[html.escape(r.strategy), html.escape(r.cell), f"{100 * r.simulated_os_5y:.1f}", f"{100 * r.mc_se:.1f}",
+        [[html.escape(r.strategy), html.escape(r.cell), f"{100 * r.simulated_os_5y:.1f}", _percent(r.mc_se),
           f"{100 * r.rheingold_os_5y:.1f}", f"{r.simulated_log_or_vs_late:+.2f}", f"{r.rheingold_log_or_vs_late:+.2f}",
           "ok" if r.direction else "reversed", "ok" if r.size_within_range else "outside"]
          for r in gradient.itertuples()], 2))
@@ -260,7 +265,7 @@ def _subgroup_section(patients: pd.DataFrame, strategies: list[str]) -> str:
                 row.append(f"{n:.0f}")
                 for endpoint, years in columns:
                     r = indexed.loc[(strategy, cell, endpoint, years)]
-                    text = f"{100 * r['mean']:.1f} ({100 * r['mc_se']:.1f})"
+                    text = f"{_percent(r['mean'])} ({_percent(r['mc_se'])})"
                     if isinstance(r["evidence_source"], str):
                         text += (f"<span class='published'>published {100 * r['evidence']:.1f} "
                                  f"({html.escape(r['evidence_source'])})</span>")
@@ -337,10 +342,11 @@ def _stress(m: dict) -> str:
         ("2 Logic", "Patient-level discrete-event simulation (SimPy): reinduction, toxicity, MRD, COG risk assignment, "
                     "allocation, consolidation, HSCT, relapse, salvage, death; see the package's phase modules."),
         ("3 Data", "Calibration inputs: AALL1331 and companion publications (sim/data/targets.csv lists every target)."),
-        ("4 Experimentation", f"{m['replications']} replications; seed {m['seed']}; common random numbers across strategies; "
+        ("4 Experimentation", f"{_plural(m['replications'], 'replication')}; seed {m['seed']}; common random numbers across strategies; "
                               f"parameter mode {m.get('parameter_mode')}; sweep design {m.get('sweep_design') or 'none'}."),
         ("5 Implementation", f"relapse-sim {m['package_version']}, Python {m.get('python')}, {m.get('machine')}; "
-                             f"executor {m.get('executor')} with {m.get('workers')} workers; run time {m['elapsed_seconds']} s."),
+                             f"executor {m.get('executor')} with {_plural(int(m.get('workers') or 0), 'worker')}; "
+                             f"run time {m['elapsed_seconds']} s."),
         ("6 Code access", f"Scenario {m['scenario_file']} (SHA-256 {m['scenario_sha256']}); command line: "
                           f"{' '.join(m.get('command_line', []))}."),
     ]

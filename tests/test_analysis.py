@@ -237,3 +237,17 @@ def test_notebook_executes_top_to_bottom(notebook: str, tmp_path: Path, monkeypa
     outputs = [o for cell in book.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # it drew figures
+
+
+def test_report_of_one_replication_says_why_there_is_no_interval(tmp_path: Path) -> None:
+    from sim.report import build_report
+
+    scenario = tmp_path / "one.toml"
+    scenario.write_text(f'extends = "{ROOT / "scenarios" / "mitcl.toml"}"\n[cohort]\nn_patients = 20\n')
+    result = subprocess.run([str(SIMULATE), str(scenario), "--reps", "1", "--seed", "2", "--out", str(tmp_path / "run"),
+                             "--workers", "1", "--quiet"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    text = build_report(open_run(tmp_path / "run"))
+    assert "One replication: no Monte Carlo interval can be computed" in text
+    assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE)
+    assert "1 replication of 20 patients" in text
