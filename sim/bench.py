@@ -172,8 +172,9 @@ def sweep_scenario(tmp: str, points: int, replications: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n\n")[0].replace("``", ""))
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, for a smoke test: its figures are not comparable with a full run's")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON here")
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
@@ -220,6 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
                                 "peak_rss_mib": sweep["peak_rss_mib"]}
 
     print(f"machine: {results['machine']} (load average {results['load_average_at_start']:.2f} at start)")
+    if options.quick:
+        print("--quick: small sizes, a smoke test; these figures are not comparable with a full run's")
     print(f"SimPy work per patient: {work['timeouts_per_patient']:.2f} timeouts, {work['steps_per_patient']:.2f} events processed")
     print(f"end to end (simulate, 1 worker, marginal over {sizes['e2e'][1]} replications): "
           f"{e2e['patients_per_second']:,.0f} trajectories/s/core; vs bare SimPy {results['ratio_end_to_end']:.2f}")

@@ -7,6 +7,7 @@ Known errors become one line on stderr and exit status 2; no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import secrets
@@ -46,6 +47,11 @@ WORKERS_OPTION = click.option(
 QUIET_OPTION = click.option("--quiet", is_flag=True, help="No progress bar.")
 
 
+def _plural(n: int, word: str) -> str:
+    plural = word[:-1] + "ies" if word.endswith("y") else word + "s"
+    return f"{n} {word if n == 1 else plural}"
+
+
 def _fail(message: str, status: int = 2) -> None:
     for line in message.splitlines() or [""]:
         click.echo(f"error: {line}", err=True)
@@ -59,6 +65,8 @@ def known_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except Stopped:
+            sys.exit(130)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as exc:
@@ -75,7 +83,21 @@ class DefaultGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["run", *args]
+            ctx.meta[IMPLICIT_RUN] = True
         return super().parse_args(ctx, args)
+
+
+IMPLICIT_RUN = "sim.implicit_run"
+
+
+class _RunContext(click.Context):
+    """``simulate SCENARIO.toml``: usage lines and hints say ``simulate``, as the README does, not ``simulate run``."""
+
+    @property
+    def command_path(self) -> str:
+        if self.meta.get(IMPLICIT_RUN) and self.parent is not None:
+            return self.parent.command_path
+        return super().command_path
 
 
 @click.group(cls=DefaultGroup)
@@ -85,9 +107,14 @@ def main() -> None:
 
     \b
     simulate SCENARIO.toml [--reps N] [--seed N] [--out DIR] [--workers N]
+                           [--executor process|dask] [--scheduler ADDRESS]
+                           [--resume | --overwrite] [--quiet]
     simulate validate SCENARIO.toml [--reps N]
     simulate calibrate SCENARIO.toml [--reps N] [--seed N]
     simulate report RUN_DIR [--out report.html]
+
+    \b
+    'simulate SCENARIO.toml --help' describes every option of a run.
     """
 
 
@@ -110,15 +137,74 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def execute(request: RunRequest, quiet: bool, scheduler: str | None = None) -> dict:
-    """Run a request with a progress bar on stderr; return the manifest."""
+STOP_GRACE_SECONDS = 2.0
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(message: str):
+    """Ctrl-C: say "stopping…" and ``message`` at once, end the worker processes, leave within seconds.
+
+    Finished parts are on disk already (each is moved into place whole), so
+    nothing is lost; the interrupted batches rerun on ``--resume``. Should
+    the executor not let go within ``STOP_GRACE_SECONDS``, the process exits
+    anyway; a second Ctrl-C exits at once. Exit status 130 either way.
+
+    Worker processes get the terminal's Ctrl-C too; one caught while still
+    starting may print a traceback before it is ended (making workers ignore
+    SIGINT needs an initializer in the pool that ``sim.runner`` creates).
+    """
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    state = {"interrupted": False}
+
+    def on_interrupt(signum, frame) -> None:
+        if state["interrupted"]:
+            os._exit(130)
+        state["interrupted"] = True
+        sys.stderr.write(f"stopping…\nerror: {message}\n")
+        sys.stderr.flush()
+        # The pool's own threads may complain about the workers ended under them: nothing to report.
+        threading.excepthook = lambda args: None
+        for child in multiprocessing.active_children():
+            child.terminate()
+        watchdog = threading.Timer(STOP_GRACE_SECONDS, os._exit, args=(130,))
+        watchdog.daemon = True
+        watchdog.start()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    except BaseException:
+        if state["interrupted"]:  # whatever the executor raised once its workers were ended
+            raise Stopped from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Stopped(Exception):
+    """A run stopped by Ctrl-C; the user has been told already."""
+
+
+def execute(request: RunRequest, quiet: bool, scheduler: str | None = None, interrupted: str = "interrupted") -> dict:
+    """Run a request with a progress bar on stderr; return the manifest.
+
+    On Ctrl-C, ``interrupted`` is the last line printed."""
     from .run import execute as run_execute
-    from .runner import BatchResult, make_executor
+    from .runner import BatchResult, make_executor  # noqa: F401 (BatchResult: annotations)
 
     scenario = request.loaded.scenario
     patients_per_replication = scenario.cohort.n_patients * len(scenario.strategies)
     started = time.perf_counter()
-    with _progress(quiet) as progress, make_executor(request.workers, request.executor_kind, scheduler) as executor:
+    with _stop_on_interrupt(interrupted), _progress(quiet) as progress, \
+            make_executor(request.workers, request.executor_kind, scheduler) as executor:
         bar = progress.add_task(scenario.name, total=None, rate="")
         done_before = [0]
 
@@ -157,7 +243,7 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     Writes patients/, events/, summary/ and manifest.json; a sweep writes
     points/, summary/ (per point), sensitivity/ and manifest.json.
     """
-    from .output import OutputError, default_run_dir, prepare_run_dir
+    from .output import OutputError, default_run_dir, prepare_run_dir, remove_if_empty
     from .run import RunRequest, check_resumable, identity
     from .runner import default_workers
     from .scenario import load_scenario
@@ -180,22 +266,34 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     request = RunRequest(loaded, replications, seed, run_dir, workers, executor_kind, sys.argv)
     if resume:
         check_resumable(run_dir, identity(request))
-    prepare_run_dir(run_dir, overwrite, resume)
+    created = prepare_run_dir(run_dir, overwrite, resume)
+    interrupted = f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete"
     try:
-        manifest = execute(request, quiet, scheduler)
+        manifest = execute(request, quiet, scheduler, interrupted)
+    except Stopped:
+        sys.exit(130)
     except KeyboardInterrupt:
-        _fail(f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete", 130)
+        _fail(interrupted, 130)
+    except Exception as exc:
+        if isinstance(exc, known_error_types()):
+            remove_if_empty(run_dir, created)  # e.g. no Dask scheduler answered: leave no empty --out behind
+        raise
+    reference = loaded.scenario.reference_strategy
     if sweep is not None:
-        print_sensitivity(run_dir, sweep.design)
-    elif not quiet or sys.stdout.isatty():
-        print_comparison(run_dir, loaded.scenario.strategies, loaded.scenario.reference_strategy)
+        print_sensitivity(run_dir, sweep.design, reference)
+    else:  # --quiet hides the progress bar only
+        print_comparison(run_dir, loaded.scenario.strategies, reference, manifest["replications"])
     click.echo(
-        f"{manifest['replications']} replications x {manifest['points']} points x {manifest['n_patients']} "
-        f"patients x {len(manifest['strategies'])} strategies in {manifest['elapsed_seconds']:.1f} s "
-        f"({workers} workers, {executor_kind}), seed {seed}"
+        " x ".join([_plural(manifest["replications"], "replication")]
+                   + ([_plural(manifest["points"], "point")] if sweep is not None else [])
+                   + [_plural(manifest["n_patients"], "patient"), _plural(len(manifest["strategies"]), "strategy")])
+        + f" in {manifest['elapsed_seconds']:.1f} s ({_plural(workers, 'worker')}, {executor_kind}), seed {seed}"
         + (f"; resumed, {manifest['tasks_run_now']} of {manifest['tasks']} tasks run now" if manifest["resumed"] else "")
     )
     click.echo(str(run_dir))
+
+
+run_command.context_class = _RunContext
 
 
 def recorded_identity(run_dir: Path) -> dict:
@@ -206,56 +304,37 @@ def recorded_identity(run_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def print_sensitivity(run_dir: Path, design: str) -> None:
+def print_sensitivity(run_dir: Path, design: str, reference: str) -> None:
     """Per outcome difference: the parameters that move it most, and the Monte Carlo share."""
     import pandas as pd
 
-    table = pd.read_parquet(run_dir / "sensitivity")
-    key = {"one_way": "swing", "sobol": "ST", "morris": "mu_star"}.get(design, "spearman_rho")
-    for (outcome, strategy), group in table.groupby(["outcome", "strategy"]):
-        mc = group.loc[group["statistic"] == "monte_carlo_share", "value"].iloc[0]
-        ranked = group[group["statistic"] == key].assign(size=lambda g: g["value"].abs()).sort_values("size", ascending=False)
-        top = ", ".join(f"{row.parameter} {row.value:+.3g}" for row in ranked.head(3).itertuples())
-        click.echo(f"{outcome} ({strategy} - reference): {key} {top}; Monte Carlo share of variance {mc:.0%}")
+    from .cli_tables import sensitivity_lines
+
+    for line in sensitivity_lines(pd.read_parquet(run_dir / "sensitivity"), design, reference):
+        click.echo(line)
 
 
-def print_comparison(run_dir: Path, strategies: list[str], reference: str) -> None:
-    """The whole-cohort comparison table: each strategy, and its paired difference from the reference."""
+def print_comparison(run_dir: Path, strategies: list[str], reference: str, replications: int) -> None:
+    """The whole-cohort comparison: each strategy, and its paired difference from the reference, fitted
+    to the terminal's width (``COLUMNS``; no limit when the output is not a terminal)."""
     import pandas as pd
     from rich.console import Console
-    from rich.table import Table
 
-    from .summary import MEASURES
+    from .cli_tables import comparison_tables, output_width
 
-    summary = pd.read_parquet(run_dir / "summary")
-    overall = summary[summary["subgroup"] == "all"]
-    table = Table(title=f"Strategies (mean [Monte Carlo 95% interval]); differences vs {reference}, paired")
-    table.add_column("outcome")
-    for strategy in strategies:
-        table.add_column(strategy, justify="right")
-        if strategy != reference:
-            table.add_column(f"{strategy} - {reference}", justify="right")
+    width = output_width()
+    console = Console(width=width or 100_000, soft_wrap=False)
+    for item in comparison_tables(pd.read_parquet(run_dir / "summary"), strategies, reference, replications, width):
+        if isinstance(item, str):
+            click.echo(item)
+        else:
+            console.print(item, width=width or _widest(item))
 
-    def cell(row: "pd.Series", scale: float, digits: int) -> str:
-        return f"{row['mean'] * scale:.{digits}f} [{row['ci_low'] * scale:.{digits}f}, {row['ci_high'] * scale:.{digits}f}]"
 
-    for measure, label in MEASURES.items():
-        rows = overall[overall["measure"] == measure].set_index(["strategy", "comparison"])
-        percent = not measure.endswith("days")
-        scale, digits = (100.0, 1) if percent else (1.0, 0)
-        cells = []
-        for strategy in strategies:
-            cells.append(cell(rows.loc[(strategy, "value")], scale, digits))
-            if strategy != reference:
-                cells.append(cell(rows.loc[(strategy, "difference")], scale, digits))
-        table.add_row(label + (" (%)" if percent else ""), *cells)
-    Console(width=max(shutil.get_terminal_size().columns, 160)).print(table)
-    differences = overall[overall["comparison"] == "difference"]["variance_reduction"].dropna()
-    if len(differences):
-        click.echo(
-            f"Common random numbers: pairing removed a median {100 * differences.median():.0f}% "
-            f"(range {100 * differences.min():.0f}-{100 * differences.max():.0f}%) of the variance of the differences."
-        )
+def _widest(table) -> int:
+    from .cli_tables import natural_width
+
+    return natural_width(table)
 
 
 @main.command("validate")
@@ -493,6 +572,7 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
 def report_command(run_dir: Path, out) -> None:
     """Write one self-contained HTML report of RUN_DIR (figures embedded, no network needed)."""
     from .analysis import open_run
+    from .output import OutputError
     from .report import write_report
     from .trial.report import is_trial_run, write_trial_report
 
@@ -500,7 +580,11 @@ def report_command(run_dir: Path, out) -> None:
         click.echo(str(write_trial_report(run_dir, out or run_dir / "report.html")))
         return
     run = open_run(run_dir)
-    click.echo(str(write_report(run, out or run_dir / "report.html")))
+    try:
+        written = write_report(run, out or run_dir / "report.html")
+    except OutputError as exc:
+        raise OutputError(f"--out {exc}" if out is not None else str(exc)) from None
+    click.echo(str(written))
 
 
 if __name__ == "__main__":

@@ -14,19 +14,14 @@ import shutil
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
-import pandas as pd
-from rich.console import Console
-from rich.table import Table
 
 from .cli import QUIET_OPTION, WORKERS_OPTION, _progress, known_errors, main
-from .output import OutputError, default_run_dir, prepare_run_dir
-from .run import check_resumable
-from .runner import default_workers, make_executor
-from .scenario import load_scenario
-from .trial.design import build_design
-from .trial.run import TrialRequest, execute, identity, search_sample_size
-from .trial.summary import value
+
+if TYPE_CHECKING:  # the heavy modules load when the command runs, so `simulate --help` starts fast
+    import pandas as pd
 
 
 @main.command("trial")
@@ -60,6 +55,13 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
     their arm at each look. Writes trial_looks/, trial_summary/ and
     manifest.json (and power_curve/ with --target-power).
     """
+    from .output import OutputError, default_run_dir, prepare_run_dir
+    from .run import check_resumable
+    from .runner import default_workers, make_executor
+    from .scenario import load_scenario
+    from .trial.design import build_design
+    from .trial.run import TrialRequest, execute, identity, search_sample_size
+
     loaded = load_scenario(scenario)
     if scheduler is not None and executor_kind != "dask":
         raise OutputError("--scheduler needs --executor dask")
@@ -128,15 +130,20 @@ def _recorded(run_dir: Path | None) -> dict:
     return json.loads(path.read_text()) if path is not None and path.exists() else {}
 
 
-def _cell(summary: pd.DataFrame, kind: str, comparison: str, statistic: str, scale: float = 1.0,
+def _cell(summary: "pd.DataFrame", kind: str, comparison: str, statistic: str, scale: float = 1.0,
           digits: int = 3) -> str:
+    from .trial.summary import value
+
     mean, se = value(summary, kind, comparison, statistic)
     if math.isnan(mean):
         return "-"
     return f"{mean * scale:.{digits}f}" + ("" if math.isnan(se) else f" ({se * scale:.{digits}f})")
 
 
-def print_trial(summary: pd.DataFrame, design, manifest: dict) -> None:
+def print_trial(summary: "pd.DataFrame", design, manifest: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     settings = design.settings
     looks = settings.analysis.n_looks
     effect = "HR" if settings.test == "logrank" else "difference"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 
 DATASETS = ("patients", "events", "replication_summary", "summary", "points", "sensitivity", "point_differences",
             "trial_looks", "trial_summary", "power_curve")
-RUN_FILES = ("manifest.json", "run.json")
+RUN_FILES = ("manifest.json", "run.json", "report.html")  # report.html: `simulate report` writes it here by default
 MANIFEST = "manifest.json"
 STAGING = ".staging"
 
@@ -44,12 +45,14 @@ def default_run_dir(scenario_name: str, root: Path = Path("outputs")) -> Path:
     return candidate
 
 
-def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> bool:
-    """Make ``path`` ready for a run; return whether this call created it.
+def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> Path | None:
+    """Make ``path`` ready for a run; return the topmost directory this call created (None if none).
 
     A non-empty directory is refused unless ``resume`` (keep what is there
-    and add what is missing) or ``overwrite`` (remove the previous run's
-    datasets and files, nothing else) is set.
+    and add what is missing) or ``overwrite`` (remove everything a previous
+    run wrote there: its datasets, run files and default report; nothing
+    else) is set. A directory that cannot be created or written is refused
+    with the operating system's reason, and nothing is left behind.
     """
     if overwrite and resume:
         raise OutputError("--overwrite and --resume: choose one")
@@ -58,23 +61,64 @@ def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> bool:
     if resume:
         if not path.is_dir():
             raise OutputError(f"--resume {path}: no such directory; Suggestion: drop --resume to start a new run")
+        _check_writable(path, None)
         shutil.rmtree(path / STAGING, ignore_errors=True)  # parts a killed task left half-written
         (path / MANIFEST).unlink(missing_ok=True)
-        return False
+        return None
     if path.exists() and any(path.iterdir()):
         if not overwrite:
             raise OutputError(
                 f"--out {path}: directory is not empty; Suggestion: choose a new directory, "
                 "pass --resume to finish the run it holds, or --overwrite to replace it"
             )
+        _check_writable(path, None)
         for name in (*DATASETS, STAGING):
             shutil.rmtree(path / name, ignore_errors=True)
         for name in RUN_FILES:
             (path / name).unlink(missing_ok=True)
-        return False
-    created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+        return None
+    created = _first_missing(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        remove_if_empty(path, created)
+        raise OutputError(f"--out {path}: cannot create the directory ({exc.strerror})") from None
+    _check_writable(path, created)
     return created
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The topmost of ``path`` and its parents that does not exist yet."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def _check_writable(path: Path, created: Path | None) -> None:
+    """Refuse a directory where no file can be created (read-only, no permission, a pseudo file system)."""
+    try:
+        probe = path / f".write-probe-{uuid.uuid4().hex}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        remove_if_empty(path, created)
+        raise OutputError(f"--out {path}: cannot write in the directory ({exc.strerror})") from None
+
+
+def remove_if_empty(path: Path, created: Path | None) -> None:
+    """Remove ``path`` and its parents up to ``created`` (directories a run just made) while they are empty."""
+    if created is None:
+        return
+    for directory in (path, *path.parents):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        if directory == created:
+            return
 
 
 def _atomic(path: Path, write) -> None:
@@ -96,10 +140,15 @@ def write_manifest(run_dir: Path, manifest: dict) -> None:
 
 
 def write_text_file(path: Path, text: str) -> None:
-    """Replace a text file atomically (used for the fitted-values file)."""
+    """Replace a text file atomically (the report, the fitted-values file); nothing is left if it fails."""
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def write_ensemble(path: Path, ensemble: "pd.DataFrame", metadata: dict[str, str]) -> None:

@@ -31,7 +31,7 @@ def _checked(label: str, low: float, high: float, low_open: bool = False) -> Cal
         if isinstance(raw, _Dist):
             return raw
         if isinstance(raw, bool) or not isinstance(raw, (int, float, dict)):
-            raise ValueError(f"must be {label}, a number or a distribution table (got {raw!r})")
+            raise ValueError(f"must be {label} or a distribution table (got {raw!r})")
         if isinstance(raw, dict):
             dist = parse_distribution(raw)
             lo, hi = dist.support()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -17,15 +18,20 @@ matplotlib.use("Agg")
 
 from sim.analysis import (  # noqa: E402
     RunError,
+    arm_survival,
     cumulative_incidence,
     flow,
     kaplan_meier,
     open_run,
+    plot_arms,
+    plot_differences,
     plot_flow,
     plot_survival,
+    plot_tornado,
     rmst,
     toxicity,
 )
+from sim.summary import MEASURE_LABELS, MEASURES, measure_label  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIMULATE = Path(sys.executable).parent / "simulate"
@@ -135,8 +141,96 @@ def test_flow_plot_and_report(run_dir: Path, tmp_path: Path) -> None:
     text = out.read_text()
     assert text.count("data:image/png;base64,") >= 4
     assert "http://" not in text and "https://" not in text  # self-contained
-    for section in ("Patient flow", "Survival", "Strategy differences", "Reproducibility (STRESS-DES)", "SHA-256"):
+    for section in ("Patient flow", "Survival", "Outcomes and paired differences", "Toxicity of reinduction",
+                    "Reproducibility (STRESS-DES)", "SHA-256"):
         assert section in text
+    # readable measures with units, the reference named, no internal codes as row labels
+    assert "4-year OS (%)" in text and "Restricted mean survival to 4 years (days)" in text
+    assert ">os_4y<" not in text and ">mrd_negative_remission<" not in text
+    assert "mitcl &minus; r3_blina" in text and "reference strategy, <b>r3_blina</b>" in text
+    # the survival bands are described as the spread of one trial-sized cohort, as in README
+    assert "the spread one trial-sized cohort would show" in text and "Monte Carlo band" not in text
+    # flow and toxicity columns in the scenario's order; toxicity in % with intervals
+    toxicity_html = text[text.index("Toxicity of reinduction"):text.index("Who does well")]
+    assert toxicity_html.index(">r3_blina<") < toxicity_html.index(">mitcl<") < toxicity_html.index(">r3_chemo<")
+    assert re.search(r"<td>\d+\.\d \[\d+\.\d, \d+\.\d\]</td>", toxicity_html)
+    assert "<div class='scroll'><table>" in text  # wide tables scroll inside their box
+
+
+def _labels_inside(figure) -> None:
+    """Every axes, with its tick labels, axis labels and title, lies inside the figure: nothing is cut."""
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    frame = figure.bbox
+    for ax in figure.axes:
+        box = ax.get_tightbbox(renderer)
+        assert box.x0 >= frame.x0 - 1 and box.x1 <= frame.x1 + 1, (ax.get_xlabel(), box, frame)
+        assert box.y0 >= frame.y0 - 1 and box.y1 <= frame.y1 + 1, (ax.get_xlabel(), box, frame)
+
+
+def test_figures_keep_their_labels_inside_and_name_the_reference(run_dir: Path) -> None:
+    run = open_run(run_dir)
+    differences = run.differences()
+    figure = plot_differences(differences)
+    _labels_inside(figure)
+    assert "difference from r3_blina, percentage points" in figure.axes[0].get_xlabel()
+    ticks = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert "4-year OS" in ticks and "os_4y" not in ticks
+    # every difference measure, days included: days get their own panel
+    figure = plot_differences(differences, measures=["os_4y", "rmst_os_4y_days"])
+    assert [ax.get_xlabel() for ax in figure.axes] == ["difference from r3_blina, percentage points",
+                                                       "difference from r3_blina, days"]
+    _labels_inside(figure)
+    _labels_inside(plot_flow(run.flow()))
+    _labels_inside(run.survival("os").plot())
+    table = pd.DataFrame({"strategy": ["mitcl"] * 2, "parameter": ["reinduction.mitcl.toxic_death_prob.*",
+                                                                   "hsct.trm_prob"],
+                          "at_low": [-0.1, -0.12], "at_high": [-0.2, -0.15], "central": [-0.15] * 2,
+                          "swing": [0.1, 0.03]})
+    figure = plot_tornado(table, "efs_4y", reference="r3_blina")
+    _labels_inside(figure)
+    assert figure.axes[0].get_xlabel() == "4-year EFS: mitcl minus r3_blina, percentage points"
+    # the bars are drawn in percentage points
+    assert min(min(p.get_x(), p.get_x() + p.get_width()) for p in figure.axes[0].patches) == pytest.approx(-20.0)
+
+
+def test_flow_follows_the_scenario_order(run_dir: Path) -> None:
+    run = open_run(run_dir)
+    assert list(dict.fromkeys(run.flow()["strategy"])) == run.strategies == ["r3_blina", "mitcl", "r3_chemo"]
+
+
+def test_toxicity_intervals_surround_the_rate(run_dir: Path) -> None:
+    tox = toxicity(open_run(run_dir).patients, "strategy")
+    assert (tox["ci_low"] <= tox["rate"]).all() and (tox["rate"] <= tox["ci_high"]).all()
+    np.testing.assert_allclose(tox["ci_high"] - tox["rate"], 1.959963984540054 * tox["mc_se"])
+
+
+def test_every_measure_has_a_readable_label_with_its_unit() -> None:
+    assert set(MEASURE_LABELS) == set(MEASURES)
+    assert measure_label("os_4y") == "4-year OS (%)"
+    assert measure_label("os_4y", difference=True) == "4-year OS (percentage points)"
+    assert measure_label("rmst_os_4y_days", difference=True) == "Restricted mean survival to 4 years (days)"
+    assert measure_label("unknown_measure") == "unknown_measure"
+
+
+def test_arm_curves_run_from_randomisation() -> None:
+    arms = ["A_chemo", "B_blinatumomab", "C_chemo", "D_blinatumomab"]
+    patients = pd.DataFrame({
+        "strategy": "aall1331", "replication": np.tile([0, 1], 6), "arm": arms * 2 + [None] * 4,
+        "randomized": [True] * 8 + [False] * 4, "eob1_day": 30.0,
+        "efs_days": np.linspace(100, 1200, 12), "efs_event": True,
+        "os_days": np.linspace(100, 1200, 12), "os_event": False,
+    })
+    table = arm_survival(patients, "efs")
+    assert set(table["group"]) == {"A: chemotherapy", "B: blinatumomab", "C: chemotherapy", "D: blinatumomab"}
+    a = table[table["arm"] == "A_chemo"]
+    first_event = patients.loc[patients["arm"] == "A_chemo", "efs_days"].min() - 30.0
+    assert a.loc[a["time_days"] < first_event, "survival"].eq(1.0).all()
+    assert a.loc[a["time_days"] >= first_event, "survival"].lt(1.0).all()
+    figure = plot_arms(patients, "efs")
+    assert [ax.get_title() for ax in figure.axes] == ["HR/IR: A vs B", "LR: C vs D"]
+    assert figure.axes[0].get_xlabel() == "years from randomisation"
+    _labels_inside(figure)
 
 
 def test_open_run_errors_name_what_is_missing(run_dir: Path, tmp_path: Path) -> None:
@@ -169,3 +263,17 @@ def test_notebook_executes_top_to_bottom(notebook: str, tmp_path: Path, monkeypa
     outputs = [o for cell in book.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # it drew figures
+
+
+def test_report_of_one_replication_says_why_there_is_no_interval(tmp_path: Path) -> None:
+    from sim.report import build_report
+
+    scenario = tmp_path / "one.toml"
+    scenario.write_text(f'extends = "{ROOT / "scenarios" / "mitcl.toml"}"\n[cohort]\nn_patients = 20\n')
+    result = subprocess.run([str(SIMULATE), str(scenario), "--reps", "1", "--seed", "2", "--out", str(tmp_path / "run"),
+                             "--workers", "1", "--quiet"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    text = build_report(open_run(tmp_path / "run"))
+    assert "One replication: no Monte Carlo interval can be computed" in text
+    assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE)
+    assert "1 replication of 20 patients" in text

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -243,3 +246,186 @@ def test_version() -> None:
     result = subprocess.run([str(SIMULATE), "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert sim.__version__ in result.stdout
+
+
+# --- unwritable outputs: one line naming the path and the reason, exit 2, nothing left ---------
+#
+# The tests run as root in CI, where chmod-made read-only directories are still writable; so
+# they use paths that give a real OSError whoever runs them: a path under /proc (no directory
+# can be made there), a path under a regular file, and an empty /sys directory that refuses new
+# files even to root (when the machine has one). A chmod case runs only for a non-root user.
+
+def _unwritable_out_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
+    a_file = tmp / "a_file"
+    a_file.write_text("not a directory")
+    return {
+        "under-proc": (Path("/proc/relapse-sim-test/run"),
+                       "cannot create the directory (No such file or directory)"),
+        "under-a-file": (a_file / "run", "cannot create the directory (Not a directory)"),
+    }
+
+
+@pytest.mark.parametrize("case", ["under-proc", "under-a-file"])
+def test_unwritable_out_gives_one_line(tmp_path: Path, case: str) -> None:
+    small = write_scenario(tmp_path, small_cohort_body(5))
+    out, reason = _unwritable_out_cases(tmp_path)[case]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = simulate(small, "--reps", 1, "--out", out, "--workers", 1, "--quiet", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: --out {out}: {reason}"]
+    assert result.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def _read_only_empty_directory(tmp_path: Path) -> Path:
+    """An existing empty directory where no file can be created, for whoever runs the test."""
+    if os.geteuid() != 0:
+        directory = tmp_path / "read-only"
+        directory.mkdir()
+        directory.chmod(0o555)
+        return directory
+    for candidate in (Path("/sys/kernel/software_nodes"), Path("/sys/kernel/security")):
+        if candidate.is_dir() and not any(candidate.iterdir()):
+            try:
+                (candidate / "probe").touch()
+            except OSError:
+                return candidate
+            (candidate / "probe").unlink()
+    pytest.skip("running as root and no empty read-only directory on this machine")
+
+
+def test_read_only_empty_out_gives_one_line(tmp_path: Path) -> None:
+    small = write_scenario(tmp_path, small_cohort_body(5))
+    out = _read_only_empty_directory(tmp_path)
+    result = simulate(small, "--reps", 1, "--out", out, "--workers", 1, "--quiet", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: --out {out}: cannot write in the directory (Permission denied)"]
+    assert list(out.iterdir()) == []
+
+
+def test_report_into_an_unwritable_place_gives_one_line(seeded_run, tmp_path: Path) -> None:
+    _, run = seeded_run
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory")
+    for out, reason in ((Path("/proc/relapse-sim-report.html"), "No such file or directory"),
+                        (a_file / "report.html", "Not a directory")):
+        result = simulate("report", run, "--out", out, cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [f"error: --out {out}: cannot write ({reason})"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_unreachable_scheduler_leaves_no_out_directory(tmp_path: Path) -> None:
+    small = write_scenario(tmp_path, small_cohort_body(5))
+    out = tmp_path / "new" / "run"
+    result = simulate(small, "--reps", 1, "--out", out, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
+                      "--quiet", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answered")
+    assert not (tmp_path / "new").exists()
+
+
+def test_overwrite_removes_what_the_former_run_wrote(workdir: Path, small_toml: Path) -> None:
+    out = workdir / "overwritten-with-report"
+    assert simulate(small_toml, "--reps", 2, "--seed", 1, "--out", out, "--workers", 1, "--quiet", cwd=workdir).returncode == 0
+    assert simulate("report", out, cwd=workdir).returncode == 0
+    assert (out / "report.html").exists()
+    (out / "notes.txt").write_text("the user's own file")
+    result = simulate(small_toml, "--reps", 1, "--seed", 2, "--out", out, "--workers", 1, "--quiet", "--overwrite",
+                      cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert not (out / "report.html").exists()  # a report of the former run would describe other results
+    assert (out / "notes.txt").read_text() == "the user's own file"
+
+
+# --- the terminal ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def three_strategy_run(workdir: Path) -> Path:
+    scenario = workdir / "three.toml"
+    scenario.write_text(f'extends = "{(AALL1331_TOML.parent / "mitcl.toml").as_posix()}"\n[cohort]\nn_patients = 20\n')
+    out = workdir / "three"
+    result = simulate(scenario, "--reps", 2, "--seed", 4, "--out", out, "--workers", 1, "--quiet", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    return scenario
+
+
+def _run_with_columns(scenario: Path, out: Path, columns: int | None, *extra: object) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    return subprocess.run([str(SIMULATE), str(scenario), "--reps", "2", "--seed", "4", "--out", str(out),
+                           "--workers", "1", "--overwrite", *map(str, extra)],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize("columns", [80, 60, 120])
+def test_comparison_table_fits_the_terminal(three_strategy_run: Path, workdir: Path, columns: int) -> None:
+    result = _run_with_columns(three_strategy_run, workdir / f"cols{columns}", columns, "--quiet")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    table = lines[:-2]  # then the one-line run summary and the output path
+    assert max(len(line.rstrip()) for line in table) <= columns
+    # nothing dropped: every strategy, every difference and every outcome is shown
+    for header in ("r3_blina", "mitcl", "r3_chemo", "− r3_blina", "4-year OS (%)", "Inpatient stay, mean (days)"):
+        assert header in result.stdout, header
+
+
+def test_quiet_hides_only_the_progress_and_piped_output_is_not_cut(three_strategy_run: Path, workdir: Path) -> None:
+    result = _run_with_columns(three_strategy_run, workdir / "piped", None, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "Outcomes, and paired differences from r3_blina (mean [Monte Carlo 95% interval])" in result.stdout
+    assert "pairing removed a median" in result.stdout and "% to " in result.stdout  # "range 9% to 100%"
+    assert "2 replications x 20 patients x 3 strategies in" in result.stdout
+    assert "(1 worker, process)" in result.stdout
+
+
+def test_one_replication_says_why_there_is_no_interval(workdir: Path, small_toml: Path) -> None:
+    result = simulate(small_toml, "--reps", 1, "--seed", 3, "--out", workdir / "one-rep", "--workers", 1, "--quiet",
+                      cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    words = " ".join(result.stdout.split())  # titles wrap at the table's width
+    assert "aall1331: outcomes over 1 replication (one replication: values, no interval)" in words
+    assert "no Monte Carlo SE or interval; they need --reps 2 or more" in words
+    assert "nan" not in result.stdout and "differences" not in result.stdout.lower()
+    assert "1 replication x 25 patients x 1 strategy in" in result.stdout
+
+
+def test_usage_errors_name_the_command_the_readme_uses(small_toml: Path, workdir: Path) -> None:
+    result = simulate(small_toml, "--reps", "x", cwd=workdir)
+    assert result.returncode == 2
+    assert "Try 'simulate --help' for help." in result.stderr and "simulate run" not in result.stderr
+    help_text = simulate("--help", cwd=workdir).stdout
+    for option in ("--executor", "--scheduler", "--resume", "--overwrite", "--quiet"):
+        assert option in help_text
+
+
+def test_ctrl_c_says_stopping_and_exits_within_two_seconds(workdir: Path) -> None:
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, while workers compute."""
+    out = workdir / "interrupted"
+    process = subprocess.Popen(
+        [str(SIMULATE), str(AALL1331_TOML), "--reps", "200", "--seed", "1", "--out", str(out), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (out / "run.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # workers started and computing
+    sent = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    elapsed = time.monotonic() - sent
+    assert process.returncode == 130
+    lines = stderr.splitlines()  # a worker caught starting may add its own traceback (see sim.cli)
+    assert "stopping…" in lines
+    assert lines[lines.index("stopping…") + 1] == \
+        f"error: interrupted; finished parts are kept: rerun with --resume --out {out} to complete"
+    assert elapsed < 2.5 + 1.0  # the grace period, and the time to start the interpreter's exit
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # the terminated workers and the resource tracker follow
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("a process of the interrupted run is still alive 3 s after the driver exited")

@@ -86,12 +86,12 @@ BAD_SCENARIOS = [
     ),
     pytest.param(
         '[block1]\ntherapy_days = "28"\n',
-        "{file}: block1.therapy_days: must be a number >= 0, a number or a distribution table (got '28')",
+        "{file}: block1.therapy_days: must be a number >= 0 or a distribution table (got '28')",
         id="string-where-number",
     ),
     pytest.param(
         "[block1]\ntherapy_days = true\n",
-        "{file}: block1.therapy_days: must be a number >= 0, a number or a distribution table (got True)",
+        "{file}: block1.therapy_days: must be a number >= 0 or a distribution table (got True)",
         id="boolean-where-number",
     ),
     pytest.param(
