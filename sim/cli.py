@@ -396,13 +396,13 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
                 "pass" if row.passed else "[bold red]FAIL[/]",
             )
         Console(width=max(shutil.get_terminal_size().columns, 120)).print(table)
+        _print_gradient(patients)
+        if subgroups:
+            _print_subgroups(patients)
         skipped = len(load_targets()) - len(result)
         if skipped:
             click.echo(f"{skipped} targets describe strategies this scenario does not run.")
         click.echo(f"{len(result) - failed} of {len(result)} targets within 2 trial SE")
-        _print_gradient(patients)
-        if subgroups:
-            _print_subgroups(patients)
     if failed:
         sys.exit(1)
 
@@ -439,10 +439,10 @@ def _print_subgroups(patients: "pd.DataFrame") -> None:
     from .subgroups import subgroup_views
 
     for name, view in subgroup_views(patients).items():
-        wide = view.pivot_table(index=["strategy", "cell", "patients_per_replication"], columns=["endpoint", "years"],
-                                values="mean", sort=False)
-        se = view.pivot_table(index=["strategy", "cell", "patients_per_replication"], columns=["endpoint", "years"],
-                              values="mc_se", sort=False)
+        keys = dict(index=["strategy", "cell", "patients_per_replication"], columns=["endpoint", "years"], sort=False,
+                    dropna=False)
+        wide = view.pivot_table(values="mean", **keys)
+        se = view.pivot_table(values="mc_se", **keys)  # NaN with one replication in the cell: shown as "-"
         table = Table(title=f"EFS and OS from enrolment by {name} (mean over replications +/- MC SE)")
         table.add_column("strategy")
         table.add_column(name)
@@ -454,7 +454,8 @@ def _print_subgroups(patients: "pd.DataFrame") -> None:
             strategy, cell, n = index
             cells = []
             for column, value in values.items():
-                text = f"{value:.3f} +/- {se.loc[index, column]:.3f}"
+                error = se.loc[index, column] if index in se.index else float("nan")
+                text = f"{value:.3f} +/- " + ("-" if error != error else f"{error:.3f}")
                 key = (strategy, cell, *column)
                 if key in evidence.index:
                     text += f" [{evidence.loc[key, 'evidence']:.3f}: {evidence.loc[key, 'evidence_source']}]"
