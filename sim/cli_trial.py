@@ -55,6 +55,8 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
     their arm at each look. Writes trial_looks/, trial_summary/ and
     manifest.json (and power_curve/ with --target-power).
     """
+    import pandas as pd
+
     from .output import OutputError, default_run_dir, prepare_run_dir
     from .run import check_resumable
     from .runner import default_workers, make_executor

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cohort import AGE_BANDS, Cohort, draw_cohort, load_case_mix
+from ..cohort import AGE_BANDS, Cohort, case_mix_for, draw_cohort
 from ..parameters import Scenario
 from ..scenario import ScenarioError
 from ..streams import Streams, generator_for
@@ -64,9 +64,10 @@ class TrialSelection:
         return np.flatnonzero(eligible_mask(cohort, self.eligibility))[: self.n_patients].tolist()
 
 
-def eligible_share(eligibility: Eligibility) -> float:
+def eligible_share(eligibility: Eligibility, cohort_settings) -> float:
+    """Share of the scenario's case-mix that is eligible (a large fixed-seed cohort)."""
     streams = Streams(SHARE_SEED, 0, SHARE_PATIENTS)
-    cohort = draw_cohort(load_case_mix(), SHARE_PATIENTS, 0.0, streams)
+    cohort = draw_cohort(case_mix_for(cohort_settings), SHARE_PATIENTS, 0.0, streams)
     return float(eligible_mask(cohort, eligibility).mean())
 
 
@@ -109,7 +110,7 @@ def build_design(scenario: Scenario, n_max: int | None = None, source: str = "sc
         raise TrialDesignError(
             f"{source}: trial: missing required table; Suggestion: add a [trial] table (README, Trial design)"
         )
-    share = eligible_share(settings.eligibility)
+    share = eligible_share(settings.eligibility, scenario.cohort)
     if share == 0:
         raise TrialDesignError(
             f"{source}: trial.eligibility: no patient of the case-mix is eligible "
