@@ -17,7 +17,10 @@ Measures what a user pays, in one run:
    end to end and simulation only, say how close each patient's pathway
    comes to the engine's own cost (1 would mean the model adds nothing).
 4. **Parallel efficiency** from 1 worker to all cores, the ``simulate``
-   command's wall time: ``T1 / (cores x Tn)``.
+   command's wall time: ``T1 / (cores x Tn)``; and, since wall time means
+   little on a machine other work shares, the CPU time of all the command's
+   processes with 1 worker over that with all cores (1 when running in
+   parallel adds no work).
 5. **Peak memory** (largest resident set of any process of the run) of the
    command at 100 and at 2,000 replications.
 6. **A sampled sweep:** the wall time of a 64-point Latin hypercube sweep of
@@ -124,18 +127,20 @@ def bare_simpy(n_processes: int, total_timeouts: int) -> dict:
 
 
 def cli_run(args: list[str]) -> dict:
-    """Run `simulate` in a child that reports the largest resident set of any descendant."""
+    """Run `simulate` in a child that reports its wall time, the CPU time of all its
+    processes, and the largest resident set of any of them."""
     probe = (
         "import resource, subprocess, sys, time; t = time.perf_counter(); "
         "r = subprocess.run(sys.argv[1:], capture_output=True); "
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+        "print(time.perf_counter() - t, u.ru_utime + u.ru_stime, u.ru_maxrss, r.returncode)"
     )
     out = subprocess.run([sys.executable, "-c", probe, str(SIMULATE), *args], capture_output=True, text=True, check=True)
-    seconds, max_rss_kib, returncode = out.stdout.split()
+    seconds, cpu_seconds, max_rss_kib, returncode = out.stdout.split()
     if returncode != "0":
         raise RuntimeError(f"simulate {' '.join(args)} failed with status {returncode}; "
                            "Suggestion: run that command alone to see its message")
-    return {"seconds": float(seconds), "peak_rss_mib": int(max_rss_kib) / 1024}
+    return {"seconds": float(seconds), "cpu_seconds": float(cpu_seconds), "peak_rss_mib": int(max_rss_kib) / 1024}
 
 
 def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int) -> dict:
@@ -205,7 +210,9 @@ def main(argv: list[str] | None = None) -> dict:
         many = cli_run([str(SCENARIO), "--reps", reps, "--seed", "1", "--out", f"{tmp}/wn", "--workers", str(cores), "--quiet"])
         results["parallel"] = {"replications": sizes["parallel"], "cores": cores, "seconds_1_worker": one["seconds"],
                                "seconds_all_workers": many["seconds"],
-                               "efficiency": one["seconds"] / (cores * many["seconds"])}
+                               "efficiency": one["seconds"] / (cores * many["seconds"]),
+                               "cpu_seconds_1_worker": one["cpu_seconds"], "cpu_seconds_all_workers": many["cpu_seconds"],
+                               "cpu_efficiency": one["cpu_seconds"] / many["cpu_seconds"]}
         memory = {}
         for reps in sizes["memory"]:
             run = cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/m{reps}", "--quiet"])
@@ -229,7 +236,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"({bare['timeouts'] / bare['seconds']:,.0f} timeouts/s)")
     p = results["parallel"]
     print(f"parallel efficiency 1 -> {cores} workers: {p['efficiency']:.2f} ({p['replications']} replications, "
-          f"{p['seconds_1_worker']:.1f} s vs {p['seconds_all_workers']:.1f} s)")
+          f"{p['seconds_1_worker']:.1f} s vs {p['seconds_all_workers']:.1f} s wall); CPU time 1 worker / {cores} workers "
+          f"{p['cpu_efficiency']:.2f} ({p['cpu_seconds_1_worker']:.1f} s vs {p['cpu_seconds_all_workers']:.1f} s: "
+          "the work parallelism adds, whatever else the machine runs)")
     print("peak memory: " + ", ".join(f"{k} {v:.0f}" for k, v in memory.items() if k.startswith("peak"))
           + f" MiB (ratio {memory['ratio']:.2f})")
     s = results["lhs_sweep"]
