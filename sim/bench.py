@@ -27,8 +27,10 @@ Measures what a user pays, in one run:
    ``scenarios/mitcl_sensitivity.toml`` at 10 replications per point.
 
 It prints a table and writes it as JSON (``--json-out``). A benchmark, not a
-test: nothing here fails on a slow machine, and on a shared machine the
-ratios (measured in the same run) are steadier than the rates.
+test: nothing here fails on a slow machine. Each time is measured as wall
+time and as CPU time (of this process, or of all the command's processes):
+on a machine other work shares, CPU times and their ratios are the steady
+figures.
 """
 
 from __future__ import annotations
@@ -93,14 +95,15 @@ def simpy_work_per_patient(scenario, seed: int, replications: int) -> dict:
 
 def simulation_only(scenario, seed: int, replications: int) -> dict:
     run_replication(scenario, seed, replications)  # warm-up: imports, caches
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     patients = events = 0
     for r in range(replications):
         p, e = run_replication(scenario, seed, r)
         patients, events = patients + p.num_rows, events + e.num_rows
-    seconds = time.perf_counter() - started
-    return {"patients": patients, "event_rows": events, "seconds": seconds,
-            "seconds_per_patient": seconds / patients, "patients_per_second": patients / seconds}
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
+    return {"patients": patients, "event_rows": events, "seconds": seconds, "cpu_seconds": cpu_seconds,
+            "seconds_per_patient": seconds / patients, "patients_per_second": patients / seconds,
+            "cpu_seconds_per_patient": cpu_seconds / patients, "patients_per_cpu_second": patients / cpu_seconds}
 
 
 def timeouts_of_each(n_processes: int, total_timeouts: int) -> list[int]:
@@ -117,13 +120,13 @@ def bare_simpy(n_processes: int, total_timeouts: int) -> dict:
             yield env.timeout(1.0)
 
     env = simpy.Environment()
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     for steps in timeouts_of_each(n_processes, total_timeouts):
         env.process(patient(env, steps))
     env.run()
-    seconds = time.perf_counter() - started
-    return {"patients": n_processes, "timeouts": total_timeouts, "seconds": seconds,
-            "seconds_per_patient": seconds / n_processes}
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
+    return {"patients": n_processes, "timeouts": total_timeouts, "seconds": seconds, "cpu_seconds": cpu_seconds,
+            "seconds_per_patient": seconds / n_processes, "cpu_seconds_per_patient": cpu_seconds / n_processes}
 
 
 def cli_run(args: list[str]) -> dict:
@@ -145,16 +148,20 @@ def cli_run(args: list[str]) -> dict:
 
 def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int) -> dict:
     """Marginal seconds per replication of `simulate --workers 1`, start-up excluded."""
-    def run(reps: int, name: str) -> float:
+    def run(reps: int, name: str) -> dict:
         return cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{name}",
-                        "--workers", "1", "--quiet"])["seconds"]
+                        "--workers", "1", "--quiet"])
 
     small, large = run(base, "e2e_small"), run(base + extra, "e2e_large")
-    per_replication = (large - small) / extra
-    return {"replications": (base, base + extra), "seconds": (small, large),
+    per_replication = (large["seconds"] - small["seconds"]) / extra
+    cpu_per_replication = (large["cpu_seconds"] - small["cpu_seconds"]) / extra
+    return {"replications": (base, base + extra), "seconds": (small["seconds"], large["seconds"]),
+            "cpu_seconds": (small["cpu_seconds"], large["cpu_seconds"]),
             "seconds_per_replication": per_replication,
             "seconds_per_patient": per_replication / patients_per_replication,
-            "patients_per_second": patients_per_replication / per_replication}
+            "patients_per_second": patients_per_replication / per_replication,
+            "cpu_seconds_per_patient": cpu_per_replication / patients_per_replication,
+            "patients_per_cpu_second": patients_per_replication / cpu_per_replication}
 
 
 def sweep_scenario(tmp: str, points: int, replications: int) -> Path:
@@ -180,6 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="only throughput and the bare SimPy ratios (a few minutes), not the scale measures")
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     sizes = (
@@ -198,12 +207,16 @@ def main(argv: list[str] | None = None) -> dict:
         "load_average_at_start": os.getloadavg()[0],
         "simpy_work": work, "simulation_only": sim, "bare_simpy": bare,
         "ratio_simulation_only": bare["seconds_per_patient"] / sim["seconds_per_patient"],
+        "cpu_ratio_simulation_only": bare["cpu_seconds_per_patient"] / sim["cpu_seconds_per_patient"],
     }
     with tempfile.TemporaryDirectory() as tmp:
         base, extra = sizes["e2e"]
         e2e = end_to_end(tmp, base, extra, n_patients)
         results["end_to_end"] = e2e
         results["ratio_end_to_end"] = bare["seconds_per_patient"] / e2e["seconds_per_patient"]
+        results["cpu_ratio_end_to_end"] = bare["cpu_seconds_per_patient"] / e2e["cpu_seconds_per_patient"]
+        if options.throughput_only:
+            return _report(results, sizes, cores, options.json_out)
 
         reps = str(sizes["parallel"])
         one = cli_run([str(SCENARIO), "--reps", reps, "--seed", "1", "--out", f"{tmp}/w1", "--workers", "1", "--quiet"])
@@ -226,15 +239,26 @@ def main(argv: list[str] | None = None) -> dict:
         results["lhs_sweep"] = {"points": points, "replications_per_point": per_point, "seconds": sweep["seconds"],
                                 "peak_rss_mib": sweep["peak_rss_mib"]}
 
+    return _report(results, sizes, cores, options.json_out)
+
+
+def _report(results: dict, sizes: dict, cores: int, json_out: Path | None) -> dict:
+    work, sim, bare, e2e = results["simpy_work"], results["simulation_only"], results["bare_simpy"], results["end_to_end"]
     print(f"machine: {results['machine']} (load average {results['load_average_at_start']:.2f} at start)")
     print(f"SimPy work per patient: {work['timeouts_per_patient']:.2f} timeouts, {work['steps_per_patient']:.2f} events processed")
     print(f"end to end (simulate, 1 worker, marginal over {sizes['e2e'][1]} replications): "
-          f"{e2e['patients_per_second']:,.0f} trajectories/s/core; vs bare SimPy {results['ratio_end_to_end']:.2f}")
-    print(f"simulation only: {sim['patients_per_second']:,.0f} trajectories/s/core; "
-          f"vs bare SimPy {results['ratio_simulation_only']:.2f}")
-    print(f"bare SimPy, same timeouts per patient: {1 / bare['seconds_per_patient']:,.0f} trajectories/s "
-          f"({bare['timeouts'] / bare['seconds']:,.0f} timeouts/s)")
-    p = results["parallel"]
+          f"{e2e['patients_per_second']:,.0f} trajectories/s/core, {e2e['patients_per_cpu_second']:,.0f} per CPU second; "
+          f"vs bare SimPy {results['ratio_end_to_end']:.2f} (wall), {results['cpu_ratio_end_to_end']:.2f} (CPU)")
+    print(f"simulation only: {sim['patients_per_second']:,.0f} trajectories/s/core, "
+          f"{sim['patients_per_cpu_second']:,.0f} per CPU second; vs bare SimPy "
+          f"{results['ratio_simulation_only']:.2f} (wall), {results['cpu_ratio_simulation_only']:.2f} (CPU)")
+    print(f"bare SimPy, same timeouts per patient: {1 / bare['seconds_per_patient']:,.0f} trajectories/s, "
+          f"{1 / bare['cpu_seconds_per_patient']:,.0f} per CPU second ({bare['timeouts'] / bare['seconds']:,.0f} timeouts/s)")
+    if "parallel" not in results:
+        if json_out is not None:
+            json_out.write_text(json.dumps(results, indent=1))
+        return results
+    p, memory = results["parallel"], results["memory"]
     print(f"parallel efficiency 1 -> {cores} workers: {p['efficiency']:.2f} ({p['replications']} replications, "
           f"{p['seconds_1_worker']:.1f} s vs {p['seconds_all_workers']:.1f} s wall); CPU time 1 worker / {cores} workers "
           f"{p['cpu_efficiency']:.2f} ({p['cpu_seconds_1_worker']:.1f} s vs {p['cpu_seconds_all_workers']:.1f} s: "
@@ -244,8 +268,8 @@ def main(argv: list[str] | None = None) -> dict:
     s = results["lhs_sweep"]
     print(f"Latin hypercube sweep, {s['points']} points x {s['replications_per_point']} replications "
           f"of {SWEEP_SCENARIO.name}: {s['seconds']:.1f} s")
-    if options.json_out is not None:
-        options.json_out.write_text(json.dumps(results, indent=1))
+    if json_out is not None:
+        json_out.write_text(json.dumps(results, indent=1))
     return results
 
 
