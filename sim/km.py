@@ -9,8 +9,11 @@ censored at ``t_j`` counts as at risk there) and ``d_j`` events at ``t_j``:
 
     S_g(t) = prod_{t_j <= t} (1 - d_j / n_j)
 
-computed as ``exp(sum_j [log(n_j - d_j) - log(n_j)])``, as lifelines does,
-so a group whose last patients all have the event drops to exactly 0. The
+computed as ``exp(sum_j [log(n_j - d_j) - log(n_j)])`` with the sum taken
+in time order within the group, exactly as lifelines does, so the values are
+bit for bit lifelines' (calibration, which fits to them, reproduces its
+shipped fit), and a group whose last patients all have the event drops to
+exactly 0. The
 restricted mean survival time to ``tau`` is the area under the step curve:
 
     RMST_g(tau) = integral_0^tau S_g(u) du
@@ -33,17 +36,15 @@ class GroupedKaplanMeier:
     """Kaplan-Meier curves of ``n_groups`` groups, fitted together.
 
     The event times of all groups sit in one array, sorted by (group, time);
-    ``log_survival[j + 1]`` is the running sum of ``log(1 - d/n)`` from the
-    first event time of the whole array to event time ``j`` (zero-event
-    factors counted apart in ``zeros``, so a curve that reaches 0 stays 0).
+    ``log_survival[j]`` is the group's running sum of ``log(1 - d/n)`` up to
+    event time ``j`` (``-inf`` once the curve has reached 0).
     """
 
     n_groups: int
     group_sizes: np.ndarray      # patients per group
     event_group: np.ndarray      # group of each distinct (group, event time)
     event_days: np.ndarray       # its time
-    log_survival: np.ndarray     # 0, then cumulative log(1 - d/n) of finite factors (len events + 1)
-    zeros: np.ndarray            # 0, then cumulative count of factors equal to 0 (len events + 1)
+    log_survival: np.ndarray     # within each group, cumulative log(1 - d/n) at each event time
     group_start: np.ndarray      # first event index of each group (len n_groups + 1)
 
     @classmethod
@@ -81,23 +82,22 @@ class GroupedKaplanMeier:
 
         with np.errstate(divide="ignore"):
             factor_log = np.log(at_risk - deaths) - np.log(at_risk)
-        is_zero = np.isneginf(factor_log)
-        factor_log[is_zero] = 0.0
         group_start = np.zeros(n_groups + 1, dtype=np.int64)
         group_start[1:] = np.cumsum(np.bincount(event_group, minlength=n_groups))
-        log_survival = np.concatenate([[0.0], np.cumsum(factor_log)])
-        zeros = np.concatenate([[0], np.cumsum(is_zero)])
-        return cls(n_groups, sizes, event_group, days[first], log_survival, zeros, group_start)
+        # A running sum per group, in the same order as lifelines: a global sum
+        # minus its value at the group's start would differ in the last bits.
+        log_survival = np.empty_like(factor_log)
+        for start, stop in zip(group_start[:-1].tolist(), group_start[1:].tolist()):
+            if stop > start:
+                log_survival[start:stop] = np.cumsum(factor_log[start:stop])
+        return cls(n_groups, sizes, event_group, days[first], log_survival, group_start)
 
     def _survival_after(self, index: np.ndarray, group: np.ndarray) -> np.ndarray:
         """S just after event ``index`` of ``group``; 1 where ``index`` is before the group's first event."""
-        start = self.group_start[group]
-        inside = index >= start
-        through = np.where(inside, index + 1, start)  # cumulative arrays carry a leading 0
-        log_s = self.log_survival[through] - self.log_survival[start]
-        zeros = self.zeros[through] - self.zeros[start]
-        survival = np.where(zeros > 0, 0.0, np.exp(log_s))
-        return np.where(inside, survival, 1.0)
+        inside = index >= self.group_start[group]
+        if not len(self.log_survival):
+            return np.ones(len(index))
+        return np.where(inside, np.exp(self.log_survival[np.where(inside, index, 0)]), 1.0)
 
     def survival_at(self, times: np.ndarray | float) -> np.ndarray:
         """``S_g(t)`` for every group and time: shape ``(n_groups, len(times))``; NaN for empty groups."""

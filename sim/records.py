@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import field, make_dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
-import numpy as np
 import pyarrow as pa
 
 # Named Block 1 adverse events, each recorded as its worst grade (3, 4 or 5;
@@ -132,20 +131,20 @@ _written_values = attrgetter(*_WRITTEN_FIELDS)
 
 
 class EventLog:
-    """Event rows of one (strategy, replication), kept as columns."""
+    """Event rows of one (strategy, replication): one tuple per event, in the order logged.
 
-    __slots__ = ("patient_id", "time_days", "event", "detail", "value")
+    ``patient_id``, ``time_days``, ``event``, ``detail`` and ``value`` read
+    the rows as columns (for tests and traces).
+    """
+
+    __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.patient_id: list[int] = []
-        self.time_days: list[float] = []
-        self.event: list[str] = []
-        self.detail: list[str | None] = []
-        self.value: list[float | None] = []
+        self.rows: list[tuple[int, float, str, str | None, float | None]] = []
 
     def add(self, record: PatientRecord, event: str, detail: str | None = None, value: float | None = None) -> None:
         """An event now, on the patient's clock: text ``detail`` and a number ``value``, each optional."""
-        self.add_at(record, record.now_days, event, detail, value)
+        self.rows.append((record.patient_id, record.now_days, event, detail, value))
 
     def add_at(
         self, record: PatientRecord, day: float, event: str, detail: str | None = None, value: float | None = None
@@ -155,11 +154,16 @@ class EventLog:
         The caller guarantees that no row added later for this patient has an
         earlier day: the table keeps each patient's rows in the order added.
         """
-        self.patient_id.append(record.patient_id)
-        self.time_days.append(day)
-        self.event.append(event)
-        self.detail.append(detail)
-        self.value.append(value)
+        self.rows.append((record.patient_id, day, event, detail, value))
+
+    def _column(self, k: int) -> list:
+        return [row[k] for row in self.rows]
+
+    patient_id = property(lambda self: self._column(0))
+    time_days = property(lambda self: self._column(1))
+    event = property(lambda self: self._column(2))
+    detail = property(lambda self: self._column(3))
+    value = property(lambda self: self._column(4))
 
 
 def _constant_columns(strategy: str, replication: int, n: int) -> list[pa.Array]:
@@ -179,13 +183,13 @@ def patients_table(strategy: str, replication: int, records: list[PatientRecord]
 
 def events_table(strategy: str, replication: int, log: EventLog) -> pa.Table:
     """The log as a table, each patient's rows together (by patient, then in the order logged)."""
-    n = len(log.event)
-    order = pa.array(np.argsort(np.asarray(log.patient_id, dtype=np.int32), kind="stable"))
-    columns = _constant_columns(strategy, replication, n) + [
-        pa.array(log.patient_id, pa.int32()).take(order),
-        pa.array(log.time_days, pa.float64()).take(order),
-        pa.array(log.event, pa.string()).take(order),
-        pa.array(log.detail, pa.string()).take(order),
-        pa.array(log.value, pa.float64()).take(order),
+    rows = sorted(log.rows, key=itemgetter(0))  # stable: a patient's rows keep their order
+    patient_id, time_days, event, detail, value = zip(*rows) if rows else ([],) * 5
+    columns = _constant_columns(strategy, replication, len(rows)) + [
+        pa.array(patient_id, pa.int32()),
+        pa.array(time_days, pa.float64()),
+        pa.array(event, pa.string()),
+        pa.array(detail, pa.string()),
+        pa.array(value, pa.float64()),
     ]
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)

@@ -16,7 +16,9 @@ Why this shape:
   or a strategy does not shift any other draw. A row depends on the patient
   index only, not on the cohort size.
 * **Cost.** One ``Generator`` per decision per replication (tens of µs),
-  not one per patient and decision.
+  not one per patient and decision; the block is turned once into a flat
+  list of Python floats, so a patient's draw is a list index, and a phase
+  that needs several of a patient's draws takes its ``row`` at once.
 
 There is no global random state anywhere in the package.
 """
