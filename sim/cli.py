@@ -47,6 +47,14 @@ WORKERS_OPTION = click.option(
 QUIET_OPTION = click.option("--quiet", is_flag=True, help="No progress bar.")
 
 
+def EXECUTOR_OPTIONS(command):
+    """--executor and --scheduler, shared by every command that runs replications."""
+    command = click.option("--scheduler", default=None,
+                           help="Address of an existing Dask scheduler (with --executor dask).")(command)
+    return click.option("--executor", "executor_kind", type=click.Choice(["process", "dask"]), default="process",
+                        show_default=True, help="Local process pool, or Dask (a local cluster, or --scheduler).")(command)
+
+
 def _plural(n: int, word: str) -> str:
     plural = word[:-1] + "ies" if word.endswith("y") else word + "s"
     return f"{n} {word if n == 1 else plural}"
@@ -230,9 +238,7 @@ def execute(request: RunRequest, quiet: bool, scheduler: str | None = None, inte
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Output directory [default: a new outputs/<scenario>/<time>/].")
 @WORKERS_OPTION
-@click.option("--executor", "executor_kind", type=click.Choice(["process", "dask"]), default="process",
-              show_default=True, help="Local process pool, or Dask (a local cluster, or --scheduler).")
-@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (with --executor dask).")
+@EXECUTOR_OPTIONS
 @click.option("--resume", is_flag=True, help="Finish the run in --out: compute only what is missing.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in a non-empty --out directory.")
 @QUIET_OPTION

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli import QUIET_OPTION, WORKERS_OPTION, _progress, known_errors, main
+from .cli import EXECUTOR_OPTIONS, QUIET_OPTION, WORKERS_OPTION, _progress, known_errors, main
 
 if TYPE_CHECKING:  # the heavy modules load when the command runs, so `simulate --help` starts fast
     import pandas as pd
@@ -39,9 +39,7 @@ if TYPE_CHECKING:  # the heavy modules load when the command runs, so `simulate 
 @click.option("--max-n", type=click.IntRange(min=4), default=None,
               help="Largest N the search tries [default: 3 x trial.n_patients].")
 @WORKERS_OPTION
-@click.option("--executor", "executor_kind", type=click.Choice(["process", "dask"]), default="process",
-              show_default=True, help="Local process pool, or Dask (a local cluster, or --scheduler).")
-@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (with --executor dask).")
+@EXECUTOR_OPTIONS
 @click.option("--resume", is_flag=True, help="Finish the trial run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in a non-empty --out directory.")
 @QUIET_OPTION

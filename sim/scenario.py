@@ -236,21 +236,21 @@ def load_scenario(path: str | Path, use_fitted: bool = True) -> LoadedScenario:
     return LoadedScenario(scenario=scenario, path=path, sources=sources)
 
 
-def ensemble_path(path: str | Path) -> Path:
-    """The calibrated-ensemble file a scenario names with ``ensemble = "..."``."""
+def _named_file(path: str | Path, key: str, what: str) -> Path:
+    """The file a scenario names with ``key = "..."`` (relative to the scenario), or a ScenarioError."""
     path = Path(path)
     document, _ = _read_toml(path, str(path))
-    name = document.get("ensemble")
+    name = document.get(key)
     if not isinstance(name, str):
-        raise ScenarioError([f"{path}: ensemble: missing; the scenario must name an ensemble file to calibrate into"])
+        raise ScenarioError([f"{path}: {key}: missing; the scenario must name {what} to calibrate into"])
     return path.parent / name
+
+
+def ensemble_path(path: str | Path) -> Path:
+    """The calibrated-ensemble file a scenario names with ``ensemble = "..."``."""
+    return _named_file(path, "ensemble", "an ensemble file")
 
 
 def fitted_values_path(path: str | Path) -> Path:
     """The fitted-values file a scenario names with ``fitted = "..."``."""
-    path = Path(path)
-    document, _ = _read_toml(path, str(path))
-    name = document.get("fitted")
-    if not isinstance(name, str):
-        raise ScenarioError([f"{path}: fitted: missing; the scenario must name a fitted-values file to calibrate into"])
-    return path.parent / name
+    return _named_file(path, "fitted", "a fitted-values file")

@@ -164,7 +164,7 @@ BAD_FOLLOW_UP = [
     pytest.param("[second_relapse.survival_prob_after_lr]\nchemo = 1.01\n",
                  "{file}: second_relapse.survival_prob_after_lr.chemo: must be a probability in [0, 1] (got 1.01)",
                  id="salvage-survival-above-one"),
-    pytest.param("[off_protocol]\nnot_assigned_event_free_prob = 0.5\n",
+    pytest.param("[off_protocol]\nnot_assigned_event_free_prob = 0.5\nnot_assigned_survival_prob = 0.198\n",
                  "{file}: off_protocol.not_assigned_event_free_prob: must not exceed 'not_assigned_survival_prob' "
                  "(got 0.5 > 0.198)",
                  id="event-free-above-survival"),
