@@ -7,8 +7,8 @@ clean checkout must arrive at exactly the values in
 ``scenarios/aall1331.ensemble.parquet``. It fails if the model changes in a
 way that moves the fit without the files being regenerated.
 
-A full refit takes about half an hour on two cores, longer than the whole
-suite may take, so it runs when ``SIM_FULL_CALIBRATION=1`` is set (README,
+A full refit takes about 11 minutes on two quiet cores (longer when shared), more than the quick
+suite should spend, so it runs when ``SIM_FULL_CALIBRATION=1`` is set (README,
 "Calibration and validation"); the determinism of the fit is tested on
 every run in ``test_calibration.py``.
 """
