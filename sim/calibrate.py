@@ -36,7 +36,6 @@ model is later judged on are not in this package.
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -336,11 +335,6 @@ def fitted_toml(result: CalibrationResult, seed: int, replications: int, scenari
     for table, entries in tables.items():
         lines += ["", f"[{table}]", *entries]
     return "\n".join(lines) + "\n"
-
-
-def within_share(residuals: pd.DataFrame) -> float:
-    z = residuals["z"].dropna()
-    return float((z.abs() <= 2).mean()) if len(z) else math.nan
 
 
 # --- the project's own out-of-sample check -------------------------------------------------
