@@ -1,16 +1,16 @@
 """Discrete-event simulation of treatment pathways in first relapse of childhood B-ALL.
 
-The data flow is the architecture:
+The data flow is the architecture, and the folders follow it; each layer
+imports only the layers above it in this list:
 
-    scenario TOML            sim.scenario    (read, merge ``extends``, validate)
-      -> frozen parameters   sim.parameters  (numbers or distributions; realise)
-      -> cohort              sim.cohort      (covariates from the AALL1331 case-mix)
-      -> SimPy processes     sim.pathway + sim.phases.*  (one module per phase)
-      -> flat records        sim.records     (patient rows, event rows)
-      -> Parquet             sim.output      (datasets + manifest), driven by sim.run / sim.runner
-      -> analysis            sim.summary, sim.sensitivity, sim.validate, sim.analysis, sim.report
+    sim.clinical     constants the field fixes (MRD threshold, arms, sites, year)
+    sim.scenario     scenario TOML -> validated, frozen parameters
+    sim.model        per-replication cohort -> SimPy processes -> flat records
+    sim.analysis     records -> measures, Kaplan-Meier, validation, calibration, report
+    sim.execution    replications in parallel -> Parquet run directories
+    sim.trial, sim.cli, sim.bench   trial design, the command line, the benchmark
 
-Random numbers come from one root seed through named streams (sim.streams).
+Random numbers come from one root seed through named streams (sim.model.streams).
 """
 
 from importlib.metadata import PackageNotFoundError, version

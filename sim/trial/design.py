@@ -21,16 +21,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cohort import AGE_BANDS, Cohort, case_mix_for, draw_cohort
-from ..parameters import Scenario
-from ..scenario import ScenarioError
-from ..streams import Streams, generator_for
-from .schema import SURVIVAL_ENDPOINTS, Eligibility, TrialSettings
+from sim.clinical import YEAR_DAYS
+from sim.model.cohort import AGE_BANDS, Cohort, case_mix_for, draw_cohort
+from sim.model.streams import Streams, generator_for
+from sim.scenario.load import ScenarioError
+from sim.scenario.schema import Scenario
+from sim.scenario.trial import SURVIVAL_ENDPOINTS, Eligibility, TrialSettings
 
 SHARE_SEED = 20261202          # fixed: the eligible share does not depend on the run's seed
 SHARE_PATIENTS = 20_000
 COHORT_MARGIN_SD = 6.0         # cohort large enough that fewer than N eligible is a 6-sigma event
-DAYS_PER_YEAR = 365.25
 BINARY_FOLLOW_UP_DAYS = 365.0  # end-of-reinduction outcomes are known within weeks
 
 
@@ -119,21 +119,21 @@ def build_design(scenario: Scenario, n_max: int | None = None, source: str = "sc
     n_max = max(n_max or settings.n_patients, settings.n_patients)
     expected = n_max / share
     n_cohort = math.ceil(expected + COHORT_MARGIN_SD * math.sqrt(expected * (1 - share) / share) + 10)
-    accrual_days = n_cohort / (settings.accrual_per_year / share) * DAYS_PER_YEAR
+    accrual_days = n_cohort / (settings.accrual_per_year / share) * YEAR_DAYS
     cohort = scenario.cohort.model_copy(
         update={"n_patients": n_cohort, "accrual": "staggered", "accrual_days": accrual_days}
     )
     # A binary endpoint is known at the end of reinduction: follow patients one year, not to the last look.
     accrual_years = n_max / settings.accrual_per_year
     if settings.analysis.looks_days is not None and settings.analysis.looks_from == "first_enrolment" \
-            and settings.analysis.looks_days[-1] < settings.n_patients / settings.accrual_per_year * DAYS_PER_YEAR:
+            and settings.analysis.looks_days[-1] < settings.n_patients / settings.accrual_per_year * YEAR_DAYS:
         raise TrialDesignError(
             f"{source}: trial.analysis.looks_days: the last look must come after accrual ends "
-            f"(day {settings.n_patients / settings.accrual_per_year * DAYS_PER_YEAR:.0f} for {settings.n_patients} "
+            f"(day {settings.n_patients / settings.accrual_per_year * YEAR_DAYS:.0f} for {settings.n_patients} "
             f"patients at {settings.accrual_per_year:g} a year) (got {settings.analysis.looks_days[-1]:g}); "
             "Suggestion: a later last look, faster accrual, or looks_from = 'last_enrolment'"
         )
-    last_day = settings.analysis.last_day(accrual_years * DAYS_PER_YEAR * 1.2 + 30)
+    last_day = settings.analysis.last_day(accrual_years * YEAR_DAYS * 1.2 + 30)
     horizon = last_day if settings.endpoint in SURVIVAL_ENDPOINTS else BINARY_FOLLOW_UP_DAYS
     follow_up = scenario.follow_up.model_copy(
         update={"censoring": "horizon", "horizon_days": float(horizon), "data_cutoff_day": None}

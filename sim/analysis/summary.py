@@ -1,0 +1,209 @@
+"""Strategy comparison: outcomes per strategy, and paired differences from the reference.
+
+For every (strategy, replication, subgroup) the outcome measures below are
+computed from the ``patients`` table; then, across replications, each
+strategy's mean with a Monte Carlo 95% interval (mean +/- 1.96 sd / sqrt(R)),
+and each strategy's difference from the reference strategy, *paired by
+replication*: all strategies of a replication share the same patients and
+random draws (common random numbers), so the difference is computed inside
+each replication first and its spread across replications gives the interval.
+The variance reduction that pairing achieved is reported as
+``1 - var(paired differences) / (var(a) + var(b))``, the share of the
+unpaired variance that common random numbers removed.
+
+Survival measures are Kaplan-Meier estimates from enrolment, and restricted
+mean survival the area under that curve (``sim.analysis.km``, one grouped fit for all
+groups).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sim.analysis.km import GroupedKaplanMeier
+from sim.clinical import MRD_POSITIVE_PERCENT, YEAR_DAYS
+from sim.scenario.measures import MEASURE_LABELS, MEASURES, measure_label, measure_scale  # noqa: F401 (re-exported)
+
+Z95 = 1.959963984540054
+
+SUBGROUPS = ("all", "relapse_group", "risk_group", "age_band")
+
+
+def age_band(age_years: pd.Series) -> pd.Series:
+    return pd.cut(age_years, [0, 10, 18, np.inf], right=False, labels=["1-9", "10-17", "18+"]).astype(str)
+
+
+# Kaplan-Meier measures: name -> (time column, event column, what, at or up to days).
+SURVIVAL_MEASURES: dict[str, tuple[str, str, str, float]] = {
+    "efs_2y": ("efs_days", "efs_event", "survival", 2 * YEAR_DAYS),
+    "efs_4y": ("efs_days", "efs_event", "survival", 4 * YEAR_DAYS),
+    "os_2y": ("os_days", "os_event", "survival", 2 * YEAR_DAYS),
+    "os_4y": ("os_days", "os_event", "survival", 4 * YEAR_DAYS),
+    "rmst_os_4y_days": ("os_days", "os_event", "rmst", 4 * YEAR_DAYS),
+}
+
+
+def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
+    """Each share or mean measure as a per-patient column, whose group mean is the measure."""
+    # null (follow-up ended inside reinduction) is neither a death nor a remission
+    remission = patients["block1_death"].eq(False) & patients["early_treatment_failure"].eq(False)
+    return pd.DataFrame({
+        "reinduction_death": patients["block1_death"].astype(float),
+        "grade3plus": (patients["block1_max_grade"] >= 3).astype(float),
+        "grade4plus": (patients["block1_max_grade"] >= 4).astype(float),
+        "infection_grade3plus": (patients["block1_infection_grade"] >= 3).astype(float),
+        "sepsis_grade3plus": (patients["block1_sepsis_grade"] >= 3).astype(float),
+        "mrd_negative_remission": (remission & (patients["eob1_mrd_percent"] < MRD_POSITIVE_PERCENT)).astype(float),
+        "hsct": patients["hsct"].astype(float),
+        "relapse": patients["relapse_day"].notna().astype(float),
+        "inpatient_days": patients["inpatient_days"].astype(float),
+    }, index=patients.index)
+
+
+def _survival_measures(patients: pd.DataFrame, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """Every Kaplan-Meier measure of every group, one fit per endpoint (``sim.analysis.km``)."""
+    values = {}
+    for endpoint in ("efs", "os"):
+        model = GroupedKaplanMeier.fit(patients[f"{endpoint}_days"].to_numpy(float),
+                                       patients[f"{endpoint}_event"].to_numpy(bool), group, n_groups)
+        for name, (days, _, what, at_days) in SURVIVAL_MEASURES.items():
+            if days != f"{endpoint}_days":
+                continue
+            values[name] = model.survival_at(at_days)[:, 0] if what == "survival" else model.restricted_mean(at_days)
+    return values
+
+
+def per_replication(patients: pd.DataFrame) -> pd.DataFrame:
+    """Long table: strategy, replication, subgroup, level, measure, value.
+
+    Every (strategy, replication, subgroup level) at once: shares and means
+    by one grouped mean, Kaplan-Meier measures by one grouped fit per
+    endpoint. Rows are ordered by subgroup (as in ``SUBGROUPS``), then
+    strategy, replication and level, then measure (as in ``MEASURES``).
+    """
+    patients = patients.assign(all="all", age_band=age_band(patients["age_years"]),
+                               risk_group=patients["risk_group"].fillna("not assigned"))
+    columns = _per_patient(patients)
+    tables = []
+    for subgroup in SUBGROUPS:
+        keys = [patients["strategy"], patients["replication"], patients[subgroup].astype(str).rename("level")]
+        grouped = columns.groupby(keys, sort=True, observed=True)
+        wide = grouped.mean()
+        wide = wide.assign(**_survival_measures(patients, grouped.ngroup().to_numpy(), grouped.ngroups))
+        long = wide[list(MEASURES)].stack(future_stack=True).rename("value").reset_index()
+        tables.append(long.rename(columns={f"level_{3}": "measure"}).assign(subgroup=subgroup))
+    result = pd.concat(tables, ignore_index=True)
+    result.columns = [str(c) for c in result.columns]
+    result = result.rename(columns={result.columns[3]: "measure"})
+    return result[["strategy", "replication", "subgroup", "level", "measure", "value"]]
+
+
+KEYS = ["subgroup", "level", "measure"]
+SUMMARY_COLUMNS = KEYS + ["strategy", "comparison", "mean", "mc_se", "ci_low", "ci_high", "replications",
+                          "unpaired_se", "variance_reduction"]
+
+
+def _moments(values: pd.Series, keys: list[str]) -> pd.DataFrame:
+    """Count, mean and sum of squared deviations of ``values`` per key (NaN values left out)."""
+    grouped = values.groupby(level=keys, sort=False)
+    deviation = values - grouped.transform("mean")
+    return pd.DataFrame({"n": grouped.count(), "mean": grouped.mean(),
+                         "m2": (deviation**2).groupby(level=keys, sort=False).sum()})
+
+
+def _merge_moments(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
+    """Moments of two disjoint sets of replications combined (Chan, Golub and LeVeque):
+    ``n = na + nb``, ``mean = ma + d nb / n``, ``m2 = m2a + m2b + d^2 na nb / n`` with ``d = mb - ma``."""
+    if a is None:
+        return b
+    a, b = a.align(b, join="outer")
+    na, nb = a["n"].fillna(0), b["n"].fillna(0)
+    n = na + nb
+    delta = b["mean"] - a["mean"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(na == 0, b["mean"], np.where(nb == 0, a["mean"], a["mean"] + delta * nb / n))
+        m2 = np.where(na == 0, b["m2"], np.where(nb == 0, a["m2"], a["m2"] + b["m2"] + delta**2 * na * nb / n))
+    return pd.DataFrame({"n": n, "mean": mean, "m2": m2}, index=a.index)
+
+
+class SummaryAccumulator:
+    """Means and paired differences over replications, fed one part of ``replication_summary`` at a time.
+
+    Holds only running moments per (``by`` keys, subgroup, level, measure,
+    strategy), never the per-replication rows, so a driver's memory does not
+    grow with replications or sweep points. Inside a part, each statistic is
+    computed in two passes; parts are combined by :func:`_merge_moments`.
+    """
+
+    def __init__(self, strategies: list[str], reference: str, by: list[str] | None = None) -> None:
+        self.strategies, self.reference, self.by = list(strategies), reference, list(by or [])
+        self.present: set[str] = set()
+        self.moments: dict[tuple[str, str], pd.DataFrame] = {}  # (strategy, statistic) -> moments per key
+
+    def add(self, per_rep: pd.DataFrame) -> None:
+        keys = self.by + KEYS
+        wide = per_rep.set_index(keys + ["replication", "strategy"])["value"].unstack("strategy")
+        self.present.update(wide.columns)
+        parts = {(strategy, "value"): wide[strategy] for strategy in wide.columns}
+        if self.reference in wide.columns:
+            for strategy in wide.columns:
+                if strategy == self.reference:
+                    continue
+                both = wide[[strategy, self.reference]].dropna()
+                parts[(strategy, "difference")] = both[strategy] - both[self.reference]
+                parts[(strategy, "paired")] = both[strategy]
+                parts[(strategy, "paired_reference")] = both[self.reference]
+        for name, values in parts.items():
+            self.moments[name] = _merge_moments(self.moments.get(name), _moments(values, keys))
+
+    def table(self) -> pd.DataFrame:
+        """Columns ``by`` + ``SUMMARY_COLUMNS``; rows by key (sorted), then strategy, value before difference."""
+        strategies = [s for s in self.strategies if s in self.present]
+        index = sorted(set().union(*(m.index for m in self.moments.values()))) if self.moments else []
+        blocks = []
+        for strategy in strategies:
+            blocks.append(self._rows(index, strategy, "value"))
+            if strategy != self.reference and self.reference in self.present:
+                blocks.append(self._rows(index, strategy, "difference"))
+        if not blocks:
+            return pd.DataFrame(columns=self.by + SUMMARY_COLUMNS)
+        table = pd.concat(blocks)
+        order = np.lexsort((table["_block"].to_numpy(), table["_key"].to_numpy()))
+        return table.iloc[order].drop(columns=["_key", "_block"]).reset_index(drop=True)
+
+    def _rows(self, index: list[tuple], strategy: str, comparison: str) -> pd.DataFrame:
+        keys = self.by + KEYS
+        moments = self.moments[(strategy, comparison)].reindex(pd.MultiIndex.from_tuples(index, names=keys)
+                                                              if len(keys) > 1 else pd.Index(index, name=keys[0]))
+        n = moments["n"].fillna(0).to_numpy()
+        mean = np.where(n > 0, moments["mean"].to_numpy(), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = np.where(n > 1, moments["m2"].to_numpy() / (n - 1), np.nan)
+            se = np.sqrt(variance / n)
+            unpaired_se = reduction = np.full(len(n), np.nan)
+            if comparison == "difference":
+                paired = self.moments[(strategy, "paired")].reindex(moments.index)["m2"].to_numpy()
+                paired_reference = self.moments[(strategy, "paired_reference")].reindex(moments.index)["m2"].to_numpy()
+                unpaired_var = np.where(n > 1, (paired / (n - 1) + paired_reference / (n - 1)) / n, np.nan)
+                unpaired_se = np.sqrt(unpaired_var)
+                reduction = np.where(unpaired_var > 0, 1 - se**2 / unpaired_var, np.nan)
+        rows = moments.index.to_frame(index=False)
+        blocks = self.strategies.index(strategy) * 2 + (comparison == "difference")
+        return rows.assign(strategy=strategy, comparison=comparison, mean=mean, mc_se=se,
+                           ci_low=mean - Z95 * se, ci_high=mean + Z95 * se, replications=n.astype(int),
+                           unpaired_se=unpaired_se, variance_reduction=reduction,
+                           _key=np.arange(len(rows)), _block=blocks)
+
+
+def summarise(per_rep: pd.DataFrame, strategies: list[str], reference: str) -> pd.DataFrame:
+    """Means and differences from the reference with Monte Carlo 95% intervals.
+
+    Columns: subgroup, level, measure, strategy, comparison ("value" or
+    "difference"), mean, mc_se, ci_low, ci_high, replications, and for
+    differences ``unpaired_se`` and ``variance_reduction``. The same as
+    feeding ``per_rep`` to a :class:`SummaryAccumulator` in parts.
+    """
+    accumulator = SummaryAccumulator(strategies, reference)
+    accumulator.add(per_rep)
+    return accumulator.table()

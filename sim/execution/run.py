@@ -1,0 +1,181 @@
+"""A run or a sweep, start to finish: plan, (resume), execute, summarise.
+
+1. The run's identity (scenario hash, seed, replications, sweep design) is
+   written to ``run.json`` when the directory is first used; ``--resume``
+   refuses a directory whose identity differs, naming the difference.
+2. Tasks are planned (``sim.execution.runner.plan``); only those without a finished
+   part run, so a killed run resumes where it stopped with no duplicate rows.
+3. When every task is done: ``summary/`` (strategies and paired differences;
+   per point for a sweep), read part by part so the driver holds no
+   per-replication results, for sweeps ``points/`` and ``sensitivity/``, and
+   finally ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim import __version__
+from sim.analysis.sensitivity import analyse, point_differences
+from sim.analysis.summary import SummaryAccumulator
+from sim.execution.designs import design_points
+from sim.execution.output import (
+    MANIFEST,
+    OutputError,
+    finish,
+    write_manifest,
+    write_part,
+    write_text_file,
+)
+from sim.execution.runner import MARKER, BatchResult, pending, plan, run_tasks
+from sim.scenario.load import LoadedScenario
+from sim.scenario.sweep import point_variant
+
+IDENTITY = "run.json"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    loaded: LoadedScenario
+    replications: int
+    seed: int
+    run_dir: Path
+    workers: int
+    executor_kind: str
+    command_line: list[str]
+
+
+def identity(request: RunRequest) -> dict:
+    sweep = request.loaded.scenario.sweep
+    return {
+        "scenario_sha256": request.loaded.sha256,
+        "seed": request.seed,
+        "replications": request.replications,
+        "sweep": sweep.model_dump() if sweep is not None else None,
+    }
+
+
+def check_resumable(run_dir: Path, expected: dict) -> None:
+    """Refuse to resume into a directory of another run, naming what differs."""
+    path = run_dir / IDENTITY
+    if not path.exists():
+        raise OutputError(f"--resume {run_dir}: no run to resume here ({IDENTITY} missing)")
+    found = json.loads(path.read_text())
+    for key, value in expected.items():
+        if found.get(key) != value:
+            raise OutputError(
+                f"--resume {run_dir}: the directory holds a run with a different {key} "
+                f"({found.get(key)!r}, not {value!r}); Suggestion: resume with the same scenario, "
+                "--seed and --reps, or start a new --out directory"
+            )
+
+
+def execute(
+    request: RunRequest,
+    executor: Executor,
+    on_start: Callable[[int, int], None] | None = None,
+    on_batch: Callable[[BatchResult], None] | None = None,
+) -> dict:
+    """Run every pending task of the request and write the summaries and manifest."""
+    scenario = request.loaded.scenario
+    run_dir = request.run_dir
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    sweep = scenario.sweep
+    if sweep is None:
+        tasks, points_table = plan(request.replications), None
+    else:
+        paths, values, unit = design_points(sweep, scenario, request.seed)
+        points = [dict(zip(paths, map(float, row), strict=True)) for row in values]
+        for k, point in enumerate(points):  # every point obeys the scenario's rules, before anything runs
+            point_variant(scenario, point, k)
+        tasks = plan(request.replications, points)
+        points_table = pd.DataFrame(values, columns=paths).rename_axis("point").reset_index()
+    if not (run_dir / IDENTITY).exists():
+        write_text_file(run_dir / IDENTITY, json.dumps(identity(request), indent=1, default=str))
+    todo = pending(tasks, run_dir)
+    if on_start is not None:
+        on_start(sum(t.replications for t in tasks), sum(t.replications for t in tasks) - sum(t.replications for t in todo))
+    results = run_tasks(scenario, request.seed, todo, run_dir, executor, on_batch, keep_patients=sweep is None)
+
+    reference = scenario.reference_strategy
+    summary = summarise_parts(run_dir / MARKER, scenario.strategies, reference, by_point=sweep is not None)
+    if sweep is not None:
+        write_part(run_dir, "points", "part-0", pa.Table.from_pandas(points_table, preserve_index=False))
+        overall = pd.read_parquet(run_dir / MARKER, filters=[("subgroup", "==", "all"),
+                                                            ("measure", "in", list(sweep.outcomes))])
+        differences = point_differences(overall, list(sweep.outcomes), reference)
+        sensitivity = analyse(sweep.design, paths, values, unit, differences, request.seed)
+        write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
+        write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
+    write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))
+
+    manifest = {
+        "scenario": scenario.name,
+        "scenario_file": str(request.loaded.path),
+        "scenario_sha256": request.loaded.sha256,
+        "scenario_sources": request.loaded.sources,
+        "strategies": scenario.strategies,
+        "reference": reference,
+        "seed": request.seed,
+        "replications": request.replications,
+        "n_patients": scenario.cohort.n_patients,
+        "parameter_mode": scenario.run.parameter_mode,
+        "sweep_design": sweep.design if sweep is not None else None,
+        "points": len(points_table) if points_table is not None else 1,
+        "tasks": len(tasks),
+        "tasks_run_now": len(todo),
+        "resumed": len(todo) < len(tasks),
+        "package_version": __version__,
+        "command_line": request.command_line,
+        "executor": request.executor_kind,
+        "workers": request.workers,
+        "driver_pid": os.getpid(),
+        "worker_pids": sorted({b.worker_pid for b in results if b.worker_pid is not None}),
+        "started_at": started_at.isoformat(),
+        "elapsed_seconds": round(time.perf_counter() - started, 3),
+        "task_seconds": round(sum(b.seconds for b in results), 3),
+        "patient_rows": _rows(run_dir / "patients"),
+        "event_rows": _rows(run_dir / "events"),
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+    }
+    write_manifest(run_dir, manifest)
+    finish(run_dir)
+    return manifest
+
+
+def summarise_parts(dataset: Path, strategies: list[str], reference: str, by_point: bool) -> pd.DataFrame:
+    """The summary of a ``replication_summary`` dataset, read one part file at a time.
+
+    The driver holds running moments only, never every replication's
+    measures, so its memory stays flat in replications and sweep points.
+    """
+    accumulator = SummaryAccumulator(strategies, reference, by=["point"] if by_point else None)
+    for part in sorted(dataset.glob("*.parquet")):
+        accumulator.add(pq.read_table(part).to_pandas())
+    summary = accumulator.table()
+    return summary[[c for c in summary.columns if c != "point"] + ["point"]] if by_point else summary
+
+
+def _rows(dataset: Path) -> int:
+    """Rows of a Parquet dataset, from its files' metadata (0 when absent, as in sweeps)."""
+    import pyarrow.dataset as ds
+
+    return ds.dataset(dataset).count_rows() if dataset.exists() else 0
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (run_dir / MANIFEST).exists()

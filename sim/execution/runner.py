@@ -1,0 +1,208 @@
+"""Running replications in parallel and writing their parts.
+
+Work is cut into tasks: a batch of replications (a fixed number, so the files
+written do not depend on the number of workers) of one parameter point (a
+plain run has one point). Each task runs its replications and writes its own
+Parquet parts, atomically: patients and events (plain runs), then each
+replication's outcome measures, written last, whose presence marks the task
+done. The driver never holds results, and a run killed at any moment can
+resume by running only the tasks whose marker part is missing.
+
+Any ``concurrent.futures.Executor`` can run the tasks: a process pool over
+all cores by default, one worker in-process, or a Dask cluster
+(``make_executor(kind="dask")``, existing scheduler or a local cluster).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow as pa
+
+from sim.analysis.summary import per_replication
+from sim.execution.output import OutputError, write_part
+from sim.model.replication import run_replication
+from sim.scenario.schema import Scenario
+from sim.scenario.sweep import point_variant
+
+BATCH_REPLICATIONS = 10
+MARKER = "replication_summary"
+
+
+@dataclass(frozen=True)
+class Task:
+    """Replications ``first .. stop-1`` of parameter point ``point`` (None: a plain run)."""
+
+    first: int
+    stop: int
+    point: int | None = None
+    values: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def part(self) -> str:
+        reps = f"r{self.first:06d}-{self.stop - 1:06d}"
+        return f"part-{reps}" if self.point is None else f"part-p{self.point:06d}-{reps}"
+
+    @property
+    def replications(self) -> int:
+        return self.stop - self.first
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    first: int
+    stop: int
+    n_patient_rows: int
+    n_event_rows: int
+    seconds: float
+    point: int | None = None
+    worker_pid: int | None = None  # the process that ran the task (the driver's own with one worker)
+
+
+def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_patients: bool = True) -> BatchResult:
+    """Run one task and write its parts; the outcome-measure part is written last."""
+    started = time.perf_counter()
+    point_scenario = point_variant(scenario, task.values, task.point) if task.values else scenario
+    results = [run_replication(point_scenario, seed, r) for r in range(task.first, task.stop)]
+    patients = pa.concat_tables([p for p, _ in results])
+    events = pa.concat_tables([e for _, e in results])
+    if keep_patients:
+        write_part(run_dir, "patients", task.part, patients)
+        write_part(run_dir, "events", task.part, events)
+    outcomes = per_replication(patients.to_pandas())
+    if task.point is not None:
+        outcomes.insert(0, "point", task.point)
+    write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False))
+    return BatchResult(task.first, task.stop, patients.num_rows, events.num_rows, time.perf_counter() - started,
+                       task.point, os.getpid())
+
+
+def run_batch(scenario: Scenario, seed: int, first: int, stop: int, run_dir: Path) -> BatchResult:
+    """Run replications ``first .. stop-1`` of a plain run and write their parts."""
+    return run_task(scenario, seed, Task(first, stop), run_dir)
+
+
+def batches(replications: int, size: int = BATCH_REPLICATIONS) -> list[tuple[int, int]]:
+    return [(first, min(first + size, replications)) for first in range(0, replications, size)]
+
+
+def plan(replications: int, points: list[dict[str, float]] | None = None) -> list[Task]:
+    """Every task of a run: one point (plain run) or each sweep point, in batches."""
+    if points is None:
+        return [Task(a, b) for a, b in batches(replications)]
+    return [Task(a, b, k, values) for k, values in enumerate(points) for a, b in batches(replications)]
+
+
+def pending(tasks: list[Task], run_dir: Path) -> list[Task]:
+    """Tasks whose marker part is not in ``run_dir`` yet (all of them in a new run)."""
+    return [t for t in tasks if not (run_dir / MARKER / f"{t.part}.parquet").exists()]
+
+
+class _InProcess(Executor):
+    """Runs each task at submission: one worker, no processes."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def make_executor(workers: int, kind: str = "process", scheduler: str | None = None) -> Iterator[Executor]:
+    """An executor for ``workers`` processes: in-process, a process pool, or Dask."""
+    if kind == "dask":
+        with _dask_executor(workers, scheduler) as executor:
+            yield executor
+        return
+    if workers == 1:
+        yield _InProcess()
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method())) as pool:
+        yield pool
+
+
+def start_method() -> str:
+    """``fork`` when this process runs no other thread, else ``spawn``.
+
+    Forked workers start at once with the package already imported (a spawned
+    one spends a second or more importing it, which a short run notices as
+    lost parallel efficiency); but forking a process with other threads (the
+    progress bar's) can deadlock, so then workers are spawned clean.
+    """
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "spawn"
+
+
+@contextmanager
+def _dask_executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - depends on the install
+        raise OutputError("--executor dask needs Dask distributed; Suggestion: pip install -e '.[dask]'") from None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="5s")
+        except (OSError, TimeoutError) as exc:
+            raise OutputError(
+                f"--scheduler {scheduler}: no Dask scheduler answered within 5 s ({exc.__class__.__name__}); "
+                "Suggestion: check the address, or omit --scheduler to start a local cluster"
+            ) from None
+        with client:
+            yield client.get_executor()
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            yield client.get_executor()
+
+
+def run_tasks(
+    scenario: Scenario,
+    seed: int,
+    tasks: list[Task],
+    run_dir: Path,
+    executor: Executor,
+    on_batch: Callable[[BatchResult], None] | None = None,
+    keep_patients: bool = True,
+) -> list[BatchResult]:
+    """Run ``tasks`` on ``executor``; parts land in ``run_dir``."""
+    futures = [executor.submit(run_task, scenario, seed, task, run_dir, keep_patients) for task in tasks]
+    done = []
+    try:
+        for future in as_completed(futures):
+            result = future.result()
+            done.append(result)
+            if on_batch is not None:
+                on_batch(result)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return sorted(done, key=lambda b: (b.point if b.point is not None else -1, b.first))
+
+
+def run_replications(
+    scenario: Scenario,
+    seed: int,
+    replications: int,
+    run_dir: Path,
+    executor: Executor,
+    on_batch: Callable[[BatchResult], None] | None = None,
+) -> list[BatchResult]:
+    """A plain run: all replications on ``executor``; parts land in ``run_dir``."""
+    return run_tasks(scenario, seed, plan(replications), run_dir, executor, on_batch)

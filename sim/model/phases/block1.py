@@ -1,0 +1,396 @@
+"""Reinduction Block 1 (UKALL R3): toxicity, death, response and end-of-block MRD.
+
+Clinical steps, in order, for one patient:
+
+1. **Admission.** Inpatient from day 0 (waits for a bed when the scenario
+   limits beds).
+2. **Death in the block.** One uniform decides toxic death, death from
+   progression, or survival (uniform day of death inside the block). Toxic death has the group rate of AALL1331
+   (section 3.1), shifted towards patients aged 18 or more by a relative risk
+   while keeping each group's rate: ``p_young = p / (1 + s (RR - 1))``, where
+   ``s`` is the group's share aged >= 18 in the case-mix. A share of toxic
+   deaths is infectious (21 of 22). The day of death is uniform inside the
+   block.
+3. **Worst adverse-event grade** of survivors: grade >= 4 and >= 3 from
+   logistic models whose intercepts are solved so the cohort rates match
+   section 3.3 while Hispanic (>= 4) and Hispanic or Asian (>= 3) patients
+   have the stated higher odds. Deaths are grade 5.
+4. **Named events** (febrile neutropenia, infection, sepsis, mucositis, ...),
+   each drawn *given the worst grade*, so a named grade never exceeds it:
+   with ``r4`` and ``r3`` the patient's published grade 4-5 and 3-5 rates (by
+   age band or sex; infectious events scaled by relapse group),
+   ``q4 = (r4 - P5 c5) / P4`` and ``q3 = (r3 - r4) / (P3 + P4 (1 - q4))`` are
+   the chances that an event reaches grade 4 in a worst-grade-4 patient and
+   grade 3 otherwise; ``c5`` is 1 for infection and sepsis in an infectious
+   death. This reproduces the published rates on average. Event days are
+   uniform over the block (before death, for a patient who dies).
+5. **End of block** at day 28 plus an exponential wait for count recovery.
+6. **Response.** The patient's latent disease resistance ``z`` sets both
+   early treatment failure (the top ``p_fail`` tail of ``z`` in the group) and
+   the end-of-block marrow MRD level ``10^(mu_g + sd z)`` percent, where
+   ``mu_g`` makes ``P(MRD >= 0.01%)`` equal the group's parameter. A share of
+   failures have no MRD result.
+
+Parameters: ``[block1]`` of the scenario (AALL1331-all sections 3.1-3.3).
+Streams: ``block1.*``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Generator
+
+import simpy
+from scipy.optimize import brentq
+from scipy.special import expit, ndtri
+
+from sim.clinical import MRD_MAX_PERCENT, MRD_POSITIVE_PERCENT
+from sim.model.cohort import ETHNICITIES, CaseMix
+from sim.model.phases.common import race
+from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.scenario.schema import Block1Params, EventRates
+from sim.scenario.types import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
+
+FATAL_IN_INFECTIOUS_DEATH = frozenset({"infection", "sepsis"})
+GRADE_COLUMNS = tuple(f"block1_{name}_grade" for name in BLOCK1_ADVERSE_EVENTS)
+AE_GROUP_OF = {
+    "bm_lt18": "early_bm",
+    "bm_18_36": "early_bm",
+    "bm_ge36": "late_bm",
+    "iem_lt18": "early_iem",
+    "iem_ge18": "late_iem",
+}
+
+
+def ae_age_band(age_years: float) -> str:
+    """Age bands of the AALL1331 toxicity tables."""
+    if age_years < 10:
+        return "age_1_9"
+    return "age_10_18" if age_years < 19 else "age_19_30"
+
+
+def _solve_intercept(target: float, log_odds_ratio: float, exposed_share: float) -> float:
+    """Intercept ``a`` with ``(1 - s) expit(a) + s expit(a + b) = target``."""
+    if target <= 0.0:
+        return -math.inf
+    if target >= 1.0:
+        return math.inf
+    mean = lambda a: (1 - exposed_share) * expit(a) + exposed_share * expit(a + log_odds_ratio) - target  # noqa: E731
+    return brentq(mean, -40.0, 40.0, xtol=1e-12)
+
+
+@dataclass(frozen=True)
+class Block1Model:
+    """Constants derived once per replication from realised ``[block1]`` parameters."""
+
+    params: Block1Params
+    toxic_death_young: dict[str, float]
+    toxic_death_old: dict[str, float]
+    grade3_intercept: float
+    grade4_intercept: float
+    grade3_log_or: float
+    grade4_log_or: float
+    failure_z: dict[str, float]
+    mrd_mu: dict[str, float]
+    infection_multiplier: dict[str, tuple[float, float]]  # ae group -> (grade 3+, grade 4+)
+    # (age band, sex, ae group) -> per named event (grade 3+, grade 4+): computed once, read per patient
+    event_rate_table: dict[tuple[str, str, str], tuple[tuple[float, float], ...]]
+    # (age band, sex, relapse group, aged 18+, ethnicity) -> GradeChances: computed once, read per patient
+    grade_table: dict[tuple[str, str, str, bool, str], "GradeChances"]
+
+    @classmethod
+    def build(cls, params: Block1Params, case_mix: CaseMix) -> "Block1Model":
+        weights = case_mix.group_probabilities()
+        rr = params.toxic_death_rr_age_18_plus
+        young, old = {}, {}
+        for group in RELAPSE_GROUPS:
+            share_old = case_mix.share_aged_at_least(group, 18.0)
+            young[group] = getattr(params.toxic_death_prob, group) / (1 + share_old * (rr - 1))
+            old[group] = min(1.0, young[group] * rr)
+
+        hispanic = sum(weights[g] * case_mix.column(g).hispanic_percent / 100 for g in RELAPSE_GROUPS)
+        asian = sum(weights[g] * case_mix.column(g).asian_percent / 100 for g in RELAPSE_GROUPS)
+        log_or3 = math.log(params.grade3plus_or_hispanic_or_asian)
+        log_or4 = math.log(params.grade4plus_or_hispanic)
+
+        sd = params.mrd_log10_sd
+        failure_z, mrd_mu = {}, {}
+        for group in RELAPSE_GROUPS:
+            failure_z[group] = float(ndtri(1 - getattr(params.early_treatment_failure_prob, group)))
+            z_positive = float(ndtri(1 - getattr(params.mrd_ge_0_01_prob, group)))
+            mrd_mu[group] = math.log10(MRD_POSITIVE_PERCENT) - sd * z_positive
+
+        ae_weights = {a: 0.0 for a in AE_GROUPS}
+        for group in RELAPSE_GROUPS:
+            ae_weights[AE_GROUP_OF[group]] += weights[group]
+        table = params.infection_by_ae_group
+        multiplier = {}
+        for level in ("grade3plus", "grade4plus"):
+            rates = getattr(table, level)
+            mean = sum(ae_weights[a] * getattr(rates, a) for a in AE_GROUPS)
+            for a in AE_GROUPS:
+                multiplier.setdefault(a, []).append(getattr(rates, a) / mean if mean > 0 else 1.0)
+        infection_multiplier = {a: tuple(m) for a, m in multiplier.items()}
+        named = params.adverse_events.named()
+        event_rate_table = {
+            (band, sex, group): tuple(
+                event_rates(named[name], band, sex, infection_multiplier[group]) for name in BLOCK1_ADVERSE_EVENTS
+            )
+            for band in AE_AGE_BANDS for sex in ("male", "female") for group in AE_GROUPS
+        }
+        grade3_intercept = _solve_intercept(params.grade3plus_given_survival, log_or3, hispanic + asian)
+        grade4_intercept = _solve_intercept(params.grade4plus_given_survival, log_or4, hispanic)
+        grade_table = {
+            (band, sex, group, aged_18_plus, ethnicity): GradeChances.of(
+                params, group, (old if aged_18_plus else young)[group], event_rate_table[(band, sex, AE_GROUP_OF[group])],
+                expit(grade4_intercept + (log_or4 if ethnicity == ETHNICITIES[0] else 0.0)),
+                expit(grade3_intercept + (log_or3 if ethnicity != ETHNICITIES[2] else 0.0)),
+            )
+            for band in AE_AGE_BANDS for sex in ("male", "female") for group in RELAPSE_GROUPS
+            for aged_18_plus in (False, True) for ethnicity in ETHNICITIES
+        }
+        return cls(
+            params=params,
+            toxic_death_young=young,
+            toxic_death_old=old,
+            grade3_intercept=grade3_intercept,
+            grade4_intercept=grade4_intercept,
+            grade3_log_or=log_or3,
+            grade4_log_or=log_or4,
+            failure_z=failure_z,
+            mrd_mu=mrd_mu,
+            infection_multiplier=infection_multiplier,
+            event_rate_table=event_rate_table,
+            grade_table=grade_table,
+        )
+
+    def rates_for(self, record: PatientRecord) -> tuple[tuple[float, float], ...]:
+        """This patient's (grade 3-5, grade 4-5) rates of every named event, in BLOCK1_ADVERSE_EVENTS order."""
+        return self.event_rate_table[(ae_age_band(record.age_years), record.sex, AE_GROUP_OF[record.relapse_group])]
+
+    def grade_chances_for(self, record: PatientRecord) -> "GradeChances":
+        """This patient's worst-grade and named-event chances (step 3 and 4 of the module docstring)."""
+        return self.grade_table[(ae_age_band(record.age_years), record.sex, record.relapse_group,
+                                 record.age_years >= 18.0, record.ethnicity)]
+
+
+def event_rates(
+    rates: EventRates, band: str, sex: str, multipliers: tuple[float, float]
+) -> tuple[float, float]:
+    """Published (grade 3-5, grade 4-5) rates of one event for an age band, sex and
+    relapse-group infection multiplier (applied to infectious events only)."""
+    out = []
+    for level, k in (("grade3plus", 0), ("grade4plus", 1)):
+        value = getattr(rates, level)
+        if value is None:
+            by_age = getattr(rates, f"{level}_by_age")
+            value = getattr(by_age, band) if by_age is not None else getattr(getattr(rates, f"{level}_by_sex"), sex)
+        if rates.infectious:
+            value *= multipliers[k]
+        out.append(min(value, 1.0))
+    r3, r4 = out
+    return r3, min(r4, r3)
+
+
+@dataclass(frozen=True)
+class Block1Outcome:
+    died: bool
+    failed: bool
+    mrd_percent: float | None  # the measured result; None when unknown
+    censored: bool = False     # follow-up ended before Block 1 did (possible only with a bed queue)
+
+
+@dataclass(frozen=True)
+class GradeChances:
+    """One kind of patient's worst-grade chances and, per named event, ``(q4, q3)`` of step 4."""
+
+    p4: float   # worst grade >= 4, given survival
+    p3: float   # worst grade >= 3, given survival
+    named: tuple[tuple[float, float], ...]  # per named event: (q4, q3), in BLOCK1_ADVERSE_EVENTS order
+
+    @classmethod
+    def of(cls, params: Block1Params, group: str, p_toxic: float, rates: tuple[tuple[float, float], ...],
+           p4: float, p3: float) -> "GradeChances":
+        p3 = max(p4, p3)
+        p_death = p_toxic + getattr(params.progression_death_prob, group)
+        p_infectious_death = p_toxic * params.infectious_death_share
+        survive = 1.0 - p_death
+        named = tuple(
+            _named_event_chances(r3, r4, p_infectious_death, survive * p4, survive * (p3 - p4),
+                                 name in FATAL_IN_INFECTIOUS_DEATH)
+            for (r3, r4), name in zip(rates, BLOCK1_ADVERSE_EVENTS, strict=True)
+        )
+        return cls(p4, p3, named)
+
+
+def _named_event_chances(
+    r3: float, r4: float, p_infectious_death: float, p4: float, p3: float, fatal: bool
+) -> tuple[float, float]:
+    """``(q4, q3)``: chance of grade 4 in a worst-grade-4 patient, and of grade 3 otherwise."""
+    c5_mass = p_infectious_death if fatal else 0.0
+    q4 = min(1.0, max(0.0, (r4 - c5_mass) / p4)) if p4 > 0 else 0.0
+    reached4 = c5_mass + p4 * q4
+    denominator = p3 + p4 * (1 - q4)
+    q3 = min(1.0, max(0.0, (r3 - reached4) / denominator)) if denominator > 0 else 0.0
+    return q4, q3
+
+
+def _named_event_grade(u: float, worst: int, q4: float, q3: float, fatal: bool, infectious_death: bool) -> int | None:
+    if worst == 5:
+        if fatal and infectious_death:
+            return 5
+        return 3 if u < q3 else None
+    if worst == 4:
+        if u < q4:
+            return 4
+        return 3 if u < q4 + (1 - q4) * q3 else None
+    if worst == 3:
+        return 3 if u < q3 else None
+    return None
+
+
+def block1(
+    env: simpy.Environment,
+    record: PatientRecord,
+    model: Block1Model,
+    streams: Streams,
+    log: EventLog,
+    beds: simpy.Resource | None = None,
+) -> Generator[simpy.Event, object, Block1Outcome]:
+    """Run one patient through Block 1; return its outcome."""
+    params = model.params
+    i = record.patient_id
+    group = record.relapse_group
+
+    request = None
+    if beds is not None:
+        asked = env.now
+        request = beds.request()
+        # Wait for a bed, or give up at the end of follow-up.
+        if math.isfinite(record.censor_day):
+            yield request | env.timeout(max(record.censor_day - record.now_days, 0.0))
+        else:
+            yield request
+        if not request.triggered:
+            request.cancel()
+            record.block1_bed_wait_days = record.censor_day - record.now_days
+            record.now_days = record.censor_day
+            record.block1_death = record.early_treatment_failure = None  # never started: not known
+            log.add(record, "block1_not_started", "no bed before the end of follow-up")
+            return Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
+        record.block1_bed_wait_days = env.now - asked
+        record.now_days += record.block1_bed_wait_days
+    log.add(record, "block1_start")
+
+    # 2. death in the block
+    old = record.age_years >= 18.0
+    p_toxic = (model.toxic_death_old if old else model.toxic_death_young)[group]
+    p_progression = getattr(params.progression_death_prob, group)
+    u_death = streams.uniform("block1.death", i)
+    death_cause = None
+    if u_death < p_toxic:
+        infectious = streams.uniform("block1.death_infectious", i) < params.infectious_death_share
+        death_cause = "infection" if infectious else "toxicity"
+    elif u_death < p_toxic + p_progression:
+        death_cause = "progression"
+
+    end_day = params.therapy_days - params.count_recovery_extra_days_mean * math.log1p(
+        -streams.uniform("block1.count_recovery", i)
+    )
+
+    # 3. worst grade
+    chances = model.grade_chances_for(record)
+    if death_cause is not None:
+        worst = 5
+    else:
+        u_grade = streams.uniform("block1.worst_grade", i)
+        worst = 4 if u_grade < chances.p4 else (3 if u_grade < chances.p3 else 2)
+    record.block1_max_grade = worst
+
+    # 4. named events, given the worst grade
+    happenings: list[tuple[float, str, int]] = []
+    if death_cause is not None:
+        death_day = streams.uniform("block1.death_day", i) * end_day
+        last_day = death_day
+    else:
+        last_day = params.therapy_days
+    n_events = len(BLOCK1_ADVERSE_EVENTS)
+    u_events = streams.row("block1.adverse_events", i, n_events)
+    u_days = None
+    infectious_death = death_cause == "infection"
+    for k, name in enumerate(BLOCK1_ADVERSE_EVENTS):
+        q4, q3 = chances.named[k]
+        grade = _named_event_grade(u_events[k], worst, q4, q3, name in FATAL_IN_INFECTIOUS_DEATH, infectious_death)
+        setattr(record, GRADE_COLUMNS[k], grade)
+        if grade is not None:
+            if grade == 5:
+                day = last_day
+            else:
+                u_days = u_days or streams.row("block1.adverse_event_day", i, n_events)
+                day = u_days[k] * last_day
+            happenings.append((day, name, grade))
+    happenings.sort(key=lambda h: h[0])
+
+    # Named events are written at their own days without a SimPy wait each:
+    # nothing else happens to the patient inside the block, so the only thing
+    # that can come first is the end of follow-up.
+    start = record.now_days
+    ended_early = Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
+    for day, name, grade in happenings:
+        if record.censor_day < start + day:
+            yield from race(env, record, start + day)  # stops at the censor day
+            _unobserved(record)
+            return _release(beds, request, ended_early)
+        log.add_at(record, start + day, "block1_adverse_event", name, float(grade))
+
+    if death_cause is not None:
+        if (yield from race(env, record, start + death_day)) == "censored":
+            _unobserved(record)
+            return _release(beds, request, ended_early)
+        record.block1_death, record.block1_death_cause = True, death_cause
+        record.block1_death_day = record.now_days
+        record.early_treatment_failure = False
+        record.inpatient_days += record.now_days - start
+        log.add(record, "block1_death", death_cause)
+        if request is not None:
+            beds.release(request)
+        return Block1Outcome(died=True, failed=False, mrd_percent=None)
+
+    # 5. end of block at count recovery
+    if (yield from race(env, record, start + end_day)) == "censored":
+        _unobserved(record)
+        return _release(beds, request, ended_early)
+    record.block1_death = False
+    record.eob1_day = record.now_days
+    record.inpatient_days += record.now_days - start
+    if request is not None:
+        beds.release(request)
+    log.add(record, "block1_end")
+
+    # 6. response
+    z = record.resistance_z
+    failed = z > model.failure_z[group]
+    record.early_treatment_failure = failed
+    mrd = min(MRD_MAX_PERCENT, 10.0 ** (model.mrd_mu[group] + params.mrd_log10_sd * z))
+    if failed and streams.uniform("block1.failure_mrd_unknown", i) < params.mrd_unknown_after_failure_prob:
+        mrd = None
+    if failed:
+        log.add(record, "early_treatment_failure")
+    return Block1Outcome(died=False, failed=failed, mrd_percent=mrd)
+
+
+
+def _release(beds: simpy.Resource | None, request: simpy.Event | None, outcome: Block1Outcome) -> Block1Outcome:
+    if request is not None:
+        beds.release(request)
+    return outcome
+
+
+def _unobserved(record: PatientRecord) -> None:
+    """Follow-up ended inside Block 1: its worst grades, death and response are not known."""
+    record.block1_death = record.early_treatment_failure = None
+    record.block1_max_grade = None
+    for name in BLOCK1_ADVERSE_EVENTS:
+        setattr(record, f"block1_{name}_grade", None)

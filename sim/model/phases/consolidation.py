@@ -1,0 +1,132 @@
+"""HR/IR consolidation: two cycles of chemotherapy (Arm A) or blinatumomab (Arm B).
+
+Clinical steps, from randomisation (end of Block 1):
+
+1. **Relapse clock.** The day this patient would relapse *if never
+   transplanted* (mixture cure, ``sim.model.survival``): a no-HSCT relapse
+   probability (fitted) shifted by the prognostic layer
+   (``sim.model.phases.prognosis``: time to first relapse, the latest marrow MRD
+   level, site, age, sex). Its two uniforms are drawn
+   once; the day is re-evaluated after each cycle with the new MRD, so the
+   arms differ through their MRD response. It keeps running through both
+   cycles, the donor search and any wait for HSCT.
+2. **Each cycle** (UKALL R3 Block 2 then 3, 4 weeks each; or 28 days of
+   blinatumomab then a rest): toxic death at a uniform time inside the cycle;
+   grade >= 3 adverse events and infections recorded with the published
+   per-cycle rates (AALL1331-HR/IR, section 4.1); relapse if the relapse day
+   falls inside; late treatment failure at the end of the cycle; otherwise a
+   new marrow MRD level ``log10 m_k = log10 m_(k-1) - reduction + sd e``
+   (reduction fitted per therapy to MRD-negativity after cycle 1). After
+   cycle 1 some patients stop consolidation and go straight to the HSCT
+   decision, with probabilities by therapy and cycle-1 MRD status (fitted to
+   the patients evaluable in cycle 2, Arm A 62 of 103 and Arm B 88 of 105,
+   and to MRD-negativity after cycle 2: those who stop are not a random
+   subset, e.g. early responders sent on to HSCT). The MRD after cycle 2 of
+   some patients goes unrecorded (fitted for blinatumomab, whose MRD-negative
+   count falls from 79 after cycle 1 to 69 after cycle 2 with 88 evaluable);
+   their true level still guides HSCT and relapse.
+3. **Outcome** handed back to the routing: death, late failure, relapse, or
+   remission with the MRD after cycle 2 (the pre-HSCT MRD).
+
+Parameters: ``[consolidation]``, effects ``[prognosis]``. Streams: ``consolidation.*``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Generator
+
+import simpy
+
+from sim.clinical import MRD_MAX_PERCENT
+from sim.model.phases.common import death, efs_event, race
+from sim.model.phases.prognosis import relapse_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import ConsolidationParams, PrognosisParams
+
+
+@dataclass(frozen=True)
+class ConsolidationOutcome:
+    status: str                 # "remission", "death", "late_failure", "relapse", "censored"
+    mrd_percent: float | None   # after the last completed cycle
+    relapse_day: float          # the no-HSCT relapse day (patient clock); inf if cured
+
+
+def hsct_proceed_prob(params: ConsolidationParams, mrd_percent: float | None, effects: PrognosisParams) -> float:
+    """Probability that a patient in remission after consolidation proceeds to HSCT, by MRD status."""
+    negative = mrd_percent is not None and mrd_percent < effects.mrd_detection_limit_percent
+    return params.hsct_prob_mrd_negative if negative else params.hsct_prob_mrd_positive
+
+
+def no_hsct_relapse_day(
+    record: PatientRecord, params: ConsolidationParams, start_day: float, mrd_percent: float | None,
+    effects: PrognosisParams, streams: Streams,
+) -> float:
+    """Relapse day without HSCT, counted from ``start_day`` (randomisation)."""
+    prob = adjusted_prob(params.no_hsct_relapse_prob, relapse_shift(record, effects, mrd_percent))
+    timing = params.relapse_timing
+    i = record.patient_id
+    return start_day + cure_weibull_time(
+        streams.uniform("consolidation.relapse", i), streams.uniform("consolidation.relapse_day", i),
+        prob, timing.median_days, timing.shape,
+    )
+
+
+def consolidation(
+    env: simpy.Environment,
+    record: PatientRecord,
+    params: ConsolidationParams,
+    therapy: str,
+    mrd_percent: float,
+    effects: PrognosisParams,
+    streams: Streams,
+    log: EventLog,
+) -> Generator[simpy.Event, object, ConsolidationOutcome]:
+    """Two consolidation cycles of ``therapy`` ("chemo" or "blinatumomab")."""
+    i = record.patient_id
+    block = getattr(params, therapy)
+    randomisation_day = record.now_days
+    mrd = mrd_percent
+    relapse_day = no_hsct_relapse_day(record, params, randomisation_day, mrd, effects, streams)
+    for cycle in (1, 2):
+        stop = block.stop_after_cycle1_prob
+        stop_prob = stop.mrd_negative if mrd is not None and mrd < effects.mrd_detection_limit_percent else stop.mrd_positive
+        if cycle == 2 and streams.uniform(f"consolidation.{therapy}.stop_after_cycle1", i) < stop_prob:
+            log.add(record, "consolidation_stopped", "after cycle 1")
+            break
+        record.consolidation_cycles = cycle
+        start = record.now_days
+        key = f"consolidation.{therapy}.cycle{cycle}"
+        log.add(record, "consolidation_start", f"{therapy} cycle {cycle}")
+        for name, prob in (("grade3plus", block.grade3plus_prob), ("infection_grade3plus", block.infection_grade3plus_prob)):
+            if streams.uniform(f"{key}.{name}", i) < getattr(prob, f"cycle{cycle}"):
+                log.add(record, "adverse_event", f"{therapy} cycle {cycle} {name}")
+        death_day = math.inf
+        if streams.uniform(f"{key}.toxic_death", i) < block.toxic_death_prob:
+            death_day = start + streams.uniform(f"{key}.toxic_death_day", i) * block.duration_days
+        outcome = yield from race(
+            env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
+        )
+        if therapy == "chemo":  # assumption: chemotherapy blocks are given in hospital
+            record.inpatient_days += min(block.duration_days, record.now_days - start)
+        if outcome == "death":
+            death(record, log, "toxicity")
+            return ConsolidationOutcome("death", mrd, relapse_day)
+        if outcome in ("relapse", "censored"):
+            return ConsolidationOutcome(outcome, mrd, relapse_day)
+        if streams.uniform(f"{key}.late_failure", i) < block.late_failure_prob:
+            record.late_treatment_failure = True
+            efs_event(record, log, "treatment_failure")
+            log.add(record, "late_treatment_failure", f"{therapy} cycle {cycle}")
+            return ConsolidationOutcome("late_failure", mrd, relapse_day)
+        if mrd > 0:
+            noise = params.mrd_response_sd * streams.normal(f"{key}.mrd", i)
+            mrd = min(MRD_MAX_PERCENT, 10.0 ** (math.log10(mrd) - block.mrd_log10_reduction + noise))
+        unassessed = cycle == 2 and streams.uniform(f"{key}.mrd_unassessed", i) < block.mrd_unassessed_after_cycle2_prob
+        setattr(record, f"cycle{cycle}_mrd_percent", None if unassessed else mrd)
+        log.add(record, "mrd", f"after {therapy} cycle {cycle}: " + ("not assessed" if unassessed else f"{mrd:.6g}%"))
+        relapse_day = max(record.now_days, no_hsct_relapse_day(record, params, randomisation_day, mrd, effects, streams))
+    return ConsolidationOutcome("remission", mrd, relapse_day)

@@ -1,0 +1,108 @@
+"""Patients who leave protocol therapy after Block 1 (section 3.4).
+
+Clinical steps, from the end of Block 1:
+
+* **Early treatment failure** (an EFS event at the end of Block 1): salvage
+  blinatumomab for about half (22 of 42, recorded); HSCT for a few (5 of 42)
+  about three months later (``failure_hsct_days``, an assumption: "within
+  6 months"); long-term
+  survival 3 of 5 after HSCT and about 13% without (fitted with the rest,
+  prior from 4-year OS 18.7%), the death probability shifted by the
+  prognostic layer (time to relapse, site); the others die of progressive
+  disease at a Weibull time.
+* **Never risk-assigned**: off-protocol therapy; one uniform sets both the
+  event (relapse or progression; 4-year EFS 8.1%) and death (4-year OS
+  19.8%), so that every death follows an event and every event-free
+  patient is alive; both probabilities shifted alike by the prognostic layer
+  (end-of-Block-1 MRD, time to relapse, site, age, sex); event at a Weibull
+  time, death a Weibull time later.
+* **Risk-assigned, not randomised** (:func:`not_randomised_care`): off-protocol
+  chemotherapy or blinatumomab as in the risk group's arms, with the
+  prognostic layer's off-protocol effect, or palliative care (the
+  never-assigned course); shares are assumptions with ranges. The routing
+  (``sim.model.pathway``) sends them to the chosen course.
+
+Parameters: ``[off_protocol]``, effects ``[prognosis]``. Streams: ``off_protocol.*``.
+"""
+
+from __future__ import annotations
+
+from typing import Generator
+
+import simpy
+
+from sim.model.phases.common import death, efs_event, race
+from sim.model.phases.prognosis import relapse_shift, salvage_death_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams, pick_weighted
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import OffProtocolParams, PrognosisParams
+
+
+def not_randomised_care(record: PatientRecord, params: OffProtocolParams, streams: Streams, log: EventLog) -> str:
+    """The off-protocol care of a risk-assigned patient who is not randomised:
+    "chemo", "blinatumomab" (as in the risk group's arms) or "palliative"."""
+    care = pick_weighted(streams.uniform("off_protocol.not_randomised_care", record.patient_id), params.not_randomised_care)
+    record.off_protocol_therapy = care
+    log.add(record, "off_protocol_care", care)
+    return care
+
+
+def after_failure(
+    env: simpy.Environment, record: PatientRecord, params: OffProtocolParams, effects: PrognosisParams,
+    streams: Streams, log: EventLog,
+) -> Generator[simpy.Event, object, None]:
+    i = record.patient_id
+    if streams.uniform("off_protocol.salvage_blinatumomab", i) < params.failure_salvage_blinatumomab_prob:
+        record.salvage = "blinatumomab"
+        log.add(record, "salvage", "blinatumomab")
+    transplanted = streams.uniform("off_protocol.failure_hsct", i) < params.failure_hsct_prob
+    survival = params.failure_survival_prob_hsct if transplanted else params.failure_survival_prob_no_hsct
+    death_prob = adjusted_prob(1.0 - survival, salvage_death_shift(record, effects))
+    timing = params.failure_death_timing
+    start = record.now_days + (params.failure_hsct_days if transplanted else 0.0)
+    death_day = start + cure_weibull_time(
+        streams.uniform("off_protocol.failure_death", i), streams.uniform("off_protocol.failure_death_day", i),
+        death_prob, timing.median_days, timing.shape,
+    )
+    if transplanted:
+        outcome = yield from race(env, record, start)
+        if outcome != "done":
+            return
+        record.hsct, record.hsct_day, record.donor_type = True, record.now_days, "off_protocol"
+        log.add(record, "hsct", "off protocol")
+    outcome = yield from race(env, record, record.censor_day, death=death_day)
+    if outcome == "death":
+        death(record, log, "progression")
+
+
+def not_assigned_course(
+    env: simpy.Environment, record: PatientRecord, params: OffProtocolParams, effects: PrognosisParams,
+    streams: Streams, log: EventLog,
+) -> Generator[simpy.Event, object, None]:
+    """Off-protocol course of a patient never risk-assigned (or not randomised, palliative)."""
+    i = record.patient_id
+    u = streams.uniform("off_protocol.course", i)
+    shift = relapse_shift(record, effects, record.eob1_mrd_percent)
+    # Both shifted alike on the log-odds scale, so death (rarer) still implies an event.
+    event_prob = adjusted_prob(1.0 - params.not_assigned_event_free_prob, shift)
+    death_prob = adjusted_prob(1.0 - params.not_assigned_survival_prob, shift)
+    event_in = cure_weibull_time(
+        u, streams.uniform("off_protocol.event_day", i), event_prob,
+        params.not_assigned_event_timing.median_days, params.not_assigned_event_timing.shape,
+    )
+    dies = u < death_prob
+    outcome = yield from race(env, record, record.censor_day, event=record.now_days + event_in)
+    if outcome != "event":
+        return
+    efs_event(record, log, "relapse")
+    record.relapse_day = record.now_days
+    log.add(record, "relapse", "off protocol")
+    if not dies:
+        yield from race(env, record, record.censor_day)
+        return
+    timing = params.not_assigned_death_timing
+    death_in = cure_weibull_time(0.0, streams.uniform("off_protocol.death_day", i), 1.0, timing.median_days, timing.shape)
+    outcome = yield from race(env, record, record.censor_day, death=record.now_days + death_in)
+    if outcome == "death":
+        death(record, log, "relapse")

@@ -1,0 +1,98 @@
+"""One Monte Carlo replication: a pure function of (scenario, seed, replication).
+
+Every strategy of the scenario runs on the same cohort with the same streams
+(common random numbers). The function is picklable and touches no files, so
+any executor can run it and the result does not depend on which one did.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import pyarrow as pa
+import simpy
+
+from sim.model.cohort import Cohort, case_mix_for, draw_cohort
+from sim.model.pathway import Models, patient_pathway
+from sim.model.phases.block1 import Block1Model
+from sim.model.records import EventLog, PatientRecord, events_table, patients_table
+from sim.model.streams import Streams, generator_for
+from sim.scenario.schema import Scenario, distribution_paths, realise, with_values
+
+
+def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scenario:
+    """The parameter values of one replication, by ``run.parameter_mode``.
+
+    * "central": every distribution at its central value;
+    * "sampled": every distribution drawn afresh (probabilistic sensitivity
+      analysis), and the fitted parameters from one calibrated set;
+    * "calibrated": central values, and the fitted parameters from one
+      calibrated set (calibration uncertainty alone).
+
+    Each parameter's uniform comes from its own stream, named by its key path,
+    and the calibrated set from its own, so adding a parameter never changes
+    another's draw.
+    """
+    mode = scenario.run.parameter_mode
+    if mode == "central":
+        return realise(scenario)
+    uniforms = {}
+    if mode == "sampled":
+        uniforms = {
+            path: float(generator_for(seed, replication, f"parameters.{path}").random())
+            for path in distribution_paths(scenario)
+        }
+    realised = realise(scenario, uniforms, variant=f"the parameter draw of replication {replication}")
+    ensemble = scenario.calibration_ensemble
+    if ensemble is None:
+        return realised
+    u = float(generator_for(seed, replication, "parameters.calibration_ensemble").random())
+    row = ensemble.values[min(int(u * len(ensemble.values)), len(ensemble.values) - 1)]
+    return with_values(realised, dict(zip(ensemble.paths, row)))
+
+
+def build_models(scenario: Scenario) -> Models:
+    """Derived constants of every phase, from realised parameters."""
+    case_mix = case_mix_for(scenario.cohort)
+    return Models(
+        scenario=scenario,
+        block1=Block1Model.build(scenario.block1, case_mix),
+        reinductions={name: Block1Model.build(params, case_mix) for name, params in scenario.reinduction.items()},
+    )
+
+
+def run_replication(
+    scenario: Scenario, seed: int, replication: int, select: Callable[[Cohort], Sequence[int]] | None = None,
+    environment: Callable[[], simpy.Environment] = simpy.Environment,
+) -> tuple[pa.Table, pa.Table]:
+    """Patients and events tables of every strategy for one replication.
+
+    ``select`` (picklable) picks the patients to simulate from the drawn cohort,
+    e.g. a trial's eligible patients; each keeps its row of every stream.
+    ``environment`` makes each strategy's SimPy environment; the benchmark
+    passes one that counts the events it processes.
+    """
+    params = realised_parameters(scenario, seed, replication)
+    models = build_models(params)
+    n = params.cohort.n_patients
+    streams = Streams(seed, replication, n)
+    accrual_days = params.cohort.accrual_days if params.cohort.accrual == "staggered" else 0.0
+    cohort = draw_cohort(case_mix_for(params.cohort), n, accrual_days, streams)
+    covariates = cohort.columns()
+    patient_tables, event_tables = [], []
+    for strategy in params.strategies:
+        env = environment()
+        beds = simpy.Resource(env, params.capacity.inpatient_beds) if params.capacity.inpatient_beds else None
+        log = EventLog()
+        names = tuple(covariates)
+        rows = list(zip(*covariates.values()))
+        records = [
+            PatientRecord(patient_id=i, **dict(zip(names, rows[i])))
+            for i in (range(n) if select is None else select(cohort))
+        ]
+        for record in records:
+            env.process(patient_pathway(env, record, strategy, models, streams, log, beds))
+        env.run()
+        patient_tables.append(patients_table(strategy, replication, records))
+        event_tables.append(events_table(strategy, replication, log))
+    return pa.concat_tables(patient_tables), pa.concat_tables(event_tables)

@@ -1,0 +1,123 @@
+"""Building blocks of the parameter models: checked number-or-distribution types
+and the small tables (by relapse group, age band, sex, risk group) they fill.
+
+Each checked type accepts a plain number or a distribution table and enforces
+its domain on the number or on the distribution's whole support, with messages
+in the shape ``must be a probability in [0, 1] (got 1.2)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Callable
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
+
+from sim.scenario.distributions import _Dist, parse_distribution
+
+
+class Frozen(BaseModel):
+    """Base of every parameter model: immutable, strict, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _checked(label: str, low: float, high: float, low_open: bool = False) -> Callable[[Any], Any]:
+    def inside(value: float) -> bool:
+        above = value > low if low_open else value >= low
+        return above and value <= high
+
+    def validate(raw: Any) -> float | _Dist:
+        if isinstance(raw, _Dist):
+            return raw
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, dict)):
+            raise ValueError(f"must be {label} or a distribution table (got {raw!r})")
+        if isinstance(raw, dict):
+            dist = parse_distribution(raw)
+            lo, hi = dist.support()
+            if lo < low or hi > high:
+                raise ValueError(
+                    f"must be {label}; a {raw['dist']} distribution reaches [{lo:g}, {hi:g}]"
+                )
+            return dist
+        value = float(raw)
+        if math.isnan(value) or not inside(value):
+            raise ValueError(f"must be {label} (got {raw!r})")
+        return value
+
+    return validate
+
+
+def _serialise(value: float | _Dist) -> Any:
+    return value.model_dump(exclude_none=True) if isinstance(value, _Dist) else value
+
+
+_SERIALISER = PlainSerializer(_serialise)
+
+Probability = Annotated[float, PlainValidator(_checked("a probability in [0, 1]", 0.0, 1.0)), _SERIALISER]
+NonNegative = Annotated[float, PlainValidator(_checked("a number >= 0", 0.0, math.inf)), _SERIALISER]
+Positive = Annotated[
+    float, PlainValidator(_checked("a number > 0", 0.0, math.inf, low_open=True)), _SERIALISER
+]
+AnyReal = Annotated[
+    float, PlainValidator(_checked("a real number", -math.inf, math.inf)), _SERIALISER
+]
+
+
+def check_not_above(lower_name: str, lower: Any, upper_name: str, upper: Any) -> None:
+    """A nested pair of rates (e.g. grade 4+ within grade 3+): the first must not exceed the second."""
+    from sim.scenario.distributions import central_value
+
+    low, high = central_value(lower), central_value(upper)
+    if low > high:
+        raise ValueError(f"'{lower_name}' must not exceed '{upper_name}' (got {low:g} > {high:g})")
+
+
+class Documented(Frozen):
+    """A parameter group: says where its figures come from."""
+
+    source: str
+
+
+# --- tables keyed by the model's categories -------------------------------
+
+RELAPSE_GROUPS = ("bm_lt18", "bm_18_36", "bm_ge36", "iem_lt18", "iem_ge18")
+AE_GROUPS = ("early_bm", "late_bm", "early_iem", "late_iem")
+AE_AGE_BANDS = ("age_1_9", "age_10_18", "age_19_30")
+RISK_GROUPS = ("LR", "IR", "HR")
+
+
+class ProbabilityByRelapseGroup(Frozen):
+    bm_lt18: Probability
+    bm_18_36: Probability
+    bm_ge36: Probability
+    iem_lt18: Probability
+    iem_ge18: Probability
+
+
+class ProbabilityByAeGroup(Frozen):
+    """The four groups AALL1331 reports toxicity by: early/late BM and IEM."""
+
+    early_bm: Probability
+    late_bm: Probability
+    early_iem: Probability
+    late_iem: Probability
+
+
+class ProbabilityByAgeBand(Frozen):
+    """Age bands of the AALL1331 toxicity tables (1-9, 10-18, 19-30 years)."""
+
+    age_1_9: Probability
+    age_10_18: Probability
+    age_19_30: Probability
+
+
+class ProbabilityBySex(Frozen):
+    male: Probability
+    female: Probability
+
+
+class ProbabilityByRiskGroup(Frozen):
+    LR: Probability
+    IR: Probability
+    HR: Probability
