@@ -250,6 +250,7 @@ def test_open_run_errors_name_what_is_missing(run_dir: Path, tmp_path: Path) -> 
     assert result.returncode == 2 and "Traceback" not in result.stderr and "manifest.json missing" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", ["compare_strategies", "calibration", "sensitivity"])
 def test_notebook_executes_top_to_bottom(notebook: str, tmp_path: Path, monkeypatch) -> None:
     import nbformat

@@ -209,6 +209,7 @@ def first_fit(prior_scenario, executor):
     return small_fit(prior_scenario, executor)
 
 
+@pytest.mark.slow
 def test_calibration_is_deterministic(first_fit, prior_scenario, executor) -> None:
     again = small_fit(prior_scenario, executor)
     assert first_fit.values == again.values

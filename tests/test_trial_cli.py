@@ -140,6 +140,7 @@ def test_resume_reruns_only_missing_trials_with_the_same_result(trial_run, tmp_p
     pd.testing.assert_frame_equal(before, after)
 
 
+@pytest.mark.slow
 def test_target_power_search_and_unreachable_target(tmp_path: Path) -> None:
     changes = {"arms": '["reduced_blina", "r3_blina"]', "control": '"reduced_blina"', "endpoint": '"mrd_negative"',
                "test": '"two_proportion"', "accrual_per_year": "60", "trials": "20",
@@ -160,6 +161,7 @@ def test_target_power_search_and_unreachable_target(tmp_path: Path) -> None:
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow
 def test_trial_notebook_executes_top_to_bottom(tmp_path: Path, monkeypatch) -> None:
     import nbformat
     from nbclient import NotebookClient

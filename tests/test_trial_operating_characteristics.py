@@ -63,6 +63,7 @@ def null_rows(tmp_path_factory) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["fixed", "obf_2_looks"])
 def test_type_one_error_within_two_monte_carlo_se_of_alpha(null_rows: pd.DataFrame, variant: str) -> None:
     final = null_rows[(null_rows["variant"] == variant) & null_rows["final"]]
@@ -73,6 +74,7 @@ def test_type_one_error_within_two_monte_carlo_se_of_alpha(null_rows: pd.DataFra
     assert abs(rejected - ALPHA) <= 2 * se, f"{variant}: type I error {rejected:.4f}, alpha {ALPHA} +- {2 * se:.4f}"
 
 
+@pytest.mark.slow
 def test_the_two_look_design_can_stop_early(null_rows: pd.DataFrame) -> None:
     two = null_rows[(null_rows["variant"] == "obf_2_looks") & null_rows["final"]]
     assert set(two["look"]) == {1, 2}
