@@ -3,7 +3,7 @@
 Clinical steps, in order, for one patient:
 
 1. **Admission.** Inpatient from day 0 (waits for a bed when the scenario
-   limits beds).
+   limits beds, ``sim.capacity``; the bed is held to the end of the block).
 2. **Death in the block.** One uniform decides toxic death, death from
    progression, or survival (uniform day of death inside the block). Toxic death has the group rate of AALL1331
    (section 3.1), shifted towards patients aged 18 or more by a relative risk
@@ -50,7 +50,7 @@ from ..parameters import Block1Params, EventRates
 from ..paramtypes import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
 from ..records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from ..streams import Streams
-from .common import race
+from .common import queue_for, race
 
 MRD_POSITIVE_PERCENT = 0.01
 MRD_MAX_PERCENT = 100.0  # the latent level is unbounded; a marrow cannot hold more than 100% blasts
@@ -267,21 +267,12 @@ def block1(
 
     request = None
     if beds is not None:
-        asked = env.now
-        request = beds.request()
-        # Wait for a bed, or give up at the end of follow-up.
-        if math.isfinite(record.censor_day):
-            yield request | env.timeout(max(record.censor_day - record.now_days, 0.0))
-        else:
-            yield request
-        if not request.triggered:
-            request.cancel()
-            record.block1_bed_wait_days = record.censor_day - record.now_days
-            record.now_days = record.censor_day
+        asked = record.now_days
+        request, _ = yield from queue_for(env, record, beds, log, "bed_wait_days")
+        record.block1_bed_wait_days = record.now_days - asked
+        if request is None:  # no bed before the end of follow-up
             log.add(record, "block1_not_started", "no bed before the end of follow-up")
             return Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
-        record.block1_bed_wait_days = env.now - asked
-        record.now_days += record.block1_bed_wait_days
     log.add(record, "block1_start")
 
     # 2. death in the block

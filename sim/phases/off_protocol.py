@@ -34,7 +34,8 @@ from ..parameters_post import OffProtocolParams, PrognosisParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams, pick_weighted
 from ..survival import adjusted_prob, cure_weibull_time
-from .common import death, efs_event, race
+from ..capacity import hold_for_a_month
+from .common import death, efs_event, queue_for, race
 from .prognosis import relapse_shift, salvage_death_shift
 
 HSCT_AFTER_FAILURE_DAYS = 90.0
@@ -51,7 +52,7 @@ def not_randomised_care(record: PatientRecord, params: OffProtocolParams, stream
 
 def after_failure(
     env: simpy.Environment, record: PatientRecord, params: OffProtocolParams, effects: PrognosisParams,
-    streams: Streams, log: EventLog,
+    streams: Streams, log: EventLog, hsct_slots: simpy.PriorityResource | None = None,
 ) -> Generator[simpy.Event, object, None]:
     i = record.patient_id
     if streams.uniform("off_protocol.salvage_blinatumomab", i) < params.failure_salvage_blinatumomab_prob:
@@ -70,6 +71,15 @@ def after_failure(
         outcome = yield from race(env, record, start)
         if outcome != "done":
             return
+        if hsct_slots is not None:  # a limited slot: the death clock runs while waiting
+            slot, outcome = yield from queue_for(env, record, hsct_slots, log, "hsct_wait_days",
+                                                 priority=record.enrolment_day + start, death=death_day)
+            record.hsct_wait_outcome = "granted" if slot is not None else outcome
+            if slot is None:
+                if outcome == "death":
+                    death(record, log, "progression")
+                return
+            hold_for_a_month(env, hsct_slots, slot)
         record.hsct, record.hsct_day, record.donor_type = True, record.now_days, "off_protocol"
         log.add(record, "hsct", "off protocol")
     outcome = yield from race(env, record, record.censor_day, death=death_day)
