@@ -141,7 +141,8 @@ def plot_occupancy(curves: pd.DataFrame, strategies: list[str]):
             ax.plot(years, line["in_use"], color=f"C{k}", label=f"{strategy}: in use")
             ax.plot(years, line["queued"], color=f"C{k}", linestyle="--", label=f"{strategy}: queued")
         ax.axhline(shown["capacity"].max(), color="grey", linewidth=0.8, linestyle=":", label="capacity")
-        ax.set_title(RESOURCES[resource][1].capitalize() + "s")
+        name = RESOURCES[resource][1]
+        ax.set_title(name[0].upper() + name[1:] + "s")
         ax.set_xlabel("study year")
         ax.set_ylabel("patients (mean over replications)")
         ax.legend(fontsize=7)
