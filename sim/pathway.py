@@ -16,7 +16,10 @@ Each phase is a generator in ``sim.phases`` returning its outcome; this module
 reads outcomes, chooses the next phase, and closes every patient exactly once
 (``pathway_end``: death or censoring at the horizon or data cut-off).
 ``arm`` records the course a patient followed: drawn at randomisation in the
-trial, set by the rule otherwise (then ``randomized`` is false).
+trial, set by the rule otherwise (then ``randomized`` is false). The limited
+resources of a run (``sim.capacity``), when the scenario has any, are handed
+to the phases that take them: beds to every inpatient block, HSCT slots to
+every transplant, blinatumomab places (or beds) to blinatumomab cycles.
 """
 
 from __future__ import annotations
