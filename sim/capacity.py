@@ -1,6 +1,6 @@
 """Finite resources that patients queue for, and the occupancy they record.
 
-A scenario's ``[capacity]`` (``sim.parameters.CapacitySettings``) limits
+A scenario's ``[capacity]`` (``sim.scenario.schema.CapacitySettings``) limits
 some of three resources; each limited one becomes a SimPy resource shared by
 every patient of one strategy's run in one replication:
 
@@ -17,7 +17,7 @@ every patient of one strategy's run in one replication:
 Unlimited resources are not built, and a run with nothing limited builds no
 :class:`Resources` at all: no patient then makes a single request, so the
 run is the plain pathway, event for event. Waiting is done by
-:func:`sim.phases.common.queue_for`, which races the wait against the
+:func:`sim.model.phases.common.queue_for`, which races the wait against the
 patient's relapse clock and the end of follow-up.
 
 While a run has limited resources, :func:`occupancy_monitor` records, for
@@ -35,7 +35,7 @@ from typing import Generator
 import pyarrow as pa
 import simpy
 
-from .parameters import CapacitySettings, places
+from sim.scenario.schema import CapacitySettings, places
 
 MONTH_DAYS = 365.25 / 12
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .summary import Z95, SummaryAccumulator
+from sim.analysis.summary import Z95, SummaryAccumulator
 
 RESOURCES = {  # resource -> (wait column, readable name)
     "hsct_slots": ("hsct_wait_days", "HSCT slot"),

@@ -23,7 +23,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from .summary import MEASURE_LABELS, MEASURES, measure_label, measure_scale
+from sim.analysis.summary import MEASURE_LABELS, MEASURES, measure_label, measure_scale
 
 MIN_WIDTH = 40
 LABEL_WIDTHS = (None, 36, 30, 24, 18)  # the outcome column wraps rather than pushing others off the screen
@@ -174,7 +174,7 @@ def sensitivity_lines(table: pd.DataFrame, design: str, reference: str) -> list[
 
 def queue_tables(queue: "pd.DataFrame", effect: "pd.DataFrame") -> list:
     """The queue per strategy and resource, then the effect of queueing on outcomes (limited minus unlimited)."""
-    from .capacity_summary import RESOURCES
+    from sim.analysis.capacity import RESOURCES
 
     items: list = []
     table = Table(title="Queues (waits in days among patients who queued; intervals: Monte Carlo 95%)")

@@ -1,4 +1,4 @@
-"""The validated, frozen parameters of a scenario (realised and varied in ``sim.paramwalk``).
+"""The validated, frozen parameters of a scenario (realised and varied in ``sim.scenario.keypaths``).
 
 A scenario file is validated once, into a :class:`Scenario`. Its parameters
 may be numbers or distributions; :func:`realise` turns every distribution into
@@ -18,8 +18,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .distributions import _Dist, central_value, highest, lowest, shown
-from .parameters_post import (
+from sim.scenario.distributions import _Dist, central_value, highest, lowest, shown
+from sim.scenario.post_induction import (
     ConsolidationParams,
     FollowUpParams,
     HsctParams,
@@ -30,11 +30,11 @@ from .parameters_post import (
     PrognosisParams,
     SecondRelapseParams,
 )
-from .paramwalk import distribution_paths, numeric_paths, realise, with_values  # noqa: F401 (re-exported)
-from .strategies import BUILT_IN, REINDUCTIONS, Strategy
-from .sweep import SAMPLED, SweepSettings, parameter_value
-from .trial.schema import TrialSettings
-from .paramtypes import (
+from sim.scenario.keypaths import distribution_paths, numeric_paths, realise, with_values  # noqa: F401 (re-exported)
+from sim.scenario.strategies import BUILT_IN, REINDUCTIONS, Strategy
+from sim.scenario.sweep import SAMPLED, SweepSettings, parameter_value
+from sim.scenario.trial import TrialSettings
+from sim.scenario.types import (
     Capacity,
     check_not_above,
     Documented,
@@ -75,7 +75,7 @@ class CalibrationEnsemble(Frozen):
 
 
 class CohortSettings(Frozen):
-    """Who enrols and when; the case-mix itself is packaged data (``sim.cohort``).
+    """Who enrols and when; the case-mix itself is packaged data (``sim.model.cohort``).
 
     ``youngest_diagnosis_years`` (the youngest age at first diagnosis, which
     bounds age at relapse by group) and ``months_to_relapse_mean_excess`` (the
@@ -113,7 +113,7 @@ class CapacitySettings(Frozen):
 
     Values are numbers of places (>= 1) or distributions; a drawn value is
     rounded to the nearest whole number (``places``). Unlimited resources
-    are never requested (``sim.capacity``).
+    are never requested (``sim.model.capacity``).
     """
 
     inpatient_beds: Capacity | None = None
@@ -378,7 +378,7 @@ class Scenario(Frozen):
         # distributions; the plan was checked when the file loaded.
         if self.sweep is None or (info.context or {}).get("variant"):
             return self
-        from .summary import MEASURES
+        from sim.analysis.summary import MEASURES
 
         for table, paths in (("grid", self.sweep.grid), ("one_way", self.sweep.one_way),
                              ("parameters", self.sweep.parameters)):

@@ -13,13 +13,13 @@ from typing import Callable, Sequence
 import pyarrow as pa
 import simpy
 
-from .capacity import occupancy_monitor, occupancy_table, resources_for
-from .cohort import Cohort, case_mix_for, draw_cohort
-from .parameters import Scenario, distribution_paths, realise, with_values
-from .pathway import Models, patient_pathway
-from .phases.block1 import Block1Model
-from .records import EventLog, PatientRecord, events_table, patients_table
-from .streams import Streams, generator_for
+from sim.model.capacity import occupancy_monitor, occupancy_table, resources_for
+from sim.model.cohort import Cohort, case_mix_for, draw_cohort
+from sim.scenario.schema import Scenario, distribution_paths, realise, with_values
+from sim.model.pathway import Models, patient_pathway
+from sim.model.phases.block1 import Block1Model
+from sim.model.records import EventLog, PatientRecord, events_table, patients_table
+from sim.model.streams import Streams, generator_for
 
 
 def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scenario:
@@ -91,7 +91,7 @@ def simulate_replication(
     e.g. a trial's eligible patients; each keeps its row of every stream.
     ``environment`` makes each strategy's SimPy environment; the benchmark
     passes one that counts the events it processes. Limited resources
-    (``sim.capacity``) are shared by the patients of one strategy; the run
+    (``sim.model.capacity``) are shared by the patients of one strategy; the run
     then ends when the last patient's pathway ends.
     """
     params = realised_parameters(scenario, seed, replication)

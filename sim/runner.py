@@ -28,11 +28,11 @@ from typing import Callable, Iterator
 
 import pyarrow as pa
 
-from .output import OutputError, write_part
-from .parameters import Scenario
-from .replication import simulate_replication
-from .summary import per_replication
-from .sweep import point_variant
+from sim.execution.output import OutputError, write_part
+from sim.scenario.schema import Scenario
+from sim.model.replication import simulate_replication
+from sim.analysis.summary import per_replication
+from sim.scenario.sweep import point_variant
 
 BATCH_REPLICATIONS = 10
 MARKER = "replication_summary"

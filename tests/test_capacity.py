@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.capacity import MONTH_DAYS
-from sim.distributions import central_value
-from sim.parameters import CapacitySettings, CohortSettings, with_values
-from sim.replication import simulate_replication
-from sim.runner import Task, run_task
-from sim.scenario import ScenarioError, load_scenario
+from sim.model.capacity import MONTH_DAYS
+from sim.scenario.distributions import central_value
+from sim.scenario.schema import CapacitySettings, CohortSettings, with_values
+from sim.model.replication import simulate_replication
+from sim.execution.runner import Task, run_task
+from sim.scenario.load import ScenarioError, load_scenario
 
-from .conftest import SCENARIOS_DIR, write_scenario
+from tests.conftest import SCENARIOS_DIR, write_scenario
 
 WAIT_COLUMNS = ["block1_bed_wait_days", "bed_wait_days", "blinatumomab_wait_days", "hsct_wait_days",
                 "hsct_wait_outcome"]

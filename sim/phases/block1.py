@@ -3,7 +3,7 @@
 Clinical steps, in order, for one patient:
 
 1. **Admission.** Inpatient from day 0 (waits for a bed when the scenario
-   limits beds, ``sim.capacity``; the bed is held to the end of the block).
+   limits beds, ``sim.model.capacity``; the bed is held to the end of the block).
 2. **Death in the block.** One uniform decides toxic death, death from
    progression, or survival (uniform day of death inside the block). Toxic death has the group rate of AALL1331
    (section 3.1), shifted towards patients aged 18 or more by a relative risk
@@ -45,12 +45,12 @@ import simpy
 from scipy.optimize import brentq
 from scipy.special import expit, ndtri
 
-from ..cohort import ETHNICITIES, CaseMix
-from ..parameters import Block1Params, EventRates
-from ..paramtypes import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
-from ..records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
-from ..streams import Streams
-from .common import queue_for, race
+from sim.model.cohort import ETHNICITIES, CaseMix
+from sim.scenario.schema import Block1Params, EventRates
+from sim.scenario.types import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
+from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.model.phases.common import queue_for, race
 
 MRD_POSITIVE_PERCENT = 0.01
 MRD_MAX_PERCENT = 100.0  # the latent level is unbounded; a marrow cannot hold more than 100% blasts

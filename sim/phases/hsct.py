@@ -9,7 +9,7 @@ Clinical steps:
 2. **Transplant** on the later of the end of consolidation and the end of
    the search, plus conditioning; the no-HSCT relapse clock keeps running
    meanwhile, and a relapse first means no transplant. When the scenario
-   limits HSCT slots (``sim.capacity``), the patient then waits for a slot,
+   limits HSCT slots (``sim.model.capacity``), the patient then waits for a slot,
    served in the order donors were found, with the relapse clock running;
    ``hsct_wait_outcome`` says how the wait ended (granted, relapse, censored).
 3. **Transplant-related mortality**: probability ``trm_prob`` (under ~15%
@@ -18,7 +18,7 @@ Clinical steps:
 4. **Relapse after HSCT**: a baseline probability for the reference patient
    (MRD-negative before HSCT; section 6: 2-year cumulative incidence 21% in
    the lowest risk score, 47% in the highest), shifted by the prognostic
-   layer with the pre-HSCT MRD (``sim.phases.prognosis``); at a Weibull time
+   layer with the pre-HSCT MRD (``sim.model.phases.prognosis``); at a Weibull time
    after HSCT.
 
 Parameters: ``[hsct]``, effects ``[prognosis]``. Streams: ``hsct.*``.
@@ -30,13 +30,13 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import HsctParams, PrognosisParams
-from ..records import EventLog, PatientRecord
-from ..streams import Streams, pick_weighted
-from ..survival import adjusted_prob, cure_weibull_time
-from ..capacity import hold_for_a_month
-from .common import queue_for, race
-from .prognosis import relapse_shift
+from sim.scenario.post_induction import HsctParams, PrognosisParams
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams, pick_weighted
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.model.capacity import hold_for_a_month
+from sim.model.phases.common import queue_for, race
+from sim.model.phases.prognosis import relapse_shift
 
 
 def proceeds_to_hsct(record: PatientRecord, proceed_prob: float, streams: Streams) -> bool:
