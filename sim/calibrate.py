@@ -43,13 +43,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sim.scenario.distributions import _Dist
-from sim.scenario.schema import Scenario, realise, with_values
+from sim.analysis.validate import compare, load_targets
 from sim.model.replication import run_replication
 from sim.model.streams import generator_for
 from sim.model.survival import expit, logit
+from sim.scenario.distributions import _Dist
+from sim.scenario.schema import Scenario, realise, with_values
 from sim.scenario.sweep import parameter_value
-from sim.analysis.validate import compare, load_targets
 
 FREE_PARAMETERS = (
     "consolidation.blinatumomab.mrd_log10_reduction",

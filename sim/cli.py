@@ -128,7 +128,14 @@ def main() -> None:
 
 def _progress(quiet: bool) -> Progress:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     return Progress(
@@ -249,7 +256,12 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     Writes patients/, events/, summary/ and manifest.json; a sweep writes
     points/, summary/ (per point), sensitivity/ and manifest.json.
     """
-    from sim.execution.output import OutputError, default_run_dir, prepare_run_dir, remove_if_empty
+    from sim.execution.output import (
+        OutputError,
+        default_run_dir,
+        prepare_run_dir,
+        remove_if_empty,
+    )
     from sim.execution.run import RunRequest, check_resumable, identity
     from sim.execution.runner import default_workers
     from sim.scenario.load import load_scenario
@@ -390,10 +402,10 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
     from rich.console import Console
     from rich.table import Table
 
+    from sim.analysis.validate import compare, load_targets
     from sim.execution.run import RunRequest
     from sim.execution.runner import default_workers
     from sim.scenario.load import load_scenario
-    from sim.analysis.validate import compare, load_targets
 
     loaded = load_scenario(scenario)
     seed = secrets.randbits(63) if seed is None else seed
@@ -493,7 +505,11 @@ def _print_subgroups(patients: "pd.DataFrame") -> None:
 def _cross_validate(scenario: Path, loaded, workers) -> None:
     from rich.table import Table
 
-    from sim.analysis.calibrate import FREE_PARAMETERS, cross_validate, cross_validation_summary
+    from sim.analysis.calibrate import (
+        FREE_PARAMETERS,
+        cross_validate,
+        cross_validation_summary,
+    )
     from sim.execution.runner import default_workers, make_executor
     from sim.scenario.load import fitted_values_path, load_scenario
     from sim.scenario.sweep import parameter_value
@@ -539,7 +555,12 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
     parameter sets consistent with the targets into `ensemble = "..."`.
     Rerunning with the same --seed and --reps reproduces both.
     """
-    from sim.analysis.calibrate import DEFAULT_REPLICATIONS, DEFAULT_SEED, calibrate, fitted_toml
+    from sim.analysis.calibrate import (
+        DEFAULT_REPLICATIONS,
+        DEFAULT_SEED,
+        calibrate,
+        fitted_toml,
+    )
     from sim.execution.output import write_ensemble, write_text_file
     from sim.execution.runner import default_workers, make_executor
     from sim.scenario.load import ensemble_path, fitted_values_path, load_scenario
@@ -598,8 +619,8 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
 def report_command(run_dir: Path, out) -> None:
     """Write one self-contained HTML report of RUN_DIR (figures embedded, no network needed)."""
     from sim.analysis.notebook import open_run
-    from sim.execution.output import OutputError
     from sim.analysis.report import write_report
+    from sim.execution.output import OutputError
     from sim.trial.report import is_trial_run, write_trial_report
 
     if is_trial_run(run_dir):

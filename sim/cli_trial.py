@@ -13,12 +13,18 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import click
 
-from sim.cli.main import EXECUTOR_OPTIONS, QUIET_OPTION, WORKERS_OPTION, _progress, known_errors, main
+from sim.cli.main import (
+    EXECUTOR_OPTIONS,
+    QUIET_OPTION,
+    WORKERS_OPTION,
+    _progress,
+    known_errors,
+    main,
+)
 
 if TYPE_CHECKING:  # the heavy modules load when the command runs, so `simulate --help` starts fast
     import pandas as pd

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 
+from sim.model.streams import Streams
 from sim.scenario.distributions import central_value
 from sim.scenario.types import RELAPSE_GROUPS, Frozen
-from sim.model.streams import Streams
 
 if TYPE_CHECKING:
     from sim.scenario.schema import CohortSettings

@@ -19,6 +19,12 @@ from typing import ClassVar, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.scenario.distributions import _Dist, central_value, highest, lowest, shown
+from sim.scenario.keypaths import (  # noqa: F401 (re-exported)
+    distribution_paths,
+    numeric_paths,
+    realise,
+    with_values,
+)
 from sim.scenario.post_induction import (
     ConsolidationParams,
     FollowUpParams,
@@ -30,13 +36,11 @@ from sim.scenario.post_induction import (
     PrognosisParams,
     SecondRelapseParams,
 )
-from sim.scenario.keypaths import distribution_paths, numeric_paths, realise, with_values  # noqa: F401 (re-exported)
 from sim.scenario.strategies import BUILT_IN, REINDUCTIONS, Strategy
 from sim.scenario.sweep import SAMPLED, SweepSettings, parameter_value
 from sim.scenario.trial import TrialSettings
 from sim.scenario.types import (
     Capacity,
-    check_not_above,
     Documented,
     Frozen,
     NonNegative,
@@ -47,7 +51,9 @@ from sim.scenario.types import (
     ProbabilityByRelapseGroup,
     ProbabilityByRiskGroup,
     ProbabilityBySex,
+    check_not_above,
 )
+
 
 class CustomStrategy(Frozen):
     reinduction: Literal["r3_block1", "mitcl", "reduced_intensity"]

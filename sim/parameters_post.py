@@ -13,7 +13,15 @@ from typing import Literal
 from pydantic import model_validator
 
 from sim.scenario.distributions import highest, lowest
-from sim.scenario.types import AnyReal, Documented, Frozen, NonNegative, Positive, Probability, check_not_above
+from sim.scenario.types import (
+    AnyReal,
+    Documented,
+    Frozen,
+    NonNegative,
+    Positive,
+    Probability,
+    check_not_above,
+)
 
 
 class ByCycle(Frozen):

@@ -30,19 +30,32 @@ from typing import Generator
 import simpy
 
 from sim.model.capacity import Resources
-from sim.scenario.schema import Scenario
 from sim.model.phases.assignment import TRIAL_ARMS, assignment
 from sim.model.phases.block1 import Block1Model, block1
 from sim.model.phases.common import censor, death, efs_event
-from sim.model.phases.consolidation import consolidation, hsct_proceed_prob, no_hsct_relapse_day
+from sim.model.phases.consolidation import (
+    consolidation,
+    hsct_proceed_prob,
+    no_hsct_relapse_day,
+)
 from sim.model.phases.follow_up import after_relapse, in_remission
-from sim.model.phases.hsct import proceeds_to_hsct, transplant, transplant_outcome_days, wait_for_hsct
+from sim.model.phases.hsct import (
+    proceeds_to_hsct,
+    transplant,
+    transplant_outcome_days,
+    wait_for_hsct,
+)
 from sim.model.phases.low_risk import low_risk_therapy
-from sim.model.phases.off_protocol import after_failure, not_assigned_course, not_randomised_care
+from sim.model.phases.off_protocol import (
+    after_failure,
+    not_assigned_course,
+    not_randomised_care,
+)
 from sim.model.phases.second_cycle import second_cycle
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.model.survival import cure_weibull_time
+from sim.scenario.schema import Scenario
 
 # The therapy each AALL1331 arm gives after Block 1, and the arm of each (risk group, therapy).
 ARM_THERAPY = {"A_chemo": "chemo", "B_blinatumomab": "blinatumomab", "C_chemo": "chemo", "D_blinatumomab": "blinatumomab"}

@@ -15,11 +15,11 @@ import simpy
 
 from sim.model.capacity import occupancy_monitor, occupancy_table, resources_for
 from sim.model.cohort import Cohort, case_mix_for, draw_cohort
-from sim.scenario.schema import Scenario, distribution_paths, realise, with_values
 from sim.model.pathway import Models, patient_pathway
 from sim.model.phases.block1 import Block1Model
 from sim.model.records import EventLog, PatientRecord, events_table, patients_table
 from sim.model.streams import Streams, generator_for
+from sim.scenario.schema import Scenario, distribution_paths, realise, with_values
 
 
 def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scenario:

@@ -232,7 +232,12 @@ def build_report(run: Run) -> str:
 
 def _capacity_section(run: Run, patients: pd.DataFrame) -> str:
     """Occupancy over time, the queue, and the queue's effect on relapse and survival (``sim.analysis.capacity``)."""
-    from sim.analysis.capacity import RESOURCES, occupancy_over_time, plot_occupancy, queue_summary
+    from sim.analysis.capacity import (
+        RESOURCES,
+        occupancy_over_time,
+        plot_occupancy,
+        queue_summary,
+    )
 
     strategies = run.strategies
     parts = [_figure(plot_occupancy(occupancy_over_time(run.dataset("occupancy")), strategies)),

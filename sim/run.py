@@ -30,13 +30,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim import __version__
-from sim.execution.output import MANIFEST, OutputError, finish, write_manifest, write_part, write_text_file
 from sim.analysis.capacity import UNLIMITED, capacity_effect
-from sim.scenario.schema import CapacitySettings
-from sim.execution.runner import MARKER, BatchResult, pending, plan, run_tasks
-from sim.scenario.load import LoadedScenario
 from sim.analysis.sensitivity import analyse, point_differences
 from sim.analysis.summary import SummaryAccumulator
+from sim.execution.output import (
+    MANIFEST,
+    OutputError,
+    finish,
+    write_manifest,
+    write_part,
+    write_text_file,
+)
+from sim.execution.runner import MARKER, BatchResult, pending, plan, run_tasks
+from sim.scenario.load import LoadedScenario
+from sim.scenario.schema import CapacitySettings
 from sim.scenario.sweep import design_points, point_variant
 
 IDENTITY = "run.json"

@@ -28,10 +28,10 @@ from typing import Callable, Iterator
 
 import pyarrow as pa
 
-from sim.execution.output import OutputError, write_part
-from sim.scenario.schema import Scenario
-from sim.model.replication import simulate_replication
 from sim.analysis.summary import per_replication
+from sim.execution.output import OutputError, write_part
+from sim.model.replication import simulate_replication
+from sim.scenario.schema import Scenario
 from sim.scenario.sweep import point_variant
 
 BATCH_REPLICATIONS = 10

@@ -30,8 +30,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sim.scenario.schema import Scenario
 from sim.scenario.problems import ScenarioError, describe
+from sim.scenario.schema import Scenario
 from sim.scenario.sweep import value_problems
 
 

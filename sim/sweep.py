@@ -29,10 +29,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from sim.scenario.distributions import _Dist
-from sim.scenario.types import Frozen
-from sim.scenario.keypaths import VariantError, numeric_paths, with_values
 from sim.model.streams import library_seed
+from sim.scenario.distributions import _Dist
+from sim.scenario.keypaths import VariantError, numeric_paths, with_values
+from sim.scenario.types import Frozen
 
 DESIGNS = ("grid", "one_way", "latin_hypercube", "sobol", "morris", "psa")
 SAMPLED = ("latin_hypercube", "sobol", "morris", "psa")

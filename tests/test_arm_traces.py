@@ -25,8 +25,6 @@ from statistics import NormalDist
 
 import pytest
 import simpy
-
-from sim.scenario.schema import realise, with_values
 from sim.model.pathway import hr_ir_course, lr_course
 from sim.model.phases.consolidation import ConsolidationOutcome, consolidation
 from sim.model.phases.follow_up import after_relapse
@@ -39,6 +37,7 @@ from sim.model.phases.off_protocol import (
 from sim.model.records import EventLog, PatientRecord
 from sim.model.replication import build_models
 from sim.model.survival import cure_weibull_time, expit, logit
+from sim.scenario.schema import realise, with_values
 
 from tests.test_block1_trace import FixedStreams
 

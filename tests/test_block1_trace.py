@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 import simpy
 from scipy.special import expit
-
 from sim.model.capacity import TrackedResource
 from sim.model.cohort import case_mix_for
-from sim.scenario.schema import realise, with_values
 from sim.model.phases.block1 import Block1Model, block1
 from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from sim.model.streams import Streams
+from sim.scenario.schema import realise, with_values
 
 THERAPY_DAYS = 28.0
 RECOVERY_MEAN_DAYS = 3.5  # central value of uniform(0, 7)
@@ -310,8 +309,8 @@ def test_one_bed_second_patient_waits_exactly_the_first_stay(model) -> None:
 
 def test_one_bed_in_a_whole_replication(base_scenario) -> None:
     """The same through run_replication with real streams: two patients, day 0, one bed."""
-    from sim.scenario.schema import CapacitySettings, CohortSettings
     from sim.model.replication import run_replication
+    from sim.scenario.schema import CapacitySettings, CohortSettings
 
     scenario = base_scenario.model_copy(update={
         "cohort": CohortSettings(n_patients=2, accrual="day0"),

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from sim.analysis.calibrate import (
     DEFAULT_REPLICATIONS,
     DEFAULT_SEED,
@@ -39,13 +38,13 @@ from sim.analysis.calibrate import (
     priors_of,
     simulate_patients,
 )
-from sim.scenario.distributions import parse_distribution
-from sim.scenario.schema import realise
-from sim.model.replication import realised_parameters
-from sim.execution.runner import make_executor
-from sim.scenario.load import load_scenario
-from sim.model.survival import logit
 from sim.analysis.validate import compare, load_targets
+from sim.execution.runner import make_executor
+from sim.model.replication import realised_parameters
+from sim.model.survival import logit
+from sim.scenario.distributions import parse_distribution
+from sim.scenario.load import load_scenario
+from sim.scenario.schema import realise
 
 from tests.conftest import AALL1331_TOML, SCENARIOS_DIR, write_scenario
 

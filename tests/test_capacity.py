@@ -21,13 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from sim.model.capacity import MONTH_DAYS
-from sim.scenario.distributions import central_value
-from sim.scenario.schema import CapacitySettings, CohortSettings, with_values
-from sim.model.replication import simulate_replication
 from sim.execution.runner import Task, run_task
+from sim.model.capacity import MONTH_DAYS
+from sim.model.replication import simulate_replication
+from sim.scenario.distributions import central_value
 from sim.scenario.load import ScenarioError, load_scenario
+from sim.scenario.schema import CapacitySettings, CohortSettings, with_values
 
 from tests.conftest import SCENARIOS_DIR, write_scenario
 

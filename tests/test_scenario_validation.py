@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-
 from sim.scenario.distributions import Beta, Gamma
 from sim.scenario.load import ScenarioError, load_scenario
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from sim.scenario.load import load_scenario
 from sim.analysis.sensitivity import analyse
 from sim.model.streams import library_seed
+from sim.scenario.load import load_scenario
 from sim.scenario.sweep import design_points
 
 from tests.conftest import write_scenario

@@ -12,9 +12,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from sim.analysis.subgroups import gradient_check, mrd_band, risk_by_randomisation, subgroup_views
 from sim.analysis.km import survival_with_greenwood_se
+from sim.analysis.subgroups import (
+    gradient_check,
+    mrd_band,
+    risk_by_randomisation,
+    subgroup_views,
+)
 
 YEAR = 365.25
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from sim.scenario.load import ScenarioError, load_scenario
-from sim.trial.design import build_design
 
+from sim.trial.design import build_design
 from tests.conftest import SCENARIOS_DIR, SIMULATE
 
 BASE = f'extends = "{(SCENARIOS_DIR / "reduced_intensity.toml").as_posix()}"\nname = "trial_test"\n'

@@ -8,9 +8,8 @@ import pickle
 from pathlib import Path
 
 import pytest
-
-from sim.scenario.keypaths import VariantError, realise, with_values
 from sim.model.replication import realised_parameters
+from sim.scenario.keypaths import VariantError, realise, with_values
 from sim.scenario.load import load_scenario
 from sim.scenario.sweep import point_variant
 

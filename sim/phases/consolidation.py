@@ -40,14 +40,14 @@ from typing import Generator
 
 import simpy
 
-from sim.scenario.post_induction import ConsolidationParams, PrognosisParams
+from sim.model.capacity import Resources
+from sim.model.phases.block1 import MRD_MAX_PERCENT
+from sim.model.phases.common import death, efs_event, queue_for, race
+from sim.model.phases.prognosis import relapse_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.model.survival import adjusted_prob, cure_weibull_time
-from sim.model.phases.block1 import MRD_MAX_PERCENT
-from sim.model.capacity import Resources
-from sim.model.phases.common import death, efs_event, queue_for, race
-from sim.model.phases.prognosis import relapse_shift
+from sim.scenario.post_induction import ConsolidationParams, PrognosisParams
 
 
 @dataclass(frozen=True)

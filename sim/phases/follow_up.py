@@ -25,12 +25,12 @@ from typing import Generator
 
 import simpy
 
-from sim.scenario.post_induction import PrognosisParams, SecondRelapseParams
+from sim.model.phases.common import death, efs_event, race
+from sim.model.phases.prognosis import salvage_death_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams, pick_weighted
 from sim.model.survival import adjusted_prob, cure_weibull_time
-from sim.model.phases.common import death, efs_event, race
-from sim.model.phases.prognosis import salvage_death_shift
+from sim.scenario.post_induction import PrognosisParams, SecondRelapseParams
 
 SALVAGE_CONTEXTS = ("after_lr", "after_hr_ir", "after_hsct")
 

@@ -30,13 +30,13 @@ from typing import Generator
 
 import simpy
 
-from sim.scenario.post_induction import HsctParams, PrognosisParams
-from sim.model.records import EventLog, PatientRecord
-from sim.model.streams import Streams, pick_weighted
-from sim.model.survival import adjusted_prob, cure_weibull_time
 from sim.model.capacity import hold_for_a_month
 from sim.model.phases.common import queue_for, race
 from sim.model.phases.prognosis import relapse_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams, pick_weighted
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import HsctParams, PrognosisParams
 
 
 def proceeds_to_hsct(record: PatientRecord, proceed_prob: float, streams: Streams) -> bool:

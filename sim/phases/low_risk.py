@@ -29,13 +29,13 @@ from typing import Generator
 
 import simpy
 
-from sim.scenario.post_induction import LowRiskParams, PrognosisParams
-from sim.model.records import EventLog, PatientRecord
-from sim.model.streams import Streams
-from sim.model.survival import adjusted_prob, cure_weibull_time
 from sim.model.capacity import Resources
 from sim.model.phases.common import death, queue_for, race
 from sim.model.phases.prognosis import relapse_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import LowRiskParams, PrognosisParams
 
 MARROW_SITES = frozenset({"isolated_marrow", "marrow_cns", "marrow_testis"})
 

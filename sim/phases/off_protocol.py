@@ -30,13 +30,13 @@ from typing import Generator
 
 import simpy
 
-from sim.scenario.post_induction import OffProtocolParams, PrognosisParams
-from sim.model.records import EventLog, PatientRecord
-from sim.model.streams import Streams, pick_weighted
-from sim.model.survival import adjusted_prob, cure_weibull_time
 from sim.model.capacity import hold_for_a_month
 from sim.model.phases.common import death, efs_event, queue_for, race
 from sim.model.phases.prognosis import relapse_shift, salvage_death_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams, pick_weighted
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import OffProtocolParams, PrognosisParams
 
 HSCT_AFTER_FAILURE_DAYS = 90.0
 

@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import math
 
-from sim.scenario.post_induction import PrognosisParams
 from sim.model.records import PatientRecord
+from sim.scenario.post_induction import PrognosisParams
 
 MRD_MAX_LOG10_ABOVE_LIMIT = 4.0  # 0.01% to 100%: the assay's whole range
 # Off-protocol care modelled on the arms; palliative care has its own baseline.

@@ -22,11 +22,11 @@ from typing import Generator
 
 import simpy
 
-from sim.scenario.post_induction import MitclParams
-from sim.model.records import EventLog, PatientRecord
-from sim.model.streams import Streams
 from sim.model.phases.block1 import MRD_MAX_PERCENT, Block1Model, Block1Outcome
 from sim.model.phases.common import death, queue_for, race
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.scenario.post_induction import MitclParams
 
 
 def second_cycle(

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.model.cohort import AGE_BANDS, Cohort, case_mix_for, draw_cohort
-from sim.scenario.schema import Scenario
-from sim.scenario.load import ScenarioError
 from sim.model.streams import Streams, generator_for
+from sim.scenario.load import ScenarioError
+from sim.scenario.schema import Scenario
 from sim.scenario.trial import SURVIVAL_ENDPOINTS, Eligibility, TrialSettings
 
 SHARE_SEED = 20261202          # fixed: the eligible share does not depend on the run's seed

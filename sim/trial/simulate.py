@@ -35,7 +35,13 @@ import pandas as pd
 from sim.model.replication import run_replication
 from sim.trial.boundaries import efficacy_boundaries
 from sim.trial.design import TrialDesign, randomise, strata_keys
-from sim.trial.statistics import NAN_RESULT, TestResult, logrank_cox, proportions, rmst_difference
+from sim.trial.statistics import (
+    NAN_RESULT,
+    TestResult,
+    logrank_cox,
+    proportions,
+    rmst_difference,
+)
 
 STRATUM_COLUMNS = ("relapse_group", "relapse_site", "sex", "age_years", "cns_status", "cytogenetics")
 
