@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+
 from sim.model.replication import run_replication
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import Scenario

@@ -4,6 +4,7 @@ and small variants of the AALL1331 scenario (as validated parameter copies)."""
 from __future__ import annotations
 
 from hypothesis import strategies as st
+
 from sim.scenario.schema import CapacitySettings, CohortSettings, RunSettings, Scenario
 
 # The CLI accepts seeds in [0, 2**63 - 1]; the library takes any non-negative int.

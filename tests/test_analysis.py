@@ -16,8 +16,6 @@ import pytest
 
 matplotlib.use("Agg")
 
-from sim.analysis.summary import MEASURE_LABELS, MEASURES, measure_label  # noqa: E402
-
 from sim.analysis import (  # noqa: E402
     RunError,
     arm_survival,
@@ -33,6 +31,7 @@ from sim.analysis import (  # noqa: E402
     rmst,
     toxicity,
 )
+from sim.analysis.summary import MEASURE_LABELS, MEASURES, measure_label  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIMULATE = Path(sys.executable).parent / "simulate"

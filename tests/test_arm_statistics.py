@@ -23,9 +23,9 @@ import math
 
 import pandas as pd
 import pytest
+
 from sim.analysis.validate import compare, load_targets, per_replication
 from sim.scenario.schema import realise
-
 from tests.conftest import FULL_RUN_REPLICATIONS
 
 TRIAL_STRATEGY = "aall1331"

@@ -25,6 +25,7 @@ from statistics import NormalDist
 
 import pytest
 import simpy
+
 from sim.model.pathway import hr_ir_course, lr_course
 from sim.model.phases.consolidation import ConsolidationOutcome, consolidation
 from sim.model.phases.follow_up import after_relapse
@@ -38,7 +39,6 @@ from sim.model.records import EventLog, PatientRecord
 from sim.model.replication import build_models
 from sim.model.survival import cure_weibull_time, expit, logit
 from sim.scenario.schema import realise, with_values
-
 from tests.test_block1_trace import FixedStreams
 
 LN2 = math.log(2.0)

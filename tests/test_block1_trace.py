@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import simpy
 from scipy.special import expit
+
 from sim.model.capacity import TrackedResource
 from sim.model.cohort import case_mix_for
 from sim.model.phases.block1 import Block1Model, block1

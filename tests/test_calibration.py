@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from sim.analysis.calibrate import (
     DEFAULT_REPLICATIONS,
     DEFAULT_SEED,
@@ -45,7 +46,6 @@ from sim.model.survival import logit
 from sim.scenario.distributions import parse_distribution
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import realise
-
 from tests.conftest import AALL1331_TOML, SCENARIOS_DIR, write_scenario
 
 FITTED_FILE = SCENARIOS_DIR / "aall1331.fitted.toml"

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from sim.execution.runner import Task, run_task
 from sim.model.capacity import MONTH_DAYS
 from sim.model.replication import simulate_replication
 from sim.scenario.distributions import central_value
 from sim.scenario.load import ScenarioError, load_scenario
 from sim.scenario.schema import CapacitySettings, CohortSettings, with_values
-
 from tests.conftest import SCENARIOS_DIR, write_scenario
 
 WAIT_COLUMNS = ["block1_bed_wait_days", "bed_wait_days", "blinatumomab_wait_days", "hsct_wait_days",

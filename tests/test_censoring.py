@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import simpy
+
 from sim.model.pathway import patient_pathway
 from sim.model.records import EventLog, PatientRecord
 from sim.model.replication import build_models
 from sim.scenario.load import ScenarioError, load_scenario
 from sim.scenario.schema import realise, with_values
-
 from tests.conftest import (
     AALL1331_TOML,
     FULL_RUN_REPLICATIONS,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sim.analysis.validate import load_targets
-from sim.scenario.load import load_scenario
 
 import sim
+from sim.analysis.validate import load_targets
+from sim.scenario.load import load_scenario
 from tests.conftest import AALL1331_TOML, SIMULATE, small_cohort_body, write_scenario
 
 SMALL_PATIENTS = 25

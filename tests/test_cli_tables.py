@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import pytest
 from rich.console import Console
+
 from sim.analysis.summary import MEASURES
 from sim.cli.tables import comparison_tables, natural_width, sensitivity_lines
 

@@ -21,6 +21,7 @@ import fnmatch
 from pathlib import Path
 
 import pytest
+
 from sim.analysis.calibrate import FREE_PARAMETERS
 from sim.scenario.distributions import is_distribution
 from sim.scenario.keypaths import numeric_paths

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 from lifelines.utils import restricted_mean_survival_time
+
 from sim.analysis.km import GroupedKaplanMeier, restricted_mean, survival_at
 
 TOLERANCE = 1e-10

@@ -18,6 +18,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sim.model.phases.consolidation import no_hsct_relapse_day
 from sim.model.phases.hsct import transplant_outcome_days
 from sim.model.phases.low_risk import low_risk_relapse_day
@@ -27,7 +28,6 @@ from sim.model.replication import run_replication
 from sim.model.survival import adjusted_prob
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import realise, with_values
-
 from tests.conftest import small_cohort_body, write_scenario
 from tests.test_block1_trace import FixedStreams
 

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sim.model.phases.assignment import EARLY_GROUPS
 from sim.scenario.distributions import central_value
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import CapacitySettings, CohortSettings
-
 from tests.conftest import AALL1331_TOML, run_frames
 from tests.strategies import replications, seeds, small_variants
 

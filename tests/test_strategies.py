@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from sim.analysis.summary import per_replication, summarise
 from sim.model.replication import run_replication
 from sim.scenario.load import ScenarioError, load_scenario

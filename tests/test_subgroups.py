@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from sim.analysis.km import survival_with_greenwood_se
 from sim.analysis.subgroups import (
     gradient_check,

@@ -30,10 +30,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sim.model.replication import realised_parameters
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import Scenario
-
 from tests.conftest import AALL1331_TOML, FULL_RUN_SEED, SCENARIOS_DIR, run_frames
 from tests.strategies import replications, seeds, small_variants
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sim.scenario.load import ScenarioError, load_scenario
 
+from sim.scenario.load import ScenarioError, load_scenario
 from sim.trial.design import build_design
 from tests.conftest import SCENARIOS_DIR, SIMULATE
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import norm
-from sim.scenario.load import load_scenario
 
+from sim.scenario.load import load_scenario
 from sim.trial.design import build_design, randomise
 from sim.trial.run import run_variants
 from sim.trial.simulate import Outcomes, analyse

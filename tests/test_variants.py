@@ -8,11 +8,11 @@ import pickle
 from pathlib import Path
 
 import pytest
+
 from sim.model.replication import realised_parameters
 from sim.scenario.keypaths import VariantError, realise, with_values
 from sim.scenario.load import load_scenario
 from sim.scenario.sweep import point_variant
-
 from tests.conftest import write_scenario
 
 BAD_VARIANTS = [
