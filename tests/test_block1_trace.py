@@ -15,6 +15,7 @@ import pytest
 import simpy
 from scipy.special import expit
 
+from sim.model.capacity import TrackedResource
 from sim.model.cohort import case_mix_for
 from sim.model.phases.block1 import Block1Model, block1
 from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
@@ -72,7 +73,7 @@ def patient(patient_id: int = 0, **overrides) -> PatientRecord:
 
 def run(model: Block1Model, records: list[PatientRecord], streams: Streams, beds_capacity: int | None = None):
     env = simpy.Environment()
-    beds = simpy.Resource(env, beds_capacity) if beds_capacity else None
+    beds = TrackedResource(env, beds_capacity, "inpatient_beds") if beds_capacity else None
     log = EventLog()
     processes = [env.process(block1(env, r, model, streams, log, beds)) for r in records]
     env.run()
@@ -302,7 +303,8 @@ def test_one_bed_second_patient_waits_exactly_the_first_stay(model) -> None:
     assert second.block1_bed_wait_days == stay_first
     assert second.eob1_day == stay_first + stay_second
     assert second.inpatient_days == stay_second
-    assert events_of(log, 1)[0] == (stay_first, "block1_start", None)
+    assert events_of(log, 1)[:2] == [(stay_first, "queue", "inpatient_beds: granted"), (stay_first, "block1_start", None)]
+    assert values_of(log, "queue", 1) == [stay_first]
     assert env.now == stay_first + stay_second
 
 

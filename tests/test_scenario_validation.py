@@ -130,7 +130,7 @@ BAD_SCENARIOS = [
     ),
     pytest.param(
         "[capacity]\ninpatient_beds = 0\n",
-        "{file}: capacity.inpatient_beds: input should be greater than or equal to 1 (got 0)",
+        "{file}: capacity.inpatient_beds: must be a capacity of at least 1 place (got 0)",
         id="zero-beds",
     ),
     pytest.param(

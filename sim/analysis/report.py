@@ -4,7 +4,8 @@ Figures are embedded as PNG data, so the page needs no network. Sections: the
 question and the scenario's assumptions, CONSORT-style patient flow, survival
 curves (bands: the spread of one trial-sized cohort), per-arm curves from
 randomisation when the run randomises, outcome and toxicity tables with Monte
-Carlo 95% intervals, paired strategy differences, sweep results when present,
+Carlo 95% intervals, paired strategy differences, occupancy over time, queues
+and the effect of the wait when the scenario limits a resource, sweep results when present,
 and a reproducibility section laid out along the STRESS-DES reporting items
 for discrete-event simulation (objectives, logic, data, experimentation,
 implementation, code access).
@@ -215,6 +216,8 @@ def build_report(run: Run) -> str:
         differences = run.differences()
         if len(differences):
             body.append(_figure(plot_differences(differences, reference=run.reference)))
+        if (run.path / "occupancy").exists():
+            body += ["<h2>Capacity: occupancy and queues</h2>", _capacity_section(run, patients)]
         body += ["<h2>Toxicity of reinduction</h2>", _toxicity_section(patients, strategies)]
         body += ["<h2>Who does well: EFS and OS by subgroup</h2>", _subgroup_section(patients, strategies)]
     body += ["<h2>Scenario and assumptions</h2>",
@@ -224,6 +227,48 @@ def build_report(run: Run) -> str:
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(m['scenario'])}"
             f"</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+
+
+def _capacity_section(run: Run, patients: pd.DataFrame) -> str:
+    """Occupancy over time, the queue, and the queue's effect on relapse and survival (``sim.analysis.capacity``)."""
+    from sim.analysis.capacity import (
+        RESOURCES,
+        occupancy_over_time,
+        plot_occupancy,
+        queue_summary,
+    )
+
+    strategies = run.strategies
+    parts = [_figure(plot_occupancy(occupancy_over_time(run.dataset("occupancy")), strategies)),
+             "<p class='note'>Weekly means over replications of the places in use (solid) and the patients "
+             "queued (dashed) on each study day; the dotted line is the capacity.</p>"]
+    queue = queue_summary(patients, strategies)
+    rows = []
+    for row in queue.itertuples():
+        hsct = row.resource == "hsct_slots"
+        ended = [f"{getattr(row, f'{o}_while_waiting_per_replication'):.1f}" if hsct else "-"
+                 for o in ("relapse", "death", "censored")]
+        rows.append([html.escape(row.strategy), RESOURCES[row.resource][1], f"{row.queued_per_replication:.1f}",
+                     _percent(row.waited_share) + "%", f"{row.wait_mean_days:.1f}", f"{row.wait_p50_days:.1f}",
+                     f"{row.wait_p90_days:.1f}", *ended])
+    parts.append(_table(["strategy", "resource", "queued per replication", "waited", "mean wait (days)",
+                         "median", "90th percentile", "relapsed waiting", "died waiting",
+                         "follow-up ended waiting"], rows, label_columns=2))
+    effect_path = run.path / "capacity_effect"
+    if effect_path.exists():
+        effect = pd.read_parquet(effect_path)
+        rows = []
+        for row in effect.itertuples():
+            scale, digits = measure_scale(row.measure)
+            rows.append([html.escape(row.strategy), html.escape(measure_label(row.measure)),
+                         f"{row.limited * scale:.{digits}f}", f"{row.unlimited * scale:.{digits}f}",
+                         _interval(row.difference, row.ci_low, row.ci_high, scale, digits)])
+        parts += ["<h3>What the wait does to relapse and survival</h3>",
+                  "<p class='note'>The same run with unlimited capacity (same seed, same patients, same draws: "
+                  "streams are keyed by patient, not by place in the queue); differences are paired within "
+                  "replications, in percentage points for % outcomes.</p>",
+                  _table(["strategy", "outcome", "this capacity", "unlimited", "difference"], rows, label_columns=2)]
+    return "".join(parts)
 
 
 def _cell_order(name: str, cells: list[str]) -> list[str]:

@@ -301,6 +301,8 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
         print_sensitivity(run_dir, sweep.design, reference)
     else:  # --quiet hides the progress bar only
         print_comparison(run_dir, loaded.scenario.strategies, reference, manifest["replications"])
+        if manifest.get("limited_capacity"):
+            print_queues(run_dir, loaded.scenario.strategies)
     click.echo(
         " x ".join([_plural(manifest["replications"], "replication")]
                    + ([_plural(manifest["points"], "point")] if sweep is not None else [])
@@ -347,6 +349,23 @@ def print_comparison(run_dir: Path, strategies: list[str], reference: str, repli
             click.echo(item)
         else:
             console.print(item, width=width or _widest(item))
+
+
+def print_queues(run_dir: Path, strategies: list[str]) -> None:
+    """With limited capacity: who queued and for how long, and what the queue did to outcomes."""
+    import pandas as pd
+    from rich.console import Console
+
+    from sim.analysis.capacity import queue_summary, read_waits
+    from sim.cli.tables import output_width, queue_tables
+
+    width = output_width()
+    console = Console(width=width or 100_000, soft_wrap=False)
+    queue = queue_summary(read_waits(run_dir), strategies)
+    effect_path = run_dir / "capacity_effect"
+    effect = pd.read_parquet(effect_path) if effect_path.exists() else pd.DataFrame()
+    for table in queue_tables(queue, effect):
+        console.print(table, width=width or _widest(table))
 
 
 def _widest(table) -> int:

@@ -170,3 +170,41 @@ def sensitivity_lines(table: pd.DataFrame, design: str, reference: str) -> list[
                 share_text += " (replication noise alone explains the spread between points: add replications)"
         lines.append(f"{name}, {strategy} minus {reference}: {key}{f' ({unit})' if unit else ''} {top}{share_text}")
     return lines
+
+
+def queue_tables(queue: "pd.DataFrame", effect: "pd.DataFrame") -> list:
+    """The queue per strategy and resource, then the effect of queueing on outcomes (limited minus unlimited)."""
+    from sim.analysis.capacity import RESOURCES
+
+    items: list = []
+    table = Table(title="Queues (waits in days among patients who queued; intervals: Monte Carlo 95%)")
+    for column in ("strategy", "resource", "queued / replication", "waited", "mean wait", "median", "90th pct",
+                   "longest", "relapsed waiting", "died waiting", "follow-up ended waiting"):
+        table.add_column(column, justify="left" if column in ("strategy", "resource") else "right")
+    for row in queue.itertuples():
+        low, high = row.waited_share_ci
+        waited = f"{100 * row.waited_share:.1f}%" + (f" [{100 * low:.1f}, {100 * high:.1f}]" if math.isfinite(low) else "")
+        low, high = row.wait_mean_ci
+        mean = f"{row.wait_mean_days:.1f}" + (f" [{low:.1f}, {high:.1f}]" if math.isfinite(low) else "")
+        ended = ["-", "-", "-"]
+        if row.resource == "hsct_slots":
+            ended = [f"{getattr(row, f'{o}_while_waiting_per_replication'):.1f} "
+                     f"({100 * getattr(row, f'{o}_while_waiting_share'):.1f}%)" for o in ("relapse", "death", "censored")]
+        table.add_row(row.strategy, RESOURCES[row.resource][1], f"{row.queued_per_replication:.1f}", waited, mean,
+                      f"{row.wait_p50_days:.1f}", f"{row.wait_p90_days:.1f}", f"{row.wait_max_days:.0f}", *ended)
+    items.append(table)
+    if len(effect):
+        table = Table(title="Effect of the queue: under this capacity minus unlimited capacity, "
+                            "paired by replication (same patients, same draws)")
+        for column in ("strategy", "outcome", "this capacity", "unlimited", "difference [95% interval]"):
+            table.add_column(column, justify="left" if column in ("strategy", "outcome") else "right")
+        for row in effect.itertuples():
+            scale, digits = measure_scale(row.measure)
+            unit = "" if scale == 1.0 else " pp"
+            interval = (f" [{row.ci_low * scale:+.{digits}f}, {row.ci_high * scale:+.{digits}f}]"
+                        if math.isfinite(row.ci_low) else "")
+            table.add_row(row.strategy, measure_label(row.measure), f"{row.limited * scale:.{digits}f}",
+                          f"{row.unlimited * scale:.{digits}f}",
+                          f"{row.difference * scale:+.{digits}f}{unit}{interval}")
+        items.append(table)
+    return items

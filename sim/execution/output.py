@@ -1,8 +1,10 @@
 """Writing results: Parquet datasets and the run manifest (the only writer).
 
-A run directory holds ``patients/``, ``events/`` and
-``replication_summary/`` (Parquet datasets, one part file per batch of
-replications), ``summary/`` (strategy outcomes and paired differences) and
+A run directory holds ``patients/``, ``events/``, ``occupancy/`` (when the
+scenario limits a resource) and ``replication_summary/`` (Parquet datasets,
+one part file per batch of replications), ``summary/`` (strategy outcomes and
+paired differences), with limited capacity ``unlimited/replication_summary/``
+(the same run with unlimited capacity) and ``capacity_effect/``, and
 ``manifest.json``. Every file is
 written under ``.staging/`` first and moved into place with ``os.replace``,
 so a reader never sees a partial file.
@@ -22,8 +24,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DATASETS = ("patients", "events", "replication_summary", "summary", "points", "sensitivity", "point_differences",
-            "trial_looks", "trial_summary", "power_curve")
+DATASETS = ("patients", "events", "occupancy", "replication_summary", "summary", "points", "sensitivity",
+            "point_differences", "trial_looks", "trial_summary", "power_curve", "capacity_effect", "unlimited")
 RUN_FILES = ("manifest.json", "run.json", "report.html")  # report.html: `simulate report` writes it here by default
 MANIFEST = "manifest.json"
 STAGING = ".staging"

@@ -8,7 +8,9 @@
 3. When every task is done: ``summary/`` (strategies and paired differences;
    per point for a sweep), read part by part so the driver holds no
    per-replication results, for sweeps ``points/`` and ``sensitivity/``, and
-   finally ``manifest.json``.
+   finally ``manifest.json``. A plain run with limited capacity also runs
+   its twin with unlimited capacity (``unlimited/``) and writes the paired
+   effect of queueing (``capacity_effect/``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim import __version__
+from sim.analysis.capacity import UNLIMITED, capacity_effect
 from sim.analysis.sensitivity import analyse, point_differences
 from sim.analysis.summary import SummaryAccumulator
 from sim.execution.designs import design_points
@@ -41,6 +44,7 @@ from sim.execution.output import (
 )
 from sim.execution.runner import MARKER, BatchResult, pending, plan, run_tasks
 from sim.scenario.load import LoadedScenario
+from sim.scenario.schema import CapacitySettings
 from sim.scenario.sweep import point_variant
 
 IDENTITY = "run.json"
@@ -106,9 +110,21 @@ def execute(
     if not (run_dir / IDENTITY).exists():
         write_text_file(run_dir / IDENTITY, json.dumps(identity(request), indent=1, default=str))
     todo = pending(tasks, run_dir)
+    # With limited capacity, a plain run also runs its twin with unlimited capacity (same seed, same
+    # patients and draws) so the effect of queueing is a paired difference (``sim.analysis.capacity``).
+    twin_dir = run_dir / UNLIMITED
+    twin_todo = pending(tasks, twin_dir) if sweep is None and scenario.capacity.limited else []
     if on_start is not None:
-        on_start(sum(t.replications for t in tasks), sum(t.replications for t in tasks) - sum(t.replications for t in todo))
+        total = sum(t.replications for t in tasks) * (2 if sweep is None and scenario.capacity.limited else 1)
+        on_start(total, total - sum(t.replications for t in todo + twin_todo))
     results = run_tasks(scenario, request.seed, todo, run_dir, executor, on_batch, keep_patients=sweep is None)
+    if sweep is None and scenario.capacity.limited:
+        twin_dir.mkdir(exist_ok=True)
+        unlimited = scenario.model_copy(update={"capacity": CapacitySettings()})
+        results += run_tasks(unlimited, request.seed, twin_todo, twin_dir, executor, on_batch, keep_patients=False)
+        finish(twin_dir)
+        effect = capacity_effect(run_dir / MARKER, twin_dir / MARKER, scenario.strategies)
+        write_part(run_dir, "capacity_effect", "part-0", pa.Table.from_pandas(effect, preserve_index=False))
 
     reference = scenario.reference_strategy
     summary = summarise_parts(run_dir / MARKER, scenario.strategies, reference, by_point=sweep is not None)
@@ -149,6 +165,7 @@ def execute(
         "task_seconds": round(sum(b.seconds for b in results), 3),
         "patient_rows": _rows(run_dir / "patients"),
         "event_rows": _rows(run_dir / "events"),
+        "limited_capacity": list(scenario.capacity.limited),
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",
     }

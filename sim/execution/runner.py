@@ -3,7 +3,8 @@
 Work is cut into tasks: a batch of replications (a fixed number, so the files
 written do not depend on the number of workers) of one parameter point (a
 plain run has one point). Each task runs its replications and writes its own
-Parquet parts, atomically: patients and events (plain runs), then each
+Parquet parts, atomically: patients, events and, when the scenario limits a
+resource, occupancy (plain runs), then each
 replication's outcome measures, written last, whose presence marks the task
 done. The driver never holds results, and a run killed at any moment can
 resume by running only the tasks whose marker part is missing.
@@ -29,7 +30,7 @@ import pyarrow as pa
 
 from sim.analysis.summary import per_replication
 from sim.execution.output import OutputError, write_part
-from sim.model.replication import run_replication
+from sim.model.replication import simulate_replication
 from sim.scenario.schema import Scenario
 from sim.scenario.sweep import point_variant
 
@@ -71,12 +72,15 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     """Run one task and write its parts; the outcome-measure part is written last."""
     started = time.perf_counter()
     point_scenario = point_variant(scenario, task.values, task.point) if task.values else scenario
-    results = [run_replication(point_scenario, seed, r) for r in range(task.first, task.stop)]
-    patients = pa.concat_tables([p for p, _ in results])
-    events = pa.concat_tables([e for _, e in results])
+    results = [simulate_replication(point_scenario, seed, r) for r in range(task.first, task.stop)]
+    patients = pa.concat_tables([r.patients for r in results])
+    events = pa.concat_tables([r.events for r in results])
     if keep_patients:
         write_part(run_dir, "patients", task.part, patients)
         write_part(run_dir, "events", task.part, events)
+        occupancy = [r.occupancy for r in results if r.occupancy is not None]
+        if occupancy:
+            write_part(run_dir, "occupancy", task.part, pa.concat_tables(occupancy))
     outcomes = per_replication(patients.to_pandas())
     if task.point is not None:
         outcomes.insert(0, "point", task.point)

@@ -16,7 +16,10 @@ Each phase is a generator in ``sim.model.phases`` returning its outcome; this mo
 reads outcomes, chooses the next phase, and closes every patient exactly once
 (``pathway_end``: death or censoring at the horizon or data cut-off).
 ``arm`` records the course a patient followed: drawn at randomisation in the
-trial, set by the rule otherwise (then ``randomized`` is false).
+trial, set by the rule otherwise (then ``randomized`` is false). The limited
+resources of a run (``sim.model.capacity``), when the scenario has any, are handed
+to the phases that take them: beds to every inpatient block, HSCT slots to
+every transplant, blinatumomab places (or beds) to blinatumomab cycles.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Generator
 import simpy
 
 from sim.clinical import ARM_OF, ARM_THERAPY
+from sim.model.capacity import Resources
 from sim.model.phases.assignment import assignment
 from sim.model.phases.block1 import Block1Model, block1
 from sim.model.phases.common import censor, death, efs_event
@@ -69,6 +73,10 @@ class Models:
         return self.block1 if name == "r3_block1" else self.reinductions[name]
 
 
+def _slots(resources: Resources | None):
+    return None if resources is None else resources.hsct_slots
+
+
 def censor_day(record: PatientRecord, scenario: Scenario) -> float:
     """End of follow-up on the patient's clock: horizon, or data cut-off if sooner."""
     follow_up = scenario.follow_up
@@ -87,28 +95,29 @@ def remission_death_day(record: PatientRecord, scenario: Scenario, streams: Stre
     )
 
 
-def hr_ir_course(env, record, therapy, models, streams, log) -> Generator[simpy.Event, object, None]:
+def hr_ir_course(env, record, therapy, models, streams, log, resources=None) -> Generator[simpy.Event, object, None]:
     """HR/IR: two consolidation cycles, then HSCT for those in remission who proceed."""
     scenario = models.scenario
     effects = scenario.prognosis
     randomisation_day = record.now_days
     out = yield from consolidation(
-        env, record, scenario.consolidation, therapy, record.eob1_mrd_percent, effects, streams, log
+        env, record, scenario.consolidation, therapy, record.eob1_mrd_percent, effects, streams, log, resources
     )
     if out.status == "relapse":
         return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
     if out.status == "late_failure":
-        return (yield from after_failure(env, record, scenario.off_protocol, scenario.prognosis, streams, log))
+        return (yield from after_failure(env, record, scenario.off_protocol, scenario.prognosis, streams, log,
+                                         _slots(resources)))
     if out.status != "remission":
         return
     proceed_prob = hsct_proceed_prob(scenario.consolidation, out.mrd_percent, effects)
     yield from hsct_or_remission(env, record, models, streams, log, proceed_prob, randomisation_day,
-                                 out.relapse_day, out.mrd_percent)
+                                 out.relapse_day, out.mrd_percent, resources)
 
 
 def hsct_or_remission(
     env, record, models, streams, log, proceed_prob: float, search_start_day: float, relapse_day: float,
-    pre_hsct_mrd: float | None,
+    pre_hsct_mrd: float | None, resources: Resources | None = None,
 ) -> Generator[simpy.Event, object, None]:
     """The one HSCT path of every route that transplants: proceed (or stay in remission
     without HSCT), donor search from ``search_start_day`` while the no-HSCT relapse
@@ -121,7 +130,8 @@ def hsct_or_remission(
             env, record, scenario.second_relapse, effects, "after_hr_ir", relapse_day,
             remission_death_day(record, scenario, streams), "other", streams, log,
         ))
-    waited = yield from wait_for_hsct(env, record, scenario.hsct, search_start_day, relapse_day, streams)
+    waited = yield from wait_for_hsct(env, record, scenario.hsct, search_start_day, relapse_day, streams, log,
+                                      _slots(resources))
     if waited == "relapse":
         return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
     if waited != "done":
@@ -133,12 +143,12 @@ def hsct_or_remission(
     )
 
 
-def lr_course(env, record, therapy, models, streams, log) -> Generator[simpy.Event, object, None]:
+def lr_course(env, record, therapy, models, streams, log, resources=None) -> Generator[simpy.Event, object, None]:
     """LR: chemotherapy or blinatumomab arm to the end of maintenance, then follow-up."""
     scenario = models.scenario
     effects = scenario.prognosis
     status, relapse_day = yield from low_risk_therapy(
-        env, record, scenario.low_risk, therapy, record.eob1_mrd_percent, effects, streams, log
+        env, record, scenario.low_risk, therapy, record.eob1_mrd_percent, effects, streams, log, resources
     )
     if status == "relapse":
         yield from after_relapse(env, record, scenario.second_relapse, effects, "after_lr", streams, log, therapy)
@@ -149,9 +159,9 @@ def lr_course(env, record, therapy, models, streams, log) -> Generator[simpy.Eve
         )
 
 
-def _arm_course(env, record, arm, models, streams, log):
+def _arm_course(env, record, arm, models, streams, log, resources):
     course = lr_course if record.risk_group == "LR" else hr_ir_course
-    return course(env, record, ARM_THERAPY[arm], models, streams, log)
+    return course(env, record, ARM_THERAPY[arm], models, streams, log, resources)
 
 
 def patient_pathway(
@@ -161,31 +171,36 @@ def patient_pathway(
     models: Models,
     streams: Streams,
     log: EventLog,
-    beds: simpy.Resource | None,
+    resources: Resources | None,
 ) -> Generator[simpy.Event, object, None]:
-    """One patient, from enrolment to death or the end of follow-up."""
+    """One patient, from enrolment to death or the end of follow-up.
+
+    ``resources`` are the scenario's limited resources (``sim.model.capacity``),
+    shared by every patient of this run; None when nothing is limited.
+    """
     scenario = models.scenario
     if record.enrolment_day > 0:
         yield env.timeout(record.enrolment_day)
     record.censor_day = censor_day(record, scenario)
     log.add(record, "enrolment", strategy)
-    yield from _after_enrolment(env, record, strategy, models, streams, log, beds)
+    yield from _after_enrolment(env, record, strategy, models, streams, log, resources)
     censor(record)
     how = "death" if record.os_event else "censored"
     record.pathway_end, record.pathway_end_day = how, record.os_days
     log.add(record, "pathway_end", how)
 
 
-def _after_enrolment(env, record, strategy_name, models, streams, log, beds):
+def _after_enrolment(env, record, strategy_name, models, streams, log, resources):
     scenario = models.scenario
     strategy = scenario.strategy(strategy_name)
     record.reinduction, record.reinduction_cycles = strategy.reinduction, 1
     model = models.reinduction(strategy.reinduction)
+    beds = None if resources is None else resources.beds
     outcome = yield from block1(env, record, model, streams, log, beds)
     if outcome.censored:
         return
     if outcome.failed and not outcome.died and strategy.reinduction == "mitcl":
-        outcome = yield from second_cycle(env, record, model, scenario.mitcl, streams, log)
+        outcome = yield from second_cycle(env, record, model, scenario.mitcl, streams, log, beds)
         if outcome.censored:
             # follow-up ended before the second cycle's death or response was known
             record.block1_death = record.early_treatment_failure = None
@@ -206,8 +221,9 @@ def _after_enrolment(env, record, strategy_name, models, streams, log, beds):
             # Partial response: blinatumomab at once, as for HR patients (assumption: treated as HR).
             record.risk_group, record.arm = "HR", "B_blinatumomab"
             log.add(record, "partial_response", "blinatumomab at once")
-            return (yield from hr_ir_course(env, record, "blinatumomab", models, streams, log))
-        return (yield from after_failure(env, record, scenario.off_protocol, scenario.prognosis, streams, log))
+            return (yield from hr_ir_course(env, record, "blinatumomab", models, streams, log, resources))
+        return (yield from after_failure(env, record, scenario.off_protocol, scenario.prognosis, streams, log,
+                                         _slots(resources)))
 
     randomise = strategy.after == "trial"
     allocation = yield from assignment(
@@ -220,32 +236,33 @@ def _after_enrolment(env, record, strategy_name, models, streams, log, beds):
     if allocation.risk_group is None:
         return (yield from not_assigned_course(env, record, scenario.off_protocol, scenario.prognosis, streams, log))
     if not randomise:
-        return (yield from _by_rule(env, record, strategy, models, streams, log))
+        return (yield from _by_rule(env, record, strategy, models, streams, log, resources))
     if allocation.arm is not None:
-        return (yield from _arm_course(env, record, allocation.arm, models, streams, log))
+        return (yield from _arm_course(env, record, allocation.arm, models, streams, log, resources))
     # Risk-assigned, not randomised: off-protocol chemotherapy or blinatumomab, or palliative care.
     care = not_randomised_care(record, scenario.off_protocol, streams, log)
     if care == "palliative":
         return (yield from not_assigned_course(env, record, scenario.off_protocol, scenario.prognosis, streams, log))
-    return (yield from _arm_course(env, record, ARM_OF[(allocation.risk_group, care)], models, streams, log))
+    return (yield from _arm_course(env, record, ARM_OF[(allocation.risk_group, care)], models, streams, log,
+                                   resources))
 
 
-def _by_rule(env, record, strategy, models, streams, log):
+def _by_rule(env, record, strategy, models, streams, log, resources):
     """Every risk-assigned patient follows the strategy's rule (no randomisation)."""
     therapy = {"chemo": "chemo", "blinatumomab": "blinatumomab", "blinatumomab_with_partial_responders": "blinatumomab"}
     if strategy.after == "hsct_in_cr":
         mitcl = models.scenario.mitcl
         if record.risk_group in mitcl.hsct_risk_groups:
-            return (yield from hsct_in_cr_course(env, record, models, streams, log))
+            return (yield from hsct_in_cr_course(env, record, models, streams, log, resources))
         arm = ARM_OF[(record.risk_group, mitcl.otherwise)]
     else:
         arm = ARM_OF[(record.risk_group, therapy[strategy.after])]
     record.arm = arm
     log.add(record, "allocated", arm)
-    return (yield from _arm_course(env, record, arm, models, streams, log))
+    return (yield from _arm_course(env, record, arm, models, streams, log, resources))
 
 
-def hsct_in_cr_course(env, record, models, streams, log) -> Generator[simpy.Event, object, None]:
+def hsct_in_cr_course(env, record, models, streams, log, resources=None) -> Generator[simpy.Event, object, None]:
     """HSCT straight after reinduction for a patient in CR (MITCL: 32 of 33 CRs went to HSCT).
 
     The donor search starts at enrolment; the relapse clock without HSCT runs
@@ -254,4 +271,5 @@ def hsct_in_cr_course(env, record, models, streams, log) -> Generator[simpy.Even
     scenario = models.scenario
     mrd = record.eob1_mrd_percent
     relapse_day = no_hsct_relapse_day(record, scenario.consolidation, record.now_days, mrd, scenario.prognosis, streams)
-    yield from hsct_or_remission(env, record, models, streams, log, scenario.mitcl.hsct_prob_in_cr, 0.0, relapse_day, mrd)
+    yield from hsct_or_remission(env, record, models, streams, log, scenario.mitcl.hsct_prob_in_cr, 0.0, relapse_day, mrd,
+                                 resources)

@@ -7,11 +7,13 @@ any executor can run it and the result does not depend on which one did.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import pyarrow as pa
 import simpy
 
+from sim.model.capacity import occupancy_monitor, occupancy_table, resources_for
 from sim.model.cohort import Cohort, case_mix_for, draw_cohort
 from sim.model.pathway import Models, patient_pathway
 from sim.model.phases.block1 import Block1Model
@@ -61,16 +63,36 @@ def build_models(scenario: Scenario) -> Models:
     )
 
 
+@dataclass(frozen=True)
+class ReplicationResult:
+    """The tables of one replication; ``occupancy`` is None when the scenario limits no resource."""
+
+    patients: pa.Table
+    events: pa.Table
+    occupancy: pa.Table | None = None
+
+
 def run_replication(
     scenario: Scenario, seed: int, replication: int, select: Callable[[Cohort], Sequence[int]] | None = None,
     environment: Callable[[], simpy.Environment] = simpy.Environment,
 ) -> tuple[pa.Table, pa.Table]:
-    """Patients and events tables of every strategy for one replication.
+    """Patients and events tables of every strategy for one replication (see :func:`simulate_replication`)."""
+    result = simulate_replication(scenario, seed, replication, select, environment)
+    return result.patients, result.events
+
+
+def simulate_replication(
+    scenario: Scenario, seed: int, replication: int, select: Callable[[Cohort], Sequence[int]] | None = None,
+    environment: Callable[[], simpy.Environment] = simpy.Environment,
+) -> ReplicationResult:
+    """Patients, events and (with limited capacity) occupancy tables of every strategy for one replication.
 
     ``select`` (picklable) picks the patients to simulate from the drawn cohort,
     e.g. a trial's eligible patients; each keeps its row of every stream.
     ``environment`` makes each strategy's SimPy environment; the benchmark
-    passes one that counts the events it processes.
+    passes one that counts the events it processes. Limited resources
+    (``sim.model.capacity``) are shared by the patients of one strategy; the run
+    then ends when the last patient's pathway ends.
     """
     params = realised_parameters(scenario, seed, replication)
     models = build_models(params)
@@ -79,10 +101,10 @@ def run_replication(
     accrual_days = params.cohort.accrual_days if params.cohort.accrual == "staggered" else 0.0
     cohort = draw_cohort(case_mix_for(params.cohort), n, accrual_days, streams)
     covariates = cohort.columns()
-    patient_tables, event_tables = [], []
+    patient_tables, event_tables, occupancy_tables = [], [], []
     for strategy in params.strategies:
         env = environment()
-        beds = simpy.Resource(env, params.capacity.inpatient_beds) if params.capacity.inpatient_beds else None
+        resources = resources_for(env, params.capacity)
         log = EventLog()
         names = tuple(covariates)
         rows = list(zip(*covariates.values()))
@@ -90,9 +112,19 @@ def run_replication(
             PatientRecord(patient_id=i, **dict(zip(names, rows[i])))
             for i in (range(n) if select is None else select(cohort))
         ]
-        for record in records:
-            env.process(patient_pathway(env, record, strategy, models, streams, log, beds))
-        env.run()
+        processes = [
+            env.process(patient_pathway(env, record, strategy, models, streams, log, resources)) for record in records
+        ]
+        if resources is None:
+            env.run()
+        else:
+            occupancy: list[tuple] = []
+            env.process(occupancy_monitor(env, resources, occupancy))
+            env.run(until=env.all_of(processes))
+            occupancy_tables.append(occupancy_table(strategy, replication, occupancy))
         patient_tables.append(patients_table(strategy, replication, records))
         event_tables.append(events_table(strategy, replication, log))
-    return pa.concat_tables(patient_tables), pa.concat_tables(event_tables)
+    return ReplicationResult(
+        pa.concat_tables(patient_tables), pa.concat_tables(event_tables),
+        pa.concat_tables(occupancy_tables) if occupancy_tables else None,
+    )

@@ -12,8 +12,9 @@ same models.
 from __future__ import annotations
 
 import difflib
+import math
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -39,6 +40,7 @@ from sim.scenario.strategies import BUILT_IN, REINDUCTIONS, Strategy
 from sim.scenario.sweep import SAMPLED, SweepSettings, parameter_value
 from sim.scenario.trial import TrialSettings
 from sim.scenario.types import (
+    Capacity,
     Documented,
     Frozen,
     NonNegative,
@@ -103,9 +105,39 @@ class CohortSettings(Frozen):
 
 
 class CapacitySettings(Frozen):
-    """Optional finite resources; absent means unlimited (nobody waits)."""
+    """Optional finite resources shared by the patients of one replication; absent means unlimited.
 
-    inpatient_beds: int | None = Field(default=None, ge=1)
+    * ``inpatient_beds``: taken for every inpatient block (each reinduction
+      cycle, UKALL R3 Blocks 2 and 3 in the HR/IR and LR chemotherapy arms,
+      and blinatumomab cycles when ``blinatumomab_setting = "inpatient"``);
+    * ``hsct_slots_per_month``: transplants a unit starts per month; a slot is
+      held for a month from the start of conditioning, granted in the order
+      donors were found;
+    * ``blinatumomab_places``: infusion places in day care, one per patient
+      for each blinatumomab cycle's infusion days (``blinatumomab_setting =
+      "day_care"``).
+
+    Values are numbers of places (>= 1) or distributions; a drawn value is
+    rounded to the nearest whole number (``places``). Unlimited resources
+    are never requested (``sim.model.capacity``).
+    """
+
+    inpatient_beds: Capacity | None = None
+    hsct_slots_per_month: Capacity | None = None
+    blinatumomab_places: Capacity | None = None
+    blinatumomab_setting: Literal["day_care", "inpatient"] = "day_care"
+
+    RESOURCES: ClassVar[tuple[str, ...]] = ("inpatient_beds", "hsct_slots_per_month", "blinatumomab_places")
+
+    @property
+    def limited(self) -> tuple[str, ...]:
+        """The resources this scenario limits, in declaration order."""
+        return tuple(name for name in self.RESOURCES if getattr(self, name) is not None)
+
+
+def places(value: float) -> int:
+    """A realised capacity as a whole number of places (nearest; halves round up)."""
+    return max(1, math.floor(value + 0.5))
 
 
 class EventRates(Frozen):
@@ -278,6 +310,48 @@ class Scenario(Frozen):
                     f"'partial_response' must be given: strategy {name!r} treats partial responders (got none)"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _capacity_is_used(self, info: ValidationInfo) -> "Scenario":
+        # A variant may run fewer strategies (a trial's null runs): judged when the file loaded.
+        if (info.context or {}).get("variant"):
+            return self
+        capacity = self.capacity
+        names = ", ".join(self.strategies)
+        if capacity.hsct_slots_per_month is not None and not self._transplants():
+            raise ValueError(
+                "'capacity.hsct_slots_per_month' must be a resource the strategies use: no strategy transplants "
+                f"(every HSCT probability is 0; strategies {names}) (got {shown(capacity.hsct_slots_per_month)})"
+            )
+        if capacity.blinatumomab_places is not None:
+            if capacity.blinatumomab_setting == "inpatient":
+                raise ValueError(
+                    "'capacity.blinatumomab_places' must be a resource the strategies use: blinatumomab is given "
+                    "as inpatient (blinatumomab_setting = 'inpatient'), so cycles take beds, not places; "
+                    "Suggestion: drop it or set blinatumomab_setting = 'day_care' "
+                    f"(got {shown(capacity.blinatumomab_places)})"
+                )
+            if not any(self._gives_blinatumomab(name) for name in self.strategies):
+                raise ValueError(
+                    "'capacity.blinatumomab_places' must be a resource the strategies use: no strategy gives "
+                    f"blinatumomab cycles (strategies {names}) (got {shown(capacity.blinatumomab_places)})"
+                )
+        return self
+
+    def _transplants(self) -> bool:
+        """Whether any route of any strategy can reach HSCT (over each probability's whole range)."""
+        chances = [self.consolidation.hsct_prob_mrd_negative, self.consolidation.hsct_prob_mrd_positive,
+                   self.off_protocol.failure_hsct_prob]
+        if self.mitcl is not None and any(self.strategy(n).after == "hsct_in_cr" for n in self.strategies):
+            chances.append(self.mitcl.hsct_prob_in_cr)
+        return any(highest(chance) > 0 for chance in chances)
+
+    def _gives_blinatumomab(self, name: str) -> bool:
+        """Whether strategy ``name`` sends anyone to a blinatumomab arm (HR/IR Arm B or LR Arm D)."""
+        after = self.strategy(name).after
+        if after == "hsct_in_cr":
+            return self.mitcl.otherwise == "blinatumomab" and set(self.mitcl.hsct_risk_groups) != {"LR", "IR", "HR"}
+        return after in ("trial", "blinatumomab", "blinatumomab_with_partial_responders")
 
     @model_validator(mode="after")
     def _ensemble_when_calibrated(self) -> "Scenario":

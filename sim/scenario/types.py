@@ -59,6 +59,12 @@ NonNegative = Annotated[float, PlainValidator(_checked("a number >= 0", 0.0, mat
 Positive = Annotated[
     float, PlainValidator(_checked("a number > 0", 0.0, math.inf, low_open=True)), _SERIALISER
 ]
+# A number of places (beds, slots, infusion places): at least 1; a value between
+# whole numbers (a distribution's draw) is rounded to the nearest at run time.
+Capacity = Annotated[
+    float, PlainValidator(_checked("a capacity of at least 1 place", 1.0, math.inf)),
+    _SERIALISER,
+]
 AnyReal = Annotated[
     float, PlainValidator(_checked("a real number", -math.inf, math.inf)), _SERIALISER
 ]

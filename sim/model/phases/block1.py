@@ -3,7 +3,7 @@
 Clinical steps, in order, for one patient:
 
 1. **Admission.** Inpatient from day 0 (waits for a bed when the scenario
-   limits beds).
+   limits beds, ``sim.model.capacity``; the bed is held to the end of the block).
 2. **Death in the block.** One uniform decides toxic death, death from
    progression, or survival (uniform day of death inside the block). Toxic death has the group rate of AALL1331
    (section 3.1), shifted towards patients aged 18 or more by a relative risk
@@ -47,7 +47,7 @@ from scipy.special import expit, ndtri
 
 from sim.clinical import MRD_MAX_PERCENT, MRD_POSITIVE_PERCENT
 from sim.model.cohort import ETHNICITIES, CaseMix
-from sim.model.phases.common import race
+from sim.model.phases.common import queue_for, race
 from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.scenario.schema import Block1Params, EventRates
@@ -266,22 +266,13 @@ def block1(
 
     request = None
     if beds is not None:
-        asked = env.now
-        request = beds.request()
-        # Wait for a bed, or give up at the end of follow-up.
-        if math.isfinite(record.censor_day):
-            yield request | env.timeout(max(record.censor_day - record.now_days, 0.0))
-        else:
-            yield request
-        if not request.triggered:
-            request.cancel()
-            record.block1_bed_wait_days = record.censor_day - record.now_days
-            record.now_days = record.censor_day
+        asked = record.now_days
+        request, _ = yield from queue_for(env, record, beds, log, "bed_wait_days")
+        record.block1_bed_wait_days = record.now_days - asked
+        if request is None:  # no bed before the end of follow-up
             record.block1_death = record.early_treatment_failure = None  # never started: not known
             log.add(record, "block1_not_started", "no bed before the end of follow-up")
             return Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
-        record.block1_bed_wait_days = env.now - asked
-        record.now_days += record.block1_bed_wait_days
     log.add(record, "block1_start")
 
     # 2. death in the block

@@ -1,7 +1,8 @@
-"""What every phase shares: moving a patient's own clock forward."""
+"""What every phase shares: moving a patient's own clock forward, and queueing for a limited resource."""
 
 from __future__ import annotations
 
+import math
 from typing import Generator
 
 import simpy
@@ -69,3 +70,40 @@ def censor(record: PatientRecord) -> None:
         record.efs_days, record.efs_event = min(record.now_days, record.censor_day), False
     if not record.os_event:
         record.os_days, record.os_event = min(record.now_days, record.censor_day), False
+
+
+def queue_for(
+    env: simpy.Environment, record: PatientRecord, resource, log: EventLog, column: str,
+    priority: float | None = None, **competitors: float,
+) -> Generator[simpy.Event, object, tuple[object | None, str]]:
+    """Ask for one place of a limited ``resource`` and wait for it while the patient's clocks run.
+
+    Returns ``(request, "done")`` once a place is granted (the caller
+    releases it), or ``(None, winner)`` when a competing day (a relapse, a
+    death, ``record.censor_day`` as ``"censored"``) comes first: the request
+    is then withdrawn. The days waited are added to ``column`` (null until a
+    patient first queues for that resource, so null means "never queued",
+    0 "queued and served at once"); a wait that is not zero is logged as a
+    ``queue`` event. A place free on asking is taken without a SimPy wait.
+    """
+    asked_day, asked_env = record.now_days, env.now
+    request = resource.request() if priority is None else resource.request(priority=priority)
+    winner = "done"
+    if not request.triggered:
+        winner, day = "censored", record.censor_day
+        for name, competitor_day in competitors.items():
+            if competitor_day < day:
+                winner, day = name, competitor_day
+        day = max(day, record.now_days)
+        yield (request | env.timeout(day - record.now_days)) if math.isfinite(day) else request
+        if request.triggered:
+            winner = "done"
+            record.now_days = asked_day + (env.now - asked_env)
+        else:
+            request.cancel()
+            record.now_days = day
+    waited = record.now_days - asked_day
+    setattr(record, column, (getattr(record, column) or 0.0) + waited)
+    if waited > 0:
+        log.add(record, "queue", f"{resource.name}: {'granted' if winner == 'done' else winner}", waited)
+    return (request, winner) if winner == "done" else (None, winner)

@@ -9,7 +9,8 @@ Clinical steps, from randomisation (end of Block 1):
    level, site, age, sex). Its two uniforms are drawn
    once; the day is re-evaluated after each cycle with the new MRD, so the
    arms differ through their MRD response. It keeps running through both
-   cycles, the donor search and any wait for HSCT.
+   cycles, the donor search and any wait for HSCT (or for a bed or an
+   infusion place before a cycle, when the scenario limits them).
 2. **Each cycle** (UKALL R3 Block 2 then 3, 4 weeks each; or 28 days of
    blinatumomab then a rest): toxic death at a uniform time inside the cycle;
    grade >= 3 adverse events and infections recorded with the published
@@ -40,7 +41,8 @@ from typing import Generator
 import simpy
 
 from sim.clinical import MRD_MAX_PERCENT
-from sim.model.phases.common import death, efs_event, race
+from sim.model.capacity import Resources
+from sim.model.phases.common import death, efs_event, queue_for, race
 from sim.model.phases.prognosis import relapse_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
@@ -84,8 +86,14 @@ def consolidation(
     effects: PrognosisParams,
     streams: Streams,
     log: EventLog,
+    resources: Resources | None = None,
 ) -> Generator[simpy.Event, object, ConsolidationOutcome]:
-    """Two consolidation cycles of ``therapy`` ("chemo" or "blinatumomab")."""
+    """Two consolidation cycles of ``therapy`` ("chemo" or "blinatumomab").
+
+    With limited ``resources`` each cycle first waits for its place (a bed for
+    chemotherapy; a bed or an infusion place for blinatumomab), held for the
+    cycle's ``duration_days``, while the relapse clock runs.
+    """
     i = record.patient_id
     block = getattr(params, therapy)
     randomisation_day = record.now_days
@@ -97,6 +105,13 @@ def consolidation(
         if cycle == 2 and streams.uniform(f"consolidation.{therapy}.stop_after_cycle1", i) < stop_prob:
             log.add(record, "consolidation_stopped", "after cycle 1")
             break
+        resource = None if resources is None else (resources.beds if therapy == "chemo" else resources.blinatumomab)
+        place = None
+        if resource is not None:
+            column = "bed_wait_days" if resource is resources.beds else "blinatumomab_wait_days"
+            place, waited = yield from queue_for(env, record, resource, log, column, relapse=relapse_day)
+            if place is None:
+                return ConsolidationOutcome(waited, mrd, relapse_day)
         record.consolidation_cycles = cycle
         start = record.now_days
         key = f"consolidation.{therapy}.cycle{cycle}"
@@ -107,9 +122,17 @@ def consolidation(
         death_day = math.inf
         if streams.uniform(f"{key}.toxic_death", i) < block.toxic_death_prob:
             death_day = start + streams.uniform(f"{key}.toxic_death_day", i) * block.duration_days
-        outcome = yield from race(
-            env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
-        )
+        if place is None:
+            outcome = yield from race(
+                env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
+            )
+        else:  # the place is held for the cycle, not the rest after it
+            outcome = yield from race(env, record, start + block.duration_days, relapse=relapse_day, death=death_day)
+            resource.release(place)
+            if outcome == "done":
+                outcome = yield from race(
+                    env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
+                )
         if therapy == "chemo":  # assumption: chemotherapy blocks are given in hospital
             record.inpatient_days += min(block.duration_days, record.now_days - start)
         if outcome == "death":

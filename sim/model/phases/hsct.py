@@ -8,7 +8,10 @@ Clinical steps:
    randomisation and takes a type-specific time (assumption).
 2. **Transplant** on the later of the end of consolidation and the end of
    the search, plus conditioning; the no-HSCT relapse clock keeps running
-   meanwhile, and a relapse first means no transplant.
+   meanwhile, and a relapse first means no transplant. When the scenario
+   limits HSCT slots (``sim.model.capacity``), the patient then waits for a slot,
+   served in the order donors were found, with the relapse clock running;
+   ``hsct_wait_outcome`` says how the wait ended (granted, relapse, censored).
 3. **Transplant-related mortality**: probability ``trm_prob`` (under ~15%
    with contemporary HSCT), times ``trm_rr_aya`` (~2.2) for adolescents and
    young adults, at a Weibull time after HSCT.
@@ -27,7 +30,8 @@ from typing import Generator
 
 import simpy
 
-from sim.model.phases.common import race
+from sim.model.capacity import hold_for_a_month
+from sim.model.phases.common import queue_for, race
 from sim.model.phases.prognosis import relapse_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams, pick_weighted
@@ -51,11 +55,26 @@ def wait_for_hsct(
     search_start_day: float,
     relapse_day: float,
     streams: Streams,
+    log: EventLog | None = None,
+    slots: simpy.PriorityResource | None = None,
 ) -> Generator[simpy.Event, object, str]:
-    """Wait for donor and conditioning; returns "done", "relapse" or "censored"."""
+    """Wait for donor, a slot (when ``slots`` limits them) and conditioning; returns "done", "relapse" or "censored"."""
     record.donor_type = donor_type(record, params, streams)
-    ready = max(record.now_days, search_start_day + getattr(params.donor_search_days, record.donor_type))
-    return (yield from race(env, record, ready + params.conditioning_days, relapse=relapse_day))
+    found_day = search_start_day + getattr(params.donor_search_days, record.donor_type)
+    ready = max(record.now_days, found_day)
+    if slots is None:
+        return (yield from race(env, record, ready + params.conditioning_days, relapse=relapse_day))
+    outcome = yield from race(env, record, ready, relapse=relapse_day)
+    if outcome != "done":
+        return outcome
+    # Slots go in the order donors were found (study days, so across patients).
+    slot, outcome = yield from queue_for(env, record, slots, log, "hsct_wait_days",
+                                         priority=record.enrolment_day + found_day, relapse=relapse_day)
+    record.hsct_wait_outcome = "granted" if slot is not None else outcome
+    if slot is None:
+        return outcome
+    hold_for_a_month(env, slots, slot)
+    return (yield from race(env, record, record.now_days + params.conditioning_days, relapse=relapse_day))
 
 
 def transplant_outcome_days(

@@ -30,7 +30,8 @@ from typing import Generator
 import simpy
 
 from sim.clinical import MARROW_SITES
-from sim.model.phases.common import death, race
+from sim.model.capacity import Resources
+from sim.model.phases.common import death, queue_for, race
 from sim.model.phases.prognosis import relapse_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
@@ -63,10 +64,13 @@ def low_risk_therapy(
     effects: PrognosisParams,
     streams: Streams,
     log: EventLog,
+    resources: Resources | None = None,
 ) -> Generator[simpy.Event, object, tuple[str, float]]:
     """Therapy to the end of maintenance; returns (status, relapse day).
 
-    Status is "completed", "relapse", "death" or "censored".
+    Status is "completed", "relapse", "death" or "censored". With limited
+    ``resources``, Blocks 2 and 3 wait for a bed and the blinatumomab block
+    for its place, each held for the block; therapy ends that much later.
     """
     i = record.patient_id
     start = record.now_days
@@ -81,7 +85,19 @@ def low_risk_therapy(
         ("continuation", params.continuation_days),
     )
     day = start
+    waited_days = 0.0
     for stage, days in stages:
+        resource = None if resources is None else _resource_of(stage, resources)
+        place = None
+        if resource is not None:
+            column = "bed_wait_days" if resource is resources.beds else "blinatumomab_wait_days"
+            asked = record.now_days
+            place, outcome = yield from queue_for(env, record, resource, log, column, relapse=relapse_day,
+                                                  death=death_day)
+            if place is None:
+                return _stop(record, log, outcome, relapse_day)
+            waited_days += record.now_days - asked
+            day = record.now_days
         log.add(record, "therapy_start", stage)
         if stage in ("block3", "blinatumomab_block"):
             for name in ("febrile_neutropenia", "infection", "sepsis"):
@@ -89,16 +105,29 @@ def low_risk_therapy(
                     log.add(record, "adverse_event", f"{stage} {name} grade 3+")
         day += days
         outcome = yield from race(env, record, day, relapse=relapse_day, death=death_day)
+        if place is not None:
+            resource.release(place)
         if outcome != "done":
             return _stop(record, log, outcome, relapse_day)
     log.add(record, "therapy_start", "maintenance")
     if record.cns_status == "CNS3" or record.relapse_site in ("isolated_cns", "marrow_cns"):
         log.add(record, "cranial_irradiation", "18 Gy")
-    outcome = yield from race(env, record, start + params.therapy_total_days, relapse=relapse_day, death=death_day)
+    end = start + params.therapy_total_days
+    if waited_days:
+        end += waited_days
+    outcome = yield from race(env, record, end, relapse=relapse_day, death=death_day)
     if outcome != "done":
         return _stop(record, log, outcome, relapse_day)
     log.add(record, "therapy_end")
     return "completed", relapse_day
+
+
+def _resource_of(stage: str, resources: Resources):
+    """The place a stage takes: a bed for Blocks 2 and 3 (assumption: given in hospital, as in HR/IR),
+    the blinatumomab resource for the blinatumomab block, nothing for continuation."""
+    if stage in ("block2", "block3"):
+        return resources.beds
+    return resources.blinatumomab if stage == "blinatumomab_block" else None
 
 
 def _stop(record: PatientRecord, log: EventLog, outcome: str, relapse_day: float) -> tuple[str, float]:

@@ -31,7 +31,8 @@ from typing import Generator
 
 import simpy
 
-from sim.model.phases.common import death, efs_event, race
+from sim.model.capacity import hold_for_a_month
+from sim.model.phases.common import death, efs_event, queue_for, race
 from sim.model.phases.prognosis import relapse_shift, salvage_death_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams, pick_weighted
@@ -50,7 +51,7 @@ def not_randomised_care(record: PatientRecord, params: OffProtocolParams, stream
 
 def after_failure(
     env: simpy.Environment, record: PatientRecord, params: OffProtocolParams, effects: PrognosisParams,
-    streams: Streams, log: EventLog,
+    streams: Streams, log: EventLog, hsct_slots: simpy.PriorityResource | None = None,
 ) -> Generator[simpy.Event, object, None]:
     i = record.patient_id
     if streams.uniform("off_protocol.salvage_blinatumomab", i) < params.failure_salvage_blinatumomab_prob:
@@ -69,6 +70,15 @@ def after_failure(
         outcome = yield from race(env, record, start)
         if outcome != "done":
             return
+        if hsct_slots is not None:  # a limited slot: the death clock runs while waiting
+            slot, outcome = yield from queue_for(env, record, hsct_slots, log, "hsct_wait_days",
+                                                 priority=record.enrolment_day + start, death=death_day)
+            record.hsct_wait_outcome = "granted" if slot is not None else outcome
+            if slot is None:
+                if outcome == "death":
+                    death(record, log, "progression")
+                return
+            hold_for_a_month(env, hsct_slots, slot)
         record.hsct, record.hsct_day, record.donor_type = True, record.now_days, "off_protocol"
         log.add(record, "hsct", "off protocol")
     outcome = yield from race(env, record, record.censor_day, death=death_day)

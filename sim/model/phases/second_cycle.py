@@ -3,7 +3,8 @@
 Clinical steps (MITCL: 1 cycle, a second if no CR; section 5 and 7):
 
 1. The cycle lasts as long as the first (the reinduction's therapy days plus
-   an exponential wait for neutrophil recovery), in hospital.
+   an exponential wait for neutrophil recovery), in hospital (after a wait
+   for a bed when the scenario limits beds).
 2. Toxic death with the reinduction's probability for the patient's group
    and age, at a uniform day of the cycle.
 3. CR with ``second_cycle_cr_prob`` (an assumption); the MRD of a patient in
@@ -23,7 +24,7 @@ import simpy
 
 from sim.clinical import MRD_MAX_PERCENT
 from sim.model.phases.block1 import Block1Model, Block1Outcome
-from sim.model.phases.common import death, race
+from sim.model.phases.common import death, queue_for, race
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.scenario.post_induction import MitclParams
@@ -36,9 +37,15 @@ def second_cycle(
     params: MitclParams,
     streams: Streams,
     log: EventLog,
+    beds: simpy.Resource | None = None,
 ) -> Generator[simpy.Event, object, Block1Outcome]:
     i = record.patient_id
     block = model.params
+    bed = None
+    if beds is not None:
+        bed, _ = yield from queue_for(env, record, beds, log, "bed_wait_days")
+        if bed is None:
+            return Block1Outcome(died=False, failed=True, mrd_percent=None, censored=True)
     start = record.now_days
     record.reinduction_cycles = 2
     log.add(record, "reinduction_cycle_start", "cycle 2")
@@ -52,6 +59,8 @@ def second_cycle(
         death_day = start + streams.uniform("second_cycle.death_day", i) * length
     outcome = yield from race(env, record, start + length, death=death_day)
     record.inpatient_days += record.now_days - start
+    if bed is not None:
+        beds.release(bed)
     if outcome == "censored":
         return Block1Outcome(died=False, failed=True, mrd_percent=None, censored=True)
     if outcome == "death":
