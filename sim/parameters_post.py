@@ -76,6 +76,7 @@ class HsctParams(Documented):
     donor_shares: DonorShares
     donor_search_days: DonorShares
     conditioning_days: NonNegative
+    inpatient_days_after_graft: NonNegative
     trm_prob: Probability
     trm_rr_aya: Positive
     aya_min_age_years: NonNegative

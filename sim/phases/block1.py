@@ -50,7 +50,7 @@ from ..parameters import Block1Params, EventRates
 from ..paramtypes import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
 from ..records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from ..streams import Streams
-from .common import race
+from .common import race, start_therapy_block
 
 MRD_POSITIVE_PERCENT = 0.01
 MRD_MAX_PERCENT = 100.0  # the latent level is unbounded; a marrow cannot hold more than 100% blasts
@@ -337,6 +337,7 @@ def block1(
     # nothing else happens to the patient inside the block, so the only thing
     # that can come first is the end of follow-up.
     start = record.now_days
+    start_therapy_block(record, start + end_day)
     ended_early = Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
     for day, name, grade in happenings:
         if record.censor_day < start + day:

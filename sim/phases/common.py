@@ -1,7 +1,8 @@
-"""What every phase shares: moving a patient's own clock forward."""
+"""What every phase shares: moving a patient's own clock forward, and closing a patient's states."""
 
 from __future__ import annotations
 
+import math
 from typing import Generator
 
 import simpy
@@ -69,3 +70,38 @@ def censor(record: PatientRecord) -> None:
         record.efs_days, record.efs_event = min(record.now_days, record.censor_day), False
     if not record.os_event:
         record.os_days, record.os_event = min(record.now_days, record.censor_day), False
+
+
+# EFS events after which a patient is in the "after relapse" state (progressive disease).
+PROGRESSION_EVENTS = ("relapse", "treatment_failure")
+
+
+def start_therapy_block(record: PatientRecord, planned_end_day: float) -> None:
+    """A block of first-line therapy starts; it is planned to end on ``planned_end_day``."""
+    record.therapy_until_day = planned_end_day
+
+
+def close_states(record: PatientRecord) -> None:
+    """Days in each health state, once follow-up has closed (``os_days`` known).
+
+    Three states follow each other, from enrolment to death or censoring:
+
+    * **on therapy**, to the planned end of the last block of first-line
+      therapy started (reinduction, consolidation, the HSCT admission, LR
+      therapy to the end of maintenance), cut short by progression or death;
+    * **in remission off therapy**, to progression (relapse or treatment
+      failure), death or censoring;
+    * **after relapse**, from progression to death or censoring.
+
+    ``therapy_end_day`` is the end of the on-therapy state, or null when
+    follow-up ended while therapy went on.
+    """
+    end = record.os_days
+    progression = record.efs_days if record.efs_event and record.efs_event_type in PROGRESSION_EVENTS else math.inf
+    until = record.therapy_until_day if record.therapy_until_day is not None else 0.0
+    therapy_end = min(until, progression, end)
+    relapse = max(therapy_end, min(progression, end))
+    record.on_therapy_days = therapy_end
+    record.remission_days = relapse - therapy_end
+    record.after_relapse_days = end - relapse
+    record.therapy_end_day = therapy_end if (therapy_end < end or record.os_event) else None

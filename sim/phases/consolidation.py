@@ -44,7 +44,7 @@ from ..records import EventLog, PatientRecord
 from ..streams import Streams
 from ..survival import adjusted_prob, cure_weibull_time
 from .block1 import MRD_MAX_PERCENT
-from .common import death, efs_event, race
+from .common import death, efs_event, race, start_therapy_block
 from .prognosis import relapse_shift
 
 
@@ -107,11 +107,15 @@ def consolidation(
         death_day = math.inf
         if streams.uniform(f"{key}.toxic_death", i) < block.toxic_death_prob:
             death_day = start + streams.uniform(f"{key}.toxic_death_day", i) * block.duration_days
+        start_therapy_block(record, start + block.duration_days + block.rest_days)
         outcome = yield from race(
             env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
         )
+        given_days = min(block.duration_days, record.now_days - start)
         if therapy == "chemo":  # assumption: chemotherapy blocks are given in hospital
-            record.inpatient_days += min(block.duration_days, record.now_days - start)
+            record.inpatient_days += given_days
+        else:  # continuous infusion for the block's duration, then the rest
+            record.blinatumomab_days += given_days
         if outcome == "death":
             death(record, log, "toxicity")
             return ConsolidationOutcome("death", mrd, relapse_day)

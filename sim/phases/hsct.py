@@ -9,6 +9,8 @@ Clinical steps:
 2. **Transplant** on the later of the end of consolidation and the end of
    the search, plus conditioning; the no-HSCT relapse clock keeps running
    meanwhile, and a relapse first means no transplant.
+   The admission (resource use only) runs from the start of conditioning to
+   ``inpatient_days_after_graft`` after the graft (assumption, 3-6 weeks).
 3. **Transplant-related mortality**: probability ``trm_prob`` (under ~15%
    with contemporary HSCT), times ``trm_rr_aya`` (~2.2) for adolescents and
    young adults, at a Weibull time after HSCT.
@@ -31,7 +33,7 @@ from ..parameters_post import HsctParams, PrognosisParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams, pick_weighted
 from ..survival import adjusted_prob, cure_weibull_time
-from .common import race
+from .common import race, start_therapy_block
 from .prognosis import relapse_shift
 
 
@@ -78,6 +80,17 @@ def transplant_outcome_days(
     return relapse_day, trm_day
 
 
-def transplant(record: PatientRecord, log: EventLog) -> None:
+def transplant(record: PatientRecord, params: HsctParams, log: EventLog) -> None:
     record.hsct, record.hsct_day = True, record.now_days
+    start_therapy_block(record, record.now_days + params.inpatient_days_after_graft)
     log.add(record, "hsct", record.donor_type)
+
+
+def admission_days(record: PatientRecord, params: HsctParams) -> float:
+    """Inpatient days of the HSCT admission, once follow-up has closed: from the start of
+    conditioning (``conditioning_days`` before the graft) to ``inpatient_days_after_graft``
+    after it, cut at death or the end of follow-up. Resource use only: no outcome depends on it."""
+    if not record.hsct:
+        return 0.0
+    admitted = max(0.0, record.hsct_day - params.conditioning_days)
+    return max(0.0, min(record.hsct_day + params.inpatient_days_after_graft, record.os_days) - admitted)

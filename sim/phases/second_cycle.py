@@ -25,7 +25,7 @@ from ..parameters_post import MitclParams
 from ..records import EventLog, PatientRecord
 from ..streams import Streams
 from .block1 import MRD_MAX_PERCENT, Block1Model, Block1Outcome
-from .common import death, race
+from .common import death, race, start_therapy_block
 
 
 def second_cycle(
@@ -44,6 +44,7 @@ def second_cycle(
     length = block.therapy_days - block.count_recovery_extra_days_mean * math.log1p(
         -streams.uniform("second_cycle.count_recovery", i)
     )
+    start_therapy_block(record, start + length)
     old = record.age_years >= 18.0
     p_toxic = (model.toxic_death_old if old else model.toxic_death_young)[record.relapse_group]
     death_day = math.inf
