@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 DATASETS = ("patients", "events", "replication_summary", "summary", "points", "sensitivity", "point_differences",
-            "trial_looks", "trial_summary", "power_curve")
+            "trial_looks", "trial_summary", "power_curve", "economics", "ceac", "value_of_information")
 RUN_FILES = ("manifest.json", "run.json", "report.html")  # report.html: `simulate report` writes it here by default
 MANIFEST = "manifest.json"
 STAGING = ".staging"

@@ -20,6 +20,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from .distributions import _Dist, central_value, highest, lowest, shown
 from .parameters_post import (
     ConsolidationParams,
+    EconomicsParams,
     FollowUpParams,
     HsctParams,
     LowRiskParams,
@@ -227,6 +228,7 @@ class Scenario(Frozen):
     sweep: SweepSettings | None = None
     calibration_ensemble: CalibrationEnsemble | None = None
     trial: TrialSettings | None = None
+    economics: EconomicsParams | None = None
 
     def strategy(self, name: str) -> Strategy:
         """The strategy called ``name``: a custom definition, else a built-in one."""
@@ -322,9 +324,20 @@ class Scenario(Frozen):
                         f"'sweep.{table}' must name distribution-valued parameters for design = "
                         f"{self.sweep.design!r}: {path!r} is a fixed number (got {value})"
                     )
-        unknown = [o for o in self.sweep.outcomes if o not in MEASURES]
+        from .economics import ECONOMICS_MEASURES
+
+        unknown = [o for o in self.sweep.outcomes if o not in MEASURES and o not in ECONOMICS_MEASURES]
         if unknown:
-            raise ValueError(f"'sweep.outcomes' must be among {', '.join(MEASURES)} (got {unknown})")
+            raise ValueError(
+                f"'sweep.outcomes' must be among {', '.join([*MEASURES, *ECONOMICS_MEASURES])} (got {unknown})"
+            )
+        economic = [o for o in self.sweep.outcomes if o in ECONOMICS_MEASURES]
+        if economic and self.economics is None:
+            raise ValueError(
+                f"'sweep.outcomes' names economics measures {economic}, which need an [economics] table "
+                "(unit costs, utilities, discount rates); Suggestion: add one, as in "
+                "scenarios/economics_example.toml (got no [economics])"
+            )
         return self
 
     @model_validator(mode="after")

@@ -13,7 +13,9 @@ from typing import Literal
 from pydantic import model_validator
 
 from .distributions import highest, lowest
-from .paramtypes import AnyReal, Documented, Frozen, NonNegative, Positive, Probability, check_not_above
+from .paramtypes import (
+    AnyReal, DiscountRate, Documented, Frozen, NonNegative, Positive, Probability, Utility, check_not_above,
+)
 
 
 class ByCycle(Frozen):
@@ -219,3 +221,43 @@ class FollowUpParams(Documented):
         if self.censoring == "data_cutoff" and self.data_cutoff_day is None:
             raise ValueError("'data_cutoff_day' must be given when censoring = 'data_cutoff' (got none)")
         return self
+
+
+class SalvageCosts(Frozen):
+    """Cost of each salvage therapy (the ``salvage`` column), once per patient who gets it."""
+
+    car_t: NonNegative
+    inotuzumab: NonNegative
+    blinatumomab: NonNegative
+    second_hsct: NonNegative
+
+
+class UnitCosts(Frozen):
+    """Unit costs. ``hsct`` is the procedure without its bed-days (conditioning, graft,
+    donor search), which ``bed_day`` already prices through ``inpatient_days``."""
+
+    bed_day: NonNegative
+    blinatumomab_day: NonNegative
+    hsct: NonNegative
+    follow_up_year: NonNegative
+    salvage: SalvageCosts
+
+
+class StateUtilities(Frozen):
+    """Utility weight of each health state (``sim.phases.common.close_states``)."""
+
+    on_therapy: Utility
+    remission: Utility
+    after_relapse: Utility
+
+
+class EconomicsParams(Documented):
+    """Costs and QALYs (``sim.economics``): unit costs, state utilities, annual discount
+    rates (applied in continuous time) and the willingness to pay per QALY."""
+
+    currency: str = "GBP"
+    discount_rate_costs: DiscountRate
+    discount_rate_effects: DiscountRate
+    willingness_to_pay: NonNegative
+    unit_costs: UnitCosts
+    utilities: StateUtilities

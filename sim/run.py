@@ -7,8 +7,10 @@
    part run, so a killed run resumes where it stopped with no duplicate rows.
 3. When every task is done: ``summary/`` (strategies and paired differences;
    per point for a sweep), read part by part so the driver holds no
-   per-replication results, for sweeps ``points/`` and ``sensitivity/``, and
-   finally ``manifest.json``.
+   per-replication results, for sweeps ``points/`` and ``sensitivity/``,
+   with an ``[economics]`` table ``economics/``, ``ceac/`` and (sampled
+   sweeps) ``value_of_information/`` (``sim.economics``), and finally
+   ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .runner import MARKER, BatchResult, pending, plan, run_tasks
 from .scenario import LoadedScenario
 from .sensitivity import analyse, point_differences
 from .summary import SummaryAccumulator
-from .sweep import design_points, point_variant
+from .sweep import SAMPLED, design_points, point_variant
 
 IDENTITY = "run.json"
 
@@ -113,6 +115,9 @@ def execute(
         write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
         write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
     write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))
+    if scenario.economics is not None:
+        _write_economics(run_dir, scenario, points_table if sweep is not None and sweep.design in SAMPLED else None,
+                         request.seed)
 
     manifest = {
         "scenario": scenario.name,
@@ -147,6 +152,22 @@ def execute(
     write_manifest(run_dir, manifest)
     finish(run_dir)
     return manifest
+
+
+def _write_economics(run_dir: Path, scenario, points: pd.DataFrame | None, seed: int) -> None:
+    """``economics/``, ``ceac/`` and (sampled sweeps) ``value_of_information/`` (``sim.economics``).
+
+    The willingness to pay is the central value of the scenario's (a PSA does not sample it).
+    """
+    from .distributions import central_value
+    from .economics import analyse
+
+    per_rep = pd.read_parquet(run_dir / MARKER, filters=[("subgroup", "==", "all"),
+                                                         ("measure", "in", ["cost", "qalys", "life_years"])])
+    outputs = analyse(per_rep, points, scenario.strategies, scenario.reference_strategy,
+                      float(central_value(scenario.economics.willingness_to_pay)), seed)
+    for name, table in outputs.items():
+        write_part(run_dir, name, "part-0", pa.Table.from_pandas(table, preserve_index=False))
 
 
 def summarise_parts(dataset: Path, strategies: list[str], reference: str, by_point: bool) -> pd.DataFrame:

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from .output import OutputError, write_part
 from .parameters import Scenario
-from .replication import run_replication
+from .replication import realised_parameters, run_replication
 from .summary import per_replication
 from .sweep import point_variant
 
@@ -77,7 +77,10 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     if keep_patients:
         write_part(run_dir, "patients", task.part, patients)
         write_part(run_dir, "events", task.part, events)
-    outcomes = per_replication(patients.to_pandas())
+    economics = None
+    if point_scenario.economics is not None:  # each replication's realised costs and utilities (PSA draws them)
+        economics = {r: realised_parameters(point_scenario, seed, r).economics for r in range(task.first, task.stop)}
+    outcomes = per_replication(patients.to_pandas(), economics)
     if task.point is not None:
         outcomes.insert(0, "point", task.point)
     write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False))

@@ -41,7 +41,11 @@ MEASURES: dict[str, str] = {
     "os_2y": "2-year OS (Kaplan-Meier)",
     "os_4y": "4-year OS (Kaplan-Meier)",
     "rmst_os_4y_days": "restricted mean survival to 4 years, days",
-    "inpatient_days": "inpatient days, mean",
+    "inpatient_days": "inpatient days, mean (every inpatient block and the HSCT admission)",
+    "blinatumomab_days": "blinatumomab infusion days, mean",
+    "on_therapy_days": "days on first-line therapy, mean",
+    "remission_days": "days in remission off therapy, mean",
+    "after_relapse_days": "days after relapse or treatment failure, mean",
 }
 # What tables and figures show for each measure: (readable name, unit). "%"
 # measures are stored as proportions; their differences are percentage points.
@@ -60,6 +64,14 @@ MEASURE_LABELS: dict[str, tuple[str, str]] = {
     "os_4y": ("4-year OS", "%"),
     "rmst_os_4y_days": ("Restricted mean survival to 4 years", "days"),
     "inpatient_days": ("Inpatient stay, mean", "days"),
+    "blinatumomab_days": ("Blinatumomab infusion, mean", "days"),
+    "on_therapy_days": ("On therapy, mean", "days"),
+    "remission_days": ("In remission off therapy, mean", "days"),
+    "after_relapse_days": ("After relapse, mean", "days"),
+    "cost": ("Discounted cost per patient", "currency"),
+    "life_years": ("Discounted life-years per patient", "years"),
+    "qalys": ("Discounted QALYs per patient", "QALYs"),
+    "net_benefit": ("Net monetary benefit per patient", "currency"),
 }
 
 
@@ -73,7 +85,12 @@ def measure_label(measure: str, difference: bool = False) -> str:
 
 def measure_scale(measure: str) -> tuple[float, int]:
     """(factor, decimals) to show a measure: proportions as percentages to 0.1, days whole."""
-    return (1.0, 0) if MEASURE_LABELS.get(measure, ("", ""))[1] == "days" or measure.endswith("days") else (100.0, 1)
+    unit = MEASURE_LABELS.get(measure, ("", ""))[1]
+    if unit in ("years", "QALYs"):
+        return (1.0, 3)
+    if unit == "currency":
+        return (1.0, 0)
+    return (1.0, 0) if unit == "days" or measure.endswith("days") else (100.0, 1)
 
 
 SUBGROUPS = ("all", "relapse_group", "risk_group", "age_band")
@@ -105,7 +122,8 @@ def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
         "mrd_negative_remission": (remission & (patients["eob1_mrd_percent"] < 0.01)).astype(float),
         "hsct": patients["hsct"].astype(float),
         "relapse": patients["relapse_day"].notna().astype(float),
-        "inpatient_days": patients["inpatient_days"].astype(float),
+        **{name: patients[name].astype(float) for name in
+           ("inpatient_days", "blinatumomab_days", "on_therapy_days", "remission_days", "after_relapse_days")},
     }, index=patients.index)
 
 
@@ -122,24 +140,34 @@ def _survival_measures(patients: pd.DataFrame, group: np.ndarray, n_groups: int)
     return values
 
 
-def per_replication(patients: pd.DataFrame) -> pd.DataFrame:
+def per_replication(patients: pd.DataFrame, economics: dict | None = None) -> pd.DataFrame:
     """Long table: strategy, replication, subgroup, level, measure, value.
 
     Every (strategy, replication, subgroup level) at once: shares and means
     by one grouped mean, Kaplan-Meier measures by one grouped fit per
     endpoint. Rows are ordered by subgroup (as in ``SUBGROUPS``), then
-    strategy, replication and level, then measure (as in ``MEASURES``).
+    strategy, replication and level, then measure (as in ``MEASURES``, then
+    ``sim.economics.ECONOMICS_MEASURES`` when ``economics`` is given).
+
+    ``economics`` maps each replication to its realised
+    :class:`~sim.parameters_post.EconomicsParams` (None: no economics).
     """
     patients = patients.assign(all="all", age_band=age_band(patients["age_years"]),
                                risk_group=patients["risk_group"].fillna("not assigned"))
     columns = _per_patient(patients)
+    measures = list(MEASURES)
+    if economics:
+        from .economics import ECONOMICS_MEASURES, patient_economics
+
+        columns = columns.join(patient_economics(patients, economics))
+        measures += list(ECONOMICS_MEASURES)
     tables = []
     for subgroup in SUBGROUPS:
         keys = [patients["strategy"], patients["replication"], patients[subgroup].astype(str).rename("level")]
         grouped = columns.groupby(keys, sort=True, observed=True)
         wide = grouped.mean()
         wide = wide.assign(**_survival_measures(patients, grouped.ngroup().to_numpy(), grouped.ngroups))
-        long = wide[list(MEASURES)].stack(future_stack=True).rename("value").reset_index()
+        long = wide[measures].stack(future_stack=True).rename("value").reset_index()
         tables.append(long.rename(columns={f"level_{3}": "measure"}).assign(subgroup=subgroup))
     result = pd.concat(tables, ignore_index=True)
     result.columns = [str(c) for c in result.columns]

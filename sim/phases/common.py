@@ -86,11 +86,12 @@ def close_states(record: PatientRecord) -> None:
 
     Three states follow each other, from enrolment to death or censoring:
 
-    * **on therapy**, to the planned end of the last block of first-line
-      therapy started (reinduction, consolidation, the HSCT admission, LR
-      therapy to the end of maintenance), cut short by progression or death;
+    * **on therapy**, to the planned end of the last block of intensive
+      first-line therapy started (reinduction, consolidation, the HSCT
+      admission, LR blocks and continuation), cut short by progression or
+      death; a wait for a donor between blocks counts as on therapy;
     * **in remission off therapy**, to progression (relapse or treatment
-      failure), death or censoring;
+      failure), death or censoring; LR maintenance counts here;
     * **after relapse**, from progression to death or censoring.
 
     ``therapy_end_day`` is the end of the on-therapy state, or null when

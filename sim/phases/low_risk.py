@@ -84,7 +84,6 @@ def low_risk_therapy(
         ("blinatumomab_block" if therapy == "blinatumomab" else "block3", third),
         ("continuation", params.continuation_days),
     )
-    start_therapy_block(record, start + params.therapy_total_days)
     day = start
     for stage, days in stages:
         log.add(record, "therapy_start", stage)
@@ -94,6 +93,7 @@ def low_risk_therapy(
                     log.add(record, "adverse_event", f"{stage} {name} grade 3+")
         stage_start = day
         day += days
+        start_therapy_block(record, day)  # maintenance is counted as remission off (intensive) therapy
         outcome = yield from race(env, record, day, relapse=relapse_day, death=death_day)
         _count_resource_use(record, params, therapy, stage, record.now_days - stage_start)
         if outcome != "done":
