@@ -334,9 +334,9 @@ class Scenario(Frozen):
         economic = [o for o in self.sweep.outcomes if o in ECONOMICS_MEASURES]
         if economic and self.economics is None:
             raise ValueError(
-                f"'sweep.outcomes' names economics measures {economic}, which need an [economics] table "
-                "(unit costs, utilities, discount rates); Suggestion: add one, as in "
-                "scenarios/economics_example.toml (got no [economics])"
+                f"'sweep.outcomes' must name economics measures only with an [economics] table (unit costs, "
+                f"utilities, discount rates): {economic} need one; Suggestion: add one, as in "
+                "scenarios/economics_example.toml, or drop them (got no [economics])"
             )
         return self
 

@@ -149,6 +149,11 @@ def execute(
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",
     }
+    if scenario.economics is not None:
+        from .distributions import central_value
+
+        manifest["economics"] = {"currency": scenario.economics.currency,
+                                 "willingness_to_pay": float(central_value(scenario.economics.willingness_to_pay))}
     write_manifest(run_dir, manifest)
     finish(run_dir)
     return manifest
