@@ -188,7 +188,7 @@ def evpi(draws: pd.DataFrame, strategies: list[str], willingness_to_pay: float) 
 def _gp_fit(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     """Fitted values of a Gaussian-process regression of ``y`` on ``x`` (standardised,
     anisotropic squared-exponential kernel plus white noise, hyperparameters by maximum
-    marginal likelihood)."""
+    marginal likelihood, length scales bounded below by ``sqrt(d)``)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -200,9 +200,13 @@ def _gp_fit(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     x = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
     scale = y.std()
     centre = y.mean()
-    kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(x.shape[1]), (1e-2, 1e3))
+    # Length scales of at least sqrt(d) standard deviations: with few draws in d dimensions, a
+    # shorter one makes the smooth kernel a white-noise kernel in disguise, which interpolates
+    # the Monte Carlo noise and sends EVPPI up to EVPI.
+    shortest = math.sqrt(x.shape[1])
+    kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.full(x.shape[1], 2 * shortest), (shortest, 1e3 * shortest))
               + WhiteKernel(0.5, (1e-6, 1e1)))
-    model = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=2, random_state=seed)
+    model = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=0, random_state=seed)
     with warnings.catch_warnings():  # a length scale at its bound means "this input does not matter"
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x, (y - centre) / scale)
@@ -223,7 +227,11 @@ def evppi(
     net benefit minus the reference's is regressed on the group's values; with
     fitted values ``g_d`` (``g`` of the reference is 0),
     ``EVPPI = mean_i max_d g_d(i) - max_d mean_i g_d(i)``, which is >= 0.
-    Columns: group, parameters, evppi, evpi.
+    Columns: group, parameters, n_parameters, draws, evppi, evpi.
+
+    With few draws for a group of many parameters the regression can follow
+    the Monte Carlo noise and EVPPI drifts up towards EVPI: trust a group's
+    figure when draws are many times its parameters (hundreds of draws).
     """
     nb = net_benefit(draws, strategies, willingness_to_pay)
     parameters = parameters.loc[nb.index]
@@ -243,8 +251,8 @@ def evppi(
                 incremental = (nb[strategy] - nb[reference]).to_numpy()
                 fitted[:, k] = _gp_fit(x, incremental, library_seed(seed, f"economics.evppi.{name}.{strategy}"))
         value = max(0.0, float(fitted.max(axis=1).mean() - fitted.mean(axis=0).max()))  # >= 0 but for rounding
-        rows.append((name, ", ".join(paths), value, total))
-    return pd.DataFrame(rows, columns=["group", "parameters", "evppi", "evpi"])
+        rows.append((name, ", ".join(paths), len(paths), len(nb), value, total))
+    return pd.DataFrame(rows, columns=["group", "parameters", "n_parameters", "draws", "evppi", "evpi"])
 
 
 def default_groups(paths: list[str]) -> dict[str, list[str]]:

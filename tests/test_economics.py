@@ -174,3 +174,11 @@ def test_a_utility_above_one_is_one_line_exit_2(tmp_path) -> None:
     assert result.returncode == 2
     assert result.stderr == f"error: {scenario}: economics.utilities.remission: must be a utility weight <= 1 (got 1.2)\n"
     assert not (tmp_path / "run").exists()
+
+
+def test_the_report_shows_costs_qalys_ceac_and_value_of_information(psa_run) -> None:
+    from sim.report import build_report
+
+    text = build_report(open_run(psa_run[0]))
+    assert "<h2>Costs and QALYs</h2>" in text and "acceptability curve" in text and "EVPI per patient" in text
+    assert "ICER vs r3_blina" in text
