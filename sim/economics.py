@@ -41,7 +41,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .streams import library_seed
+from .streams import generator_for, library_seed
 
 YEAR_DAYS = 365.25
 Z95 = 1.959963984540054
@@ -284,7 +284,7 @@ def cost_effectiveness(
             for m in ("cost", "qalys", "life_years")}
     nb = net_benefit(draws, strategies, willingness_to_pay)
     n = len(nb)
-    rng = np.random.default_rng(library_seed(seed, "economics.icer_bootstrap"))
+    rng = generator_for(seed, 0, "economics.icer_bootstrap")  # its own named stream of the root seed
     resamples = rng.integers(n, size=(BOOTSTRAP_RESAMPLES, n))
     rows = []
     for strategy in strategies:
