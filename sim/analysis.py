@@ -7,7 +7,7 @@
 
 Every function returns a tidy DataFrame; ``plot_*`` functions return a
 matplotlib Figure. Kaplan-Meier curves and restricted mean survival come
-from the package's grouped estimator (``sim.km``, checked against lifelines);
+from the package's grouped estimator (``sim.analysis.km``, checked against lifelines);
 competing risks from lifelines (``AalenJohansenFitter``). The pooled estimate uses
 all replications' patients together. The band around a curve is the
 2.5th-97.5th percentile of the per-replication curves: the spread one
@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .km import restricted_mean, survival_at
-from .summary import MEASURE_LABELS, measure_label, measure_scale
+from sim import __version__
+from sim.analysis.km import restricted_mean, survival_at
+from sim.analysis.summary import MEASURE_LABELS, measure_label, measure_scale
 
 YEAR_DAYS = 365.25
 ENDPOINTS = {"os": ("os_days", "os_event", "Overall survival"), "efs": ("efs_days", "efs_event", "Event-free survival")}
@@ -94,13 +94,13 @@ class Run:
 
     def subgroups(self) -> dict[str, pd.DataFrame]:
         """EFS/OS by relapse group, time to relapse, risk group x randomisation and MRD band."""
-        from .subgroups import subgroup_views
+        from sim.analysis.subgroups import subgroup_views
 
         return subgroup_views(self.patients)
 
     def gradient(self) -> pd.DataFrame:
         """Simulated 5-year OS by time to first relapse next to Rheingold 2024."""
-        from .subgroups import gradient_check
+        from sim.analysis.subgroups import gradient_check
 
         return gradient_check(self.patients)
 
@@ -113,7 +113,7 @@ class Run:
         return table
 
 
-    # costs and QALYs (runs of a scenario with an [economics] table; sim.economics) ---------
+    # costs and QALYs (runs of a scenario with an [economics] table; sim.analysis.economics) ---------
     def _economics_settings(self) -> dict:
         settings = self.manifest.get("economics")
         if not settings:
@@ -123,7 +123,7 @@ class Run:
 
     @cached_property
     def _draws(self) -> pd.DataFrame:
-        from .economics import draws_from
+        from sim.analysis.economics import draws_from
 
         self._economics_settings()
         return draws_from(pd.read_parquet(self.path / "replication_summary", filters=[
@@ -136,7 +136,7 @@ class Run:
     def economics(self, willingness_to_pay: float | None = None) -> pd.DataFrame:
         """Per strategy: discounted cost, life-years, QALYs and net benefit with 95% intervals,
         increments over the reference, and the ICER with its bootstrap interval."""
-        from .economics import cost_effectiveness
+        from sim.analysis.economics import cost_effectiveness
 
         if willingness_to_pay is None:
             self._economics_settings()
@@ -147,7 +147,7 @@ class Run:
     def ceac(self, willingness_to_pay=None) -> pd.DataFrame:
         """Cost-effectiveness acceptability curve (long: willingness_to_pay, strategy, probability);
         the run's grid, or the values given."""
-        from .economics import ceac
+        from sim.analysis.economics import ceac
 
         if willingness_to_pay is None:
             self._economics_settings()
@@ -156,14 +156,14 @@ class Run:
 
     def evpi(self, willingness_to_pay: float | None = None) -> float:
         """Expected value of perfect information per patient, at the scenario's (or the given) WTP."""
-        from .economics import evpi
+        from sim.analysis.economics import evpi
 
         return evpi(self._draws, self.strategies, self._wtp(willingness_to_pay))
 
     def evppi(self, groups: dict[str, list[str]] | None = None, willingness_to_pay: float | None = None) -> pd.DataFrame:
         """EVPPI per parameter group (name -> paths or glob patterns; default one group per
         parameter table), by Gaussian-process regression; needs a sampled sweep (e.g. ``psa``)."""
-        from .economics import default_groups, evppi, parameter_draws
+        from sim.analysis.economics import default_groups, evppi, parameter_draws
 
         if not self.is_sweep or self.manifest.get("sweep_design") in ("grid", "one_way"):
             raise RunError(f"{self.path}: EVPPI needs parameter draws: run a sweep with design = \"psa\"")
@@ -349,7 +349,7 @@ def cumulative_incidence(patients: pd.DataFrame, by: str = "strategy") -> pd.Dat
 
 
 def rmst(patients: pd.DataFrame, years: float = 4.0, by: str = "strategy") -> pd.DataFrame:
-    """Restricted mean overall survival to ``years``, pooled and per replication (``sim.km``)."""
+    """Restricted mean overall survival to ``years``, pooled and per replication (``sim.analysis.km``)."""
     limit = years * YEAR_DAYS
     rows = []
     for group, frame in patients.groupby(by, sort=True):

@@ -11,7 +11,7 @@ length of a span ``[a, b]`` has the closed form
 
 * life-years: ``D_e(0, T)``, ``T`` the end of follow-up (``os_days``);
 * QALYs: ``u_therapy D_e(0, t1) + u_remission D_e(t1, t2) + u_relapse D_e(t2, T)``
-  with the states of ``sim.phases.common.close_states``
+  with the states of ``sim.model.phases.common.close_states``
   (``t1 = on_therapy_days``, ``t2 = t1 + remission_days``);
 * costs (rate ``r_c``): bed-days and blinatumomab days, spread evenly over
   the on-therapy span ``[0, t1]`` (cost x ``D_c(0, t1) / t1``); HSCT at
@@ -41,7 +41,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .streams import generator_for, library_seed
+from sim.model.streams import generator_for, library_seed
 
 YEAR_DAYS = 365.25
 Z95 = 1.959963984540054

@@ -10,8 +10,6 @@ so a reader never sees a partial file.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import contextlib
 import json
 import os
@@ -19,6 +17,7 @@ import shutil
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -1,6 +1,6 @@
 """Parameter groups of the pathway after Block 1: arms, HSCT, follow-up, salvage.
 
-Each group is validated like the Block 1 groups (``sim.parameters``). Values
+Each group is validated like the Block 1 groups (``sim.scenario.schema``). Values
 marked *fitted* in the scenario are written by ``simulate calibrate`` into the
 scenario's fitted-values file; the rest come from evidence rows or are
 assumptions with ranges.
@@ -12,9 +12,17 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from .distributions import highest, lowest
-from .paramtypes import (
-    AnyReal, DiscountRate, Documented, Frozen, NonNegative, Positive, Probability, Utility, check_not_above,
+from sim.scenario.distributions import highest, lowest
+from sim.scenario.types import (
+    AnyReal,
+    DiscountRate,
+    Documented,
+    Frozen,
+    NonNegative,
+    Positive,
+    Probability,
+    Utility,
+    check_not_above,
 )
 
 
@@ -48,7 +56,7 @@ class ByTherapy(Frozen):
 
 
 class WeibullTiming(Frozen):
-    """Event timing among those who have the event (``sim.survival``)."""
+    """Event timing among those who have the event (``sim.model.survival``)."""
 
     form: Literal["weibull"] = "weibull"
     median_days: Positive
@@ -115,7 +123,7 @@ class LowRiskParams(Documented):
 
 
 class PrognosisParams(Documented):
-    """Log-odds effects of the prognostic layer (``sim.phases.prognosis``).
+    """Log-odds effects of the prognostic layer (``sim.model.phases.prognosis``).
 
     Every effect is a log odds ratio against the reference patient: relapse
     >= 36 months from diagnosis, marrow MRD below the detection limit, combined
@@ -244,7 +252,7 @@ class UnitCosts(Frozen):
 
 
 class StateUtilities(Frozen):
-    """Utility weight of each health state (``sim.phases.common.close_states``)."""
+    """Utility weight of each health state (``sim.model.phases.common.close_states``)."""
 
     on_therapy: Utility
     remission: Utility
@@ -252,7 +260,7 @@ class StateUtilities(Frozen):
 
 
 class EconomicsParams(Documented):
-    """Costs and QALYs (``sim.economics``): unit costs, state utilities, annual discount
+    """Costs and QALYs (``sim.analysis.economics``): unit costs, state utilities, annual discount
     rates (applied in continuous time) and the willingness to pay per QALY."""
 
     currency: str = "GBP"

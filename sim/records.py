@@ -14,7 +14,7 @@ from operator import attrgetter, itemgetter
 import pyarrow as pa
 
 # Named Block 1 adverse events, each recorded as its worst grade (3, 4 or 5;
-# null when below grade 3). Must match sim.parameters.AdverseEvents.
+# null when below grade 3). Must match sim.scenario.schema.AdverseEvents.
 BLOCK1_ADVERSE_EVENTS = (
     "febrile_neutropenia",
     "infection",
@@ -126,12 +126,12 @@ PatientRecord = make_dataclass(
     Every column of ``PATIENT_SCHEMA`` is a field (``None`` until a phase sets
     it, except the facts in ``_STARTING_VALUES``). Four fields are not
     written out: ``now_days``, the patient's own clock (days since
-    enrolment), advanced only by :func:`sim.phases.common.wait` so recorded
+    enrolment), advanced only by :func:`sim.model.phases.common.wait` so recorded
     times add up exactly; ``resistance_z``, the latent disease resistance from
     the cohort; ``censor_day``, the end of follow-up (horizon or data
     cut-off) on the patient's clock; and ``therapy_until_day``, the planned
     end of the block of first-line therapy under way (set when a block
-    starts; :func:`sim.phases.common.close_states` turns it into
+    starts; :func:`sim.model.phases.common.close_states` turns it into
     ``therapy_end_day`` and the state day counts).
     """},
 )

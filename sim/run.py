@@ -3,13 +3,13 @@
 1. The run's identity (scenario hash, seed, replications, sweep design) is
    written to ``run.json`` when the directory is first used; ``--resume``
    refuses a directory whose identity differs, naming the difference.
-2. Tasks are planned (``sim.runner.plan``); only those without a finished
+2. Tasks are planned (``sim.execution.runner.plan``); only those without a finished
    part run, so a killed run resumes where it stopped with no duplicate rows.
 3. When every task is done: ``summary/`` (strategies and paired differences;
    per point for a sweep), read part by part so the driver holds no
    per-replication results, for sweeps ``points/`` and ``sensitivity/``,
    with an ``[economics]`` table ``economics/``, ``ceac/`` and (sampled
-   sweeps) ``value_of_information/`` (``sim.economics``), and finally
+   sweeps) ``value_of_information/`` (``sim.analysis.economics``), and finally
    ``manifest.json``.
 """
 
@@ -29,13 +29,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
-from .output import MANIFEST, OutputError, finish, write_manifest, write_part, write_text_file
-from .runner import MARKER, BatchResult, pending, plan, run_tasks
-from .scenario import LoadedScenario
-from .sensitivity import analyse, point_differences
-from .summary import SummaryAccumulator
-from .sweep import SAMPLED, design_points, point_variant
+from sim import __version__
+from sim.analysis.sensitivity import analyse, point_differences
+from sim.analysis.summary import SummaryAccumulator
+from sim.execution.output import (
+    MANIFEST,
+    OutputError,
+    finish,
+    write_manifest,
+    write_part,
+    write_text_file,
+)
+from sim.execution.runner import MARKER, BatchResult, pending, plan, run_tasks
+from sim.scenario.load import LoadedScenario
+from sim.scenario.sweep import SAMPLED, design_points, point_variant
 
 IDENTITY = "run.json"
 
@@ -150,7 +157,7 @@ def execute(
         "machine": f"{platform.system()} {platform.machine()}",
     }
     if scenario.economics is not None:
-        from .distributions import central_value
+        from sim.scenario.distributions import central_value
 
         manifest["economics"] = {"currency": scenario.economics.currency,
                                  "willingness_to_pay": float(central_value(scenario.economics.willingness_to_pay))}
@@ -160,12 +167,12 @@ def execute(
 
 
 def _write_economics(run_dir: Path, scenario, points: pd.DataFrame | None, seed: int) -> None:
-    """``economics/``, ``ceac/`` and (sampled sweeps) ``value_of_information/`` (``sim.economics``).
+    """``economics/``, ``ceac/`` and (sampled sweeps) ``value_of_information/`` (``sim.analysis.economics``).
 
     The willingness to pay is the central value of the scenario's (a PSA does not sample it).
     """
-    from .distributions import central_value
-    from .economics import analyse
+    from sim.analysis.economics import analyse
+    from sim.scenario.distributions import central_value
 
     per_rep = pd.read_parquet(run_dir / MARKER, filters=[("subgroup", "==", "all"),
                                                          ("measure", "in", ["cost", "qalys", "life_years"])])

@@ -27,11 +27,11 @@ from typing import Callable, Iterator
 
 import pyarrow as pa
 
-from .output import OutputError, write_part
-from .parameters import Scenario
-from .replication import realised_parameters, run_replication
-from .summary import per_replication
-from .sweep import point_variant
+from sim.analysis.summary import per_replication
+from sim.execution.output import OutputError, write_part
+from sim.model.replication import realised_parameters, run_replication
+from sim.scenario.schema import Scenario
+from sim.scenario.sweep import point_variant
 
 BATCH_REPLICATIONS = 10
 MARKER = "replication_summary"

@@ -12,7 +12,7 @@ The variance reduction that pairing achieved is reported as
 unpaired variance that common random numbers removed.
 
 Survival measures are Kaplan-Meier estimates from enrolment, and restricted
-mean survival the area under that curve (``sim.km``, one grouped fit for all
+mean survival the area under that curve (``sim.analysis.km``, one grouped fit for all
 groups).
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .km import GroupedKaplanMeier
+from sim.analysis.km import GroupedKaplanMeier
 
 YEAR_DAYS = 365.25
 Z95 = 1.959963984540054
@@ -128,7 +128,7 @@ def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def _survival_measures(patients: pd.DataFrame, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
-    """Every Kaplan-Meier measure of every group, one fit per endpoint (``sim.km``)."""
+    """Every Kaplan-Meier measure of every group, one fit per endpoint (``sim.analysis.km``)."""
     values = {}
     for endpoint in ("efs", "os"):
         model = GroupedKaplanMeier.fit(patients[f"{endpoint}_days"].to_numpy(float),
@@ -147,17 +147,17 @@ def per_replication(patients: pd.DataFrame, economics: dict | None = None) -> pd
     by one grouped mean, Kaplan-Meier measures by one grouped fit per
     endpoint. Rows are ordered by subgroup (as in ``SUBGROUPS``), then
     strategy, replication and level, then measure (as in ``MEASURES``, then
-    ``sim.economics.ECONOMICS_MEASURES`` when ``economics`` is given).
+    ``sim.analysis.economics.ECONOMICS_MEASURES`` when ``economics`` is given).
 
     ``economics`` maps each replication to its realised
-    :class:`~sim.parameters_post.EconomicsParams` (None: no economics).
+    :class:`~sim.scenario.post_induction.EconomicsParams` (None: no economics).
     """
     patients = patients.assign(all="all", age_band=age_band(patients["age_years"]),
                                risk_group=patients["risk_group"].fillna("not assigned"))
     columns = _per_patient(patients)
     measures = list(MEASURES)
     if economics:
-        from .economics import ECONOMICS_MEASURES, patient_economics
+        from sim.analysis.economics import ECONOMICS_MEASURES, patient_economics
 
         columns = columns.join(patient_economics(patients, economics))
         measures += list(ECONOMICS_MEASURES)

@@ -31,7 +31,7 @@ from sim.analysis import (  # noqa: E402
     rmst,
     toxicity,
 )
-from sim.summary import MEASURE_LABELS, MEASURES, measure_label  # noqa: E402
+from sim.analysis.summary import MEASURE_LABELS, MEASURES, measure_label  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIMULATE = Path(sys.executable).parent / "simulate"
@@ -206,7 +206,7 @@ def test_toxicity_intervals_surround_the_rate(run_dir: Path) -> None:
 
 
 def test_every_measure_has_a_readable_label_with_its_unit() -> None:
-    from sim.economics import ECONOMICS_MEASURES
+    from sim.analysis.economics import ECONOMICS_MEASURES
 
     assert set(MEASURE_LABELS) == set(MEASURES) | set(ECONOMICS_MEASURES)
     assert measure_label("os_4y") == "4-year OS (%)"
@@ -268,7 +268,7 @@ def test_notebook_executes_top_to_bottom(notebook: str, tmp_path: Path, monkeypa
 
 
 def test_report_of_one_replication_says_why_there_is_no_interval(tmp_path: Path) -> None:
-    from sim.report import build_report
+    from sim.analysis.report import build_report
 
     scenario = tmp_path / "one.toml"
     scenario.write_text(f'extends = "{ROOT / "scenarios" / "mitcl.toml"}"\n[cohort]\nn_patients = 20\n')

@@ -15,9 +15,9 @@ import pytest
 from scipy import integrate
 
 from sim.analysis import RunError, open_run
-from sim.economics import discounted_years, patient_economics
-from sim.parameters import realise
-from sim.scenario import load_scenario
+from sim.analysis.economics import discounted_years, patient_economics
+from sim.scenario.load import load_scenario
+from sim.scenario.schema import realise
 
 SCENARIOS = Path(__file__).parents[1] / "scenarios"
 EXAMPLE = SCENARIOS / "economics_example.toml"
@@ -177,7 +177,7 @@ def test_a_utility_above_one_is_one_line_exit_2(tmp_path) -> None:
 
 
 def test_the_report_shows_costs_qalys_ceac_and_value_of_information(psa_run) -> None:
-    from sim.report import build_report
+    from sim.analysis.report import build_report
 
     text = build_report(open_run(psa_run[0]))
     assert "<h2>Costs and QALYs</h2>" in text and "acceptability curve" in text and "EVPI per patient" in text

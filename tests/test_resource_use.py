@@ -13,13 +13,19 @@ import math
 import numpy as np
 import pytest
 
-from sim.parameters import realise
-from sim.phases.common import close_states
-from sim.phases.low_risk import low_risk_therapy
-from sim.records import PatientRecord
-
-from .conftest import run_frames
-from .test_arm_traces import EOB1, lr_draws, models, params, randomised_patient, trace  # noqa: F401 (fixtures)
+from sim.model.phases.common import close_states
+from sim.model.phases.low_risk import low_risk_therapy
+from sim.model.records import PatientRecord
+from sim.scenario.schema import realise
+from tests.conftest import run_frames
+from tests.test_arm_traces import (  # noqa: F401 (fixtures)
+    EOB1,
+    lr_draws,
+    models,
+    params,
+    randomised_patient,
+    trace,
+)
 
 
 @pytest.mark.parametrize("therapy, inpatient, blinatumomab", [
