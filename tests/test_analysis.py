@@ -206,7 +206,9 @@ def test_toxicity_intervals_surround_the_rate(run_dir: Path) -> None:
 
 
 def test_every_measure_has_a_readable_label_with_its_unit() -> None:
-    assert set(MEASURE_LABELS) == set(MEASURES)
+    from sim.analysis.economics import ECONOMICS_MEASURES
+
+    assert set(MEASURE_LABELS) == set(MEASURES) | set(ECONOMICS_MEASURES)
     assert measure_label("os_4y") == "4-year OS (%)"
     assert measure_label("os_4y", difference=True) == "4-year OS (percentage points)"
     assert measure_label("rmst_os_4y_days", difference=True) == "Restricted mean survival to 4 years (days)"

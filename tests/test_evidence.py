@@ -35,6 +35,8 @@ FIXED = {
     # the run and its design
     "run.replications": "run setting, not a model parameter",
     "sweep.*": "sweep design settings, not model parameters",
+    "economics.discount_rate_*": "the decision-maker's choice (3.5% in the NICE reference case), not sampled in a PSA",
+    "economics.willingness_to_pay": "the decision-maker's threshold per QALY, not a model parameter",
     "cohort.n_patients": "AALL1331 enrolled 661 (section 2); a design choice elsewhere",
     "cohort.accrual_days": "accrual January 2014 to September 2019 (section 7); 0 for day-0 comparisons",
     "follow_up.horizon_days": "6-year horizon, a design choice",

@@ -23,6 +23,30 @@ from tests.conftest import AALL1331_TOML, write_scenario
 BASE = AALL1331_TOML.resolve().as_posix()
 
 
+# A complete [economics] table; a row below breaks one of its values.
+ECONOMICS = """
+[economics]
+source = "test"
+discount_rate_costs = {costs}
+discount_rate_effects = 0.035
+willingness_to_pay = 30000
+[economics.unit_costs]
+bed_day = 1
+blinatumomab_day = 1
+hsct = 1
+follow_up_year = 1
+salvage = {{ car_t = 1, inotuzumab = 1, blinatumomab = 1, second_hsct = 1 }}
+[economics.utilities]
+on_therapy = 0.6
+remission = {remission}
+after_relapse = 0.5
+"""
+
+
+def economics(costs: str = "0.035", remission: str = "0.9") -> str:
+    return ECONOMICS.format(costs=costs, remission=remission)
+
+
 # (id, body after the extends line, expected message: str for an exact match,
 #  re.Pattern for a full match where a line depends on the Python version)
 BAD_SCENARIOS = [
@@ -209,6 +233,34 @@ BAD_SCENARIOS = [
         "{file}: block1.count_recovery_extra_days_mean: 'dist' must be one of beta, uniform, "
         "triangular, lognormal, gamma, normal (got 'weibull')",
         id="bad-distribution-over-a-distribution-names-base-file",
+    ),
+    pytest.param(
+        economics(costs="1.0"),
+        "{file}: economics.discount_rate_costs: must be a discount rate in [0, 1) (got 1.0)",
+        id="economics-discount-rate-one",
+    ),
+    pytest.param(
+        economics(costs="-0.01"),
+        "{file}: economics.discount_rate_costs: must be a discount rate in [0, 1) (got -0.01)",
+        id="economics-discount-rate-negative",
+    ),
+    pytest.param(
+        economics(costs='{ dist = "uniform", low = 0.0, high = 1.0, assumption = "x" }'),
+        "{file}: economics.discount_rate_costs: must be a discount rate in [0, 1); a uniform distribution reaches "
+        "[0, 1] (got {{'dist': 'uniform', 'low': 0.0, 'high': 1.0, 'assumption': 'x'}})",
+        id="economics-discount-rate-distribution-reaches-one",
+    ),
+    pytest.param(
+        economics(remission="1.2"),
+        "{file}: economics.utilities.remission: must be a utility weight <= 1 (got 1.2)",
+        id="economics-utility-above-one",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "one_way"\noutcomes = ["os_4y", "qalys"]\n[sweep.one_way]\n"hsct.trm_prob" = [0.05, 0.2]\n',
+        "{file}: sweep.outcomes: must name economics measures only with an [economics] table (unit costs, "
+        "utilities, discount rates): ['qalys'] need one; Suggestion: add one, as in "
+        "scenarios/economics_example.toml, or drop them (got no [economics])",
+        id="economics-outcome-without-economics",
     ),
 ]
 

@@ -46,6 +46,8 @@ def synthetic_patients(seed: int, replications: int = 3, n: int = 80) -> pd.Data
                 "block1_sepsis_grade": rng.choice([3.0, np.nan], n),
                 "eob1_mrd_percent": 10 ** rng.normal(-2, 1, n), "hsct": rng.random(n) < 0.3,
                 "relapse_day": np.where(rng.random(n) < 0.4, 300.0, np.nan), "inpatient_days": rng.uniform(20, 60, n),
+                "blinatumomab_days": rng.uniform(0, 60, n), "on_therapy_days": rng.uniform(30, 200, n),
+                "remission_days": rng.uniform(0, 900, n), "after_relapse_days": rng.uniform(0, 300, n),
                 "efs_days": np.minimum(efs, follow_up), "efs_event": efs < follow_up,
                 "os_days": np.minimum(os_, follow_up), "os_event": os_ < follow_up,
             }))

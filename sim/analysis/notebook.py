@@ -3,6 +3,7 @@
     from sim.analysis import open_run
     run = open_run("outputs/mitcl/20261121-101500")
     run.survival("os").plot()          # Kaplan-Meier by strategy, band: spread of one trial-sized cohort
+    run.economics(); run.ceac(); run.evpi(); run.evppi({"costs": ["economics.unit_costs.*"]})  # with [economics]
 
 Every function returns a tidy DataFrame; ``plot_*`` functions return a
 matplotlib Figure. Kaplan-Meier curves and restricted mean survival come
@@ -110,6 +111,81 @@ class Run:
         table.attrs["reference"] = self.reference
         table.attrs["strategies"] = self.strategies
         return table
+
+
+    # costs and QALYs (runs of a scenario with an [economics] table; sim.analysis.economics) ---------
+    def _economics_settings(self) -> dict:
+        settings = self.manifest.get("economics")
+        if not settings:
+            raise RunError(f"{self.path}: this run has no costs or QALYs: its scenario has no [economics] table; "
+                           "Suggestion: add one, as in scenarios/economics_example.toml")
+        return settings
+
+    @cached_property
+    def _draws(self) -> pd.DataFrame:
+        from sim.analysis.economics import draws_from
+
+        self._economics_settings()
+        return draws_from(pd.read_parquet(self.path / "replication_summary", filters=[
+            ("subgroup", "==", "all"), ("measure", "in", ["cost", "qalys", "life_years"])]))
+
+    def _wtp(self, willingness_to_pay: float | None) -> float:
+        settings = self._economics_settings()
+        return float(settings["willingness_to_pay"] if willingness_to_pay is None else willingness_to_pay)
+
+    def economics(self, willingness_to_pay: float | None = None) -> pd.DataFrame:
+        """Per strategy: discounted cost, life-years, QALYs and net benefit with 95% intervals,
+        increments over the reference, and the ICER with its bootstrap interval."""
+        from sim.analysis.economics import cost_effectiveness
+
+        if willingness_to_pay is None:
+            self._economics_settings()
+            return self.dataset("economics")
+        return cost_effectiveness(self._draws, self.strategies, self.reference, self._wtp(willingness_to_pay),
+                                  self.manifest["seed"])
+
+    def ceac(self, willingness_to_pay=None) -> pd.DataFrame:
+        """Cost-effectiveness acceptability curve (long: willingness_to_pay, strategy, probability);
+        the run's grid, or the values given."""
+        from sim.analysis.economics import ceac
+
+        if willingness_to_pay is None:
+            self._economics_settings()
+            return self.dataset("ceac")
+        return ceac(self._draws, self.strategies, np.atleast_1d(willingness_to_pay))
+
+    def evpi(self, willingness_to_pay: float | None = None) -> float:
+        """Expected value of perfect information per patient, at the scenario's (or the given) WTP."""
+        from sim.analysis.economics import evpi
+
+        return evpi(self._draws, self.strategies, self._wtp(willingness_to_pay))
+
+    def evppi(self, groups: dict[str, list[str]] | None = None, willingness_to_pay: float | None = None) -> pd.DataFrame:
+        """EVPPI per parameter group (name -> paths or glob patterns; default one group per
+        parameter table), by Gaussian-process regression; needs a sampled sweep (e.g. ``psa``)."""
+        from sim.analysis.economics import default_groups, evppi, parameter_draws
+
+        if not self.is_sweep or self.manifest.get("sweep_design") in ("grid", "one_way"):
+            raise RunError(f"{self.path}: EVPPI needs parameter draws: run a sweep with design = \"psa\"")
+        parameters = parameter_draws(self.dataset("points"))
+        varied = [c for c in parameters.columns if parameters[c].nunique() > 1]
+        return evppi(self._draws, parameters[varied], groups or default_groups(varied), self.strategies,
+                     self.reference, self._wtp(willingness_to_pay), self.manifest["seed"])
+
+
+def plot_ceac(table: pd.DataFrame, currency: str = "", strategies: list[str] | None = None):
+    """The acceptability curve: probability each strategy is cost-effective against willingness to pay."""
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    for strategy in strategies or list(dict.fromkeys(table["strategy"])):
+        rows = table[table["strategy"] == strategy]
+        ax.plot(rows["willingness_to_pay"], rows["probability"], marker=".", label=strategy)
+    ax.set_xlabel(f"Willingness to pay per QALY{f' ({currency})' if currency else ''}")
+    ax.set_ylabel("Probability cost-effective")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(frameon=False)
+    return figure
 
 
 def open_run(path: str | Path) -> Run:

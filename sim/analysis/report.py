@@ -220,6 +220,8 @@ def build_report(run: Run) -> str:
             body += ["<h2>Capacity: occupancy and queues</h2>", _capacity_section(run, patients)]
         body += ["<h2>Toxicity of reinduction</h2>", _toxicity_section(patients, strategies)]
         body += ["<h2>Who does well: EFS and OS by subgroup</h2>", _subgroup_section(patients, strategies)]
+    if m.get("economics"):
+        body += ["<h2>Costs and QALYs</h2>", _economics_section(run)]
     body += ["<h2>Scenario and assumptions</h2>",
              "<p class='note'>The scenario files as run (every parameter names its evidence row or states an "
              "assumption with its range).</p>", _assumptions(m),
@@ -268,6 +270,49 @@ def _capacity_section(run: Run, patients: pd.DataFrame) -> str:
                   "streams are keyed by patient, not by place in the queue); differences are paired within "
                   "replications, in percentage points for % outcomes.</p>",
                   _table(["strategy", "outcome", "this capacity", "unlimited", "difference"], rows, label_columns=2)]
+def _economics_section(run: Run) -> str:
+    """Discounted costs, QALYs and net benefit per strategy, the ICER, the CEAC, EVPI and EVPPI."""
+    from sim.analysis.notebook import plot_ceac
+
+    settings = run.manifest["economics"]
+    currency, wtp = settings["currency"], settings["willingness_to_pay"]
+    table = run.economics()
+
+    def money(v: float) -> str:
+        return f"{v:,.0f}" if math.isfinite(v) else "–"
+
+    def cell(row, measure: str, fmt) -> str:
+        return f"{fmt(row[measure])} [{fmt(row[measure + '_ci_low'])}, {fmt(row[measure + '_ci_high'])}]"
+
+    def qalys(v: float) -> str:
+        return f"{v:.3f}" if math.isfinite(v) else "–"
+
+    rows = []
+    for row in table.to_dict("records"):
+        icer = "" if row["strategy"] == run.reference else money(row["icer"])
+        if icer and math.isfinite(row["icer_ci_low"]):
+            icer += f" [{money(row['icer_ci_low'])}, {money(row['icer_ci_high'])}]"
+        rows.append([html.escape(row["strategy"]), cell(row, "cost", money), cell(row, "qalys", qalys),
+                     cell(row, "life_years", qalys), cell(row, "net_benefit", money), icer, html.escape(row["status"])])
+    draws = int(table["draws"].iloc[0])
+    parts = [f"<p class='note'>Per patient, discounted, {html.escape(currency)}; mean [95% interval] over {draws} "
+             f"{'parameter draws (sweep points)' if run.is_sweep else 'replications'}. ICER against "
+             f"<b>{html.escape(run.reference)}</b> with a bootstrap 95% interval over draws (none when the QALY "
+             f"difference's interval holds 0); net benefit at {money(wtp)} per QALY. Unit costs and utilities are "
+             "the scenario's: see its [economics] table.</p>",
+             _table(["strategy", "cost", "QALYs", "life-years", f"net benefit at {money(wtp)}/QALY",
+                     f"ICER vs {html.escape(run.reference)}", "quadrant"], rows),
+             "<h3>Cost-effectiveness acceptability curve</h3>",
+             _figure(plot_ceac(run.ceac(), currency, run.strategies))]
+    voi = run.path / "value_of_information"
+    if voi.exists():
+        values = pd.read_parquet(voi).sort_values("evppi", ascending=False)
+        parts += [f"<h3>Value of information at {money(wtp)} per QALY</h3>",
+                  f"<p class='note'>EVPI per patient {money(float(values['evpi'].iloc[0]))}; EVPPI of each parameter "
+                  "group by Gaussian-process regression on the draws (no nested Monte Carlo).</p>",
+                  _table(["group", "EVPPI per patient", "parameters"],
+                         [[html.escape(r.group), money(r.evppi), _breakable(html.escape(r.parameters))]
+                          for r in values.itertuples()])]
     return "".join(parts)
 
 

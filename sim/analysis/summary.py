@@ -57,7 +57,8 @@ def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
         "mrd_negative_remission": (remission & (patients["eob1_mrd_percent"] < MRD_POSITIVE_PERCENT)).astype(float),
         "hsct": patients["hsct"].astype(float),
         "relapse": patients["relapse_day"].notna().astype(float),
-        "inpatient_days": patients["inpatient_days"].astype(float),
+        **{name: patients[name].astype(float) for name in
+           ("inpatient_days", "blinatumomab_days", "on_therapy_days", "remission_days", "after_relapse_days")},
     }, index=patients.index)
 
 
@@ -74,24 +75,34 @@ def _survival_measures(patients: pd.DataFrame, group: np.ndarray, n_groups: int)
     return values
 
 
-def per_replication(patients: pd.DataFrame) -> pd.DataFrame:
+def per_replication(patients: pd.DataFrame, economics: dict | None = None) -> pd.DataFrame:
     """Long table: strategy, replication, subgroup, level, measure, value.
 
     Every (strategy, replication, subgroup level) at once: shares and means
     by one grouped mean, Kaplan-Meier measures by one grouped fit per
     endpoint. Rows are ordered by subgroup (as in ``SUBGROUPS``), then
-    strategy, replication and level, then measure (as in ``MEASURES``).
+    strategy, replication and level, then measure (as in ``MEASURES``, then
+    ``sim.analysis.economics.ECONOMICS_MEASURES`` when ``economics`` is given).
+
+    ``economics`` maps each replication to its realised
+    :class:`~sim.scenario.post_induction.EconomicsParams` (None: no economics).
     """
     patients = patients.assign(all="all", age_band=age_band(patients["age_years"]),
                                risk_group=patients["risk_group"].fillna("not assigned"))
     columns = _per_patient(patients)
+    measures = list(MEASURES)
+    if economics:
+        from sim.analysis.economics import ECONOMICS_MEASURES, patient_economics
+
+        columns = columns.join(patient_economics(patients, economics))
+        measures += list(ECONOMICS_MEASURES)
     tables = []
     for subgroup in SUBGROUPS:
         keys = [patients["strategy"], patients["replication"], patients[subgroup].astype(str).rename("level")]
         grouped = columns.groupby(keys, sort=True, observed=True)
         wide = grouped.mean()
         wide = wide.assign(**_survival_measures(patients, grouped.ngroup().to_numpy(), grouped.ngroups))
-        long = wide[list(MEASURES)].stack(future_stack=True).rename("value").reset_index()
+        long = wide[measures].stack(future_stack=True).rename("value").reset_index()
         tables.append(long.rename(columns={f"level_{3}": "measure"}).assign(subgroup=subgroup))
     result = pd.concat(tables, ignore_index=True)
     result.columns = [str(c) for c in result.columns]

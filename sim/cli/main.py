@@ -303,6 +303,8 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
         print_comparison(run_dir, loaded.scenario.strategies, reference, manifest["replications"])
         if manifest.get("limited_capacity"):
             print_queues(run_dir, loaded.scenario.strategies)
+    if loaded.scenario.economics is not None:
+        print_economics(run_dir, loaded.scenario, sweep)
     click.echo(
         " x ".join([_plural(manifest["replications"], "replication")]
                    + ([_plural(manifest["points"], "point")] if sweep is not None else [])
@@ -332,6 +334,25 @@ def print_sensitivity(run_dir: Path, design: str, reference: str) -> None:
 
     for line in sensitivity_lines(pd.read_parquet(run_dir / "sensitivity"), design, reference):
         click.echo(line)
+
+
+def print_economics(run_dir: Path, scenario, sweep) -> None:
+    """Costs, QALYs, the ICER with its interval, EVPI/EVPPI, and where the CEAC was written."""
+    import pandas as pd
+
+    from sim.cli.tables import economics_lines
+    from sim.scenario.distributions import central_value
+
+    wtp = float(central_value(scenario.economics.willingness_to_pay))
+    voi = run_dir / "value_of_information"
+    draws = "PSA draws" if sweep is not None else (
+        "replications (parameter draws)" if scenario.run.parameter_mode == "sampled" else "replications")
+    for line in economics_lines(pd.read_parquet(run_dir / "economics"), scenario.reference_strategy,
+                                scenario.economics.currency, wtp, draws,
+                                pd.read_parquet(voi) if voi.exists() else None):
+        click.echo(line)
+    click.echo(f"  CEAC (probability each strategy has the highest net benefit, by willingness to pay): "
+               f"{(run_dir / 'ceac').resolve()}")
 
 
 def print_comparison(run_dir: Path, strategies: list[str], reference: str, replications: int) -> None:

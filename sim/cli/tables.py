@@ -208,3 +208,39 @@ def queue_tables(queue: "pd.DataFrame", effect: "pd.DataFrame") -> list:
                           f"{row.difference * scale:+.{digits}f}{unit}{interval}")
         items.append(table)
     return items
+def economics_lines(table: pd.DataFrame, reference: str, currency: str, willingness_to_pay: float, draws: str,
+                    value_of_information: pd.DataFrame | None = None) -> list[str]:
+    """Discounted cost, QALYs and net benefit per strategy, each with its 95% interval, and each
+    strategy's ICER against the reference with its interval; then EVPI and the largest EVPPIs."""
+    def money(value: float) -> str:
+        return f"{value:,.0f}" if math.isfinite(value) else "n/a"
+
+    def interval(row, measure: str, fmt) -> str:
+        return f"{fmt(row[measure])} [{fmt(row[f'{measure}_ci_low'])} to {fmt(row[f'{measure}_ci_high'])}]"
+
+    def qalys(value: float) -> str:
+        return f"{value:.3f}"
+
+    n = int(table["draws"].iloc[0])
+    lines = [f"Costs and QALYs per patient (discounted, {currency}; means over {n} {draws} with 95% intervals):"]
+    for row in table.to_dict("records"):
+        lines.append(f"  {row['strategy']}: cost {interval(row, 'cost', money)}, QALYs {interval(row, 'qalys', qalys)}, "
+                     f"life-years {interval(row, 'life_years', qalys)}, net benefit at {money(willingness_to_pay)}/QALY "
+                     f"{interval(row, 'net_benefit', money)}")
+    for row in table.to_dict("records"):
+        if row["strategy"] == reference:
+            continue
+        per = "saved per QALY lost" if row["status"] == "cheaper, less effective" else "per QALY"
+        icer = "n/a (equal QALYs)" if not math.isfinite(row["icer"]) else f"{money(row['icer'])} {per}"
+        if math.isfinite(row["icer_ci_low"]):
+            icer += f" [95% interval {money(row['icer_ci_low'])} to {money(row['icer_ci_high'])}]"
+        elif math.isfinite(row["icer"]):
+            icer += " [no interval: the QALY difference's 95% interval holds 0]"
+        lines.append(f"  ICER {row['strategy']} vs {reference}: {icer}; incremental cost {money(row['incremental_cost'])}, "
+                     f"incremental QALYs {row['incremental_qalys']:+.4f} ({row['status']})")
+    if value_of_information is not None and len(value_of_information):
+        evpi = float(value_of_information["evpi"].iloc[0])
+        top = value_of_information.sort_values("evppi", ascending=False).head(3)
+        groups = ", ".join(f"{row.group} {money(row.evppi)}" for row in top.itertuples())
+        lines.append(f"  EVPI per patient at {money(willingness_to_pay)}/QALY: {money(evpi)}; largest EVPPI: {groups}")
+    return lines

@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 DATASETS = ("patients", "events", "occupancy", "replication_summary", "summary", "points", "sensitivity",
-            "point_differences", "trial_looks", "trial_summary", "power_curve", "capacity_effect", "unlimited")
+            "point_differences", "trial_looks", "trial_summary", "power_curve", "capacity_effect", "unlimited",
+            "economics", "ceac", "value_of_information")
 RUN_FILES = ("manifest.json", "run.json", "report.html")  # report.html: `simulate report` writes it here by default
 MANIFEST = "manifest.json"
 STAGING = ".staging"

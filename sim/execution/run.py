@@ -11,6 +11,10 @@
    finally ``manifest.json``. A plain run with limited capacity also runs
    its twin with unlimited capacity (``unlimited/``) and writes the paired
    effect of queueing (``capacity_effect/``).
+   per-replication results, for sweeps ``points/`` and ``sensitivity/``,
+   with an ``[economics]`` table ``economics/``, ``ceac/`` and (sampled
+   sweeps) ``value_of_information/`` (``sim.analysis.economics``), and finally
+   ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from sim.execution.output import (
 from sim.execution.runner import MARKER, BatchResult, pending, plan, run_tasks
 from sim.scenario.load import LoadedScenario
 from sim.scenario.schema import CapacitySettings
-from sim.scenario.sweep import point_variant
+from sim.scenario.sweep import SAMPLED, point_variant
 
 IDENTITY = "run.json"
 
@@ -137,6 +141,9 @@ def execute(
         write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
         write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
     write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))
+    if scenario.economics is not None:
+        _write_economics(run_dir, scenario, points_table if sweep is not None and sweep.design in SAMPLED else None,
+                         request.seed)
 
     manifest = {
         "scenario": scenario.name,
@@ -169,9 +176,30 @@ def execute(
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",
     }
+    if scenario.economics is not None:
+        from sim.scenario.distributions import central_value
+
+        manifest["economics"] = {"currency": scenario.economics.currency,
+                                 "willingness_to_pay": float(central_value(scenario.economics.willingness_to_pay))}
     write_manifest(run_dir, manifest)
     finish(run_dir)
     return manifest
+
+
+def _write_economics(run_dir: Path, scenario, points: pd.DataFrame | None, seed: int) -> None:
+    """``economics/``, ``ceac/`` and (sampled sweeps) ``value_of_information/`` (``sim.analysis.economics``).
+
+    The willingness to pay is the central value of the scenario's (a PSA does not sample it).
+    """
+    from sim.analysis.economics import analyse
+    from sim.scenario.distributions import central_value
+
+    per_rep = pd.read_parquet(run_dir / MARKER, filters=[("subgroup", "==", "all"),
+                                                         ("measure", "in", ["cost", "qalys", "life_years"])])
+    outputs = analyse(per_rep, points, scenario.strategies, scenario.reference_strategy,
+                      float(central_value(scenario.economics.willingness_to_pay)), seed)
+    for name, table in outputs.items():
+        write_part(run_dir, name, "part-0", pa.Table.from_pandas(table, preserve_index=False))
 
 
 def summarise_parts(dataset: Path, strategies: list[str], reference: str, by_point: bool) -> pd.DataFrame:

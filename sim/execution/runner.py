@@ -30,7 +30,10 @@ import pyarrow as pa
 
 from sim.analysis.summary import per_replication
 from sim.execution.output import OutputError, write_part
-from sim.model.replication import simulate_replication
+from sim.model.replication import (
+    realised_parameters,
+    simulate_replication,
+)
 from sim.scenario.schema import Scenario
 from sim.scenario.sweep import point_variant
 
@@ -81,7 +84,10 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
         occupancy = [r.occupancy for r in results if r.occupancy is not None]
         if occupancy:
             write_part(run_dir, "occupancy", task.part, pa.concat_tables(occupancy))
-    outcomes = per_replication(patients.to_pandas())
+    economics = None
+    if point_scenario.economics is not None:  # each replication's realised costs and utilities (PSA draws them)
+        economics = {r: realised_parameters(point_scenario, seed, r).economics for r in range(task.first, task.stop)}
+    outcomes = per_replication(patients.to_pandas(), economics)
     if task.point is not None:
         outcomes.insert(0, "point", task.point)
     write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False))

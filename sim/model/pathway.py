@@ -14,7 +14,9 @@
 
 Each phase is a generator in ``sim.model.phases`` returning its outcome; this module
 reads outcomes, chooses the next phase, and closes every patient exactly once
-(``pathway_end``: death or censoring at the horizon or data cut-off).
+(``pathway_end``: death or censoring at the horizon or data cut-off), then
+adds the HSCT admission to ``inpatient_days`` and closes the health states
+(``sim.model.phases.common.close_states``), both resource use only.
 ``arm`` records the course a patient followed: drawn at randomisation in the
 trial, set by the rule otherwise (then ``randomized`` is false). The limited
 resources of a run (``sim.model.capacity``), when the scenario has any, are handed
@@ -33,7 +35,7 @@ from sim.clinical import ARM_OF, ARM_THERAPY
 from sim.model.capacity import Resources
 from sim.model.phases.assignment import assignment
 from sim.model.phases.block1 import Block1Model, block1
-from sim.model.phases.common import censor, death, efs_event
+from sim.model.phases.common import censor, close_states, death, efs_event
 from sim.model.phases.consolidation import (
     consolidation,
     hsct_proceed_prob,
@@ -41,6 +43,7 @@ from sim.model.phases.consolidation import (
 )
 from sim.model.phases.follow_up import after_relapse, in_remission
 from sim.model.phases.hsct import (
+    admission_days,
     proceeds_to_hsct,
     transplant,
     transplant_outcome_days,
@@ -136,7 +139,7 @@ def hsct_or_remission(
         return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
     if waited != "done":
         return
-    transplant(record, log)
+    transplant(record, scenario.hsct, log)
     relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, pre_hsct_mrd, effects, streams)
     yield from in_remission(
         env, record, scenario.second_relapse, effects, "after_hsct", relapse_day, trm_day, "transplant", streams, log
@@ -185,6 +188,8 @@ def patient_pathway(
     log.add(record, "enrolment", strategy)
     yield from _after_enrolment(env, record, strategy, models, streams, log, resources)
     censor(record)
+    record.inpatient_days += admission_days(record, scenario.hsct)
+    close_states(record)
     how = "death" if record.os_event else "censored"
     record.pathway_end, record.pathway_end_day = how, record.os_days
     log.add(record, "pathway_end", how)

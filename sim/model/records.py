@@ -79,6 +79,11 @@ PATIENT_SCHEMA = pa.schema(
         ("os_event", pa.bool_()),
         ("death_cause", pa.string()),
         ("inpatient_days", pa.float64()),
+        ("blinatumomab_days", pa.float64()),
+        ("therapy_end_day", pa.float64()),
+        ("on_therapy_days", pa.float64()),
+        ("remission_days", pa.float64()),
+        ("after_relapse_days", pa.float64()),
         ("pathway_end", pa.string()),
         ("pathway_end_day", pa.float64()),
     ]
@@ -102,6 +107,7 @@ _CONSTANT_FIELDS = ("strategy", "replication")
 # `early_treatment_failure` turn null when follow-up ends inside reinduction (not known).
 _STARTING_VALUES = {
     "inpatient_days": 0.0,
+    "blinatumomab_days": 0.0,
     "block1_death": False,
     "early_treatment_failure": False,
     "randomized": False,
@@ -117,17 +123,21 @@ PatientRecord = make_dataclass(
     "PatientRecord",
     [(name, object, field(default=_STARTING_VALUES.get(name))) for name in _PATIENT_FIELDS]
     + [("now_days", float, field(default=0.0)), ("resistance_z", float, field(default=None)),
-       ("censor_day", float, field(default=math.inf))],
+       ("censor_day", float, field(default=math.inf)),
+       ("therapy_until_day", float, field(default=None))],
     slots=True, eq=False,
     namespace={"__doc__": """One patient's flat row, filled in by the phases as the patient moves.
 
     Every column of ``PATIENT_SCHEMA`` is a field (``None`` until a phase sets
-    it, except the facts in ``_STARTING_VALUES``). Three fields are not
+    it, except the facts in ``_STARTING_VALUES``). Four fields are not
     written out: ``now_days``, the patient's own clock (days since
     enrolment), advanced only by :func:`sim.model.phases.common.wait` so recorded
     times add up exactly; ``resistance_z``, the latent disease resistance from
-    the cohort; and ``censor_day``, the end of follow-up (horizon or data
-    cut-off) on the patient's clock.
+    the cohort; ``censor_day``, the end of follow-up (horizon or data
+    cut-off) on the patient's clock; and ``therapy_until_day``, the planned
+    end of the block of first-line therapy under way (set when a block
+    starts; :func:`sim.model.phases.common.close_states` turns it into
+    ``therapy_end_day`` and the state day counts).
     """},
 )
 PatientRecord.__module__ = __name__

@@ -22,7 +22,11 @@ MEASURES: dict[str, str] = {
     "os_2y": "2-year OS (Kaplan-Meier)",
     "os_4y": "4-year OS (Kaplan-Meier)",
     "rmst_os_4y_days": "restricted mean survival to 4 years, days",
-    "inpatient_days": "inpatient days, mean",
+    "inpatient_days": "inpatient days, mean (every inpatient block and the HSCT admission)",
+    "blinatumomab_days": "blinatumomab infusion days, mean",
+    "on_therapy_days": "days on first-line therapy, mean",
+    "remission_days": "days in remission off therapy, mean",
+    "after_relapse_days": "days after relapse or treatment failure, mean",
 }
 # What tables and figures show for each measure: (readable name, unit). "%"
 # measures are stored as proportions; their differences are percentage points.
@@ -41,6 +45,14 @@ MEASURE_LABELS: dict[str, tuple[str, str]] = {
     "os_4y": ("4-year OS", "%"),
     "rmst_os_4y_days": ("Restricted mean survival to 4 years", "days"),
     "inpatient_days": ("Inpatient stay, mean", "days"),
+    "blinatumomab_days": ("Blinatumomab infusion, mean", "days"),
+    "on_therapy_days": ("On therapy, mean", "days"),
+    "remission_days": ("In remission off therapy, mean", "days"),
+    "after_relapse_days": ("After relapse, mean", "days"),
+    "cost": ("Discounted cost per patient", "currency"),
+    "life_years": ("Discounted life-years per patient", "years"),
+    "qalys": ("Discounted QALYs per patient", "QALYs"),
+    "net_benefit": ("Net monetary benefit per patient", "currency"),
 }
 
 
@@ -54,4 +66,17 @@ def measure_label(measure: str, difference: bool = False) -> str:
 
 def measure_scale(measure: str) -> tuple[float, int]:
     """(factor, decimals) to show a measure: proportions as percentages to 0.1, days whole."""
-    return (1.0, 0) if MEASURE_LABELS.get(measure, ("", ""))[1] == "days" or measure.endswith("days") else (100.0, 1)
+    unit = MEASURE_LABELS.get(measure, ("", ""))[1]
+    if unit in ("years", "QALYs"):
+        return (1.0, 3)
+    if unit == "currency":
+        return (1.0, 0)
+    return (1.0, 0) if unit == "days" or measure.endswith("days") else (100.0, 1)
+
+# Measures of an ``[economics]`` table (computed in ``sim.analysis.economics``).
+ECONOMICS_MEASURES: dict[str, str] = {
+    "cost": "discounted cost per patient",
+    "life_years": "discounted life-years per patient",
+    "qalys": "discounted quality-adjusted life-years per patient",
+    "net_benefit": "net monetary benefit per patient at the willingness to pay",
+}

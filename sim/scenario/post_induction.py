@@ -15,11 +15,13 @@ from pydantic import model_validator
 from sim.scenario.distributions import highest, lowest
 from sim.scenario.types import (
     AnyReal,
+    DiscountRate,
     Documented,
     Frozen,
     NonNegative,
     Positive,
     Probability,
+    Utility,
     check_not_above,
 )
 
@@ -84,6 +86,7 @@ class HsctParams(Documented):
     donor_shares: DonorShares
     donor_search_days: DonorShares
     conditioning_days: NonNegative
+    inpatient_days_after_graft: NonNegative
     trm_prob: Probability
     trm_rr_aya: Positive
     aya_min_age_years: NonNegative
@@ -227,3 +230,43 @@ class FollowUpParams(Documented):
         if self.censoring == "data_cutoff" and self.data_cutoff_day is None:
             raise ValueError("'data_cutoff_day' must be given when censoring = 'data_cutoff' (got none)")
         return self
+
+
+class SalvageCosts(Frozen):
+    """Cost of each salvage therapy (the ``salvage`` column), once per patient who gets it."""
+
+    car_t: NonNegative
+    inotuzumab: NonNegative
+    blinatumomab: NonNegative
+    second_hsct: NonNegative
+
+
+class UnitCosts(Frozen):
+    """Unit costs. ``hsct`` is the procedure without its bed-days (conditioning, graft,
+    donor search), which ``bed_day`` already prices through ``inpatient_days``."""
+
+    bed_day: NonNegative
+    blinatumomab_day: NonNegative
+    hsct: NonNegative
+    follow_up_year: NonNegative
+    salvage: SalvageCosts
+
+
+class StateUtilities(Frozen):
+    """Utility weight of each health state (``sim.model.phases.common.close_states``)."""
+
+    on_therapy: Utility
+    remission: Utility
+    after_relapse: Utility
+
+
+class EconomicsParams(Documented):
+    """Costs and QALYs (``sim.analysis.economics``): unit costs, state utilities, annual discount
+    rates (applied in continuous time) and the willingness to pay per QALY."""
+
+    currency: str = "GBP"
+    discount_rate_costs: DiscountRate
+    discount_rate_effects: DiscountRate
+    willingness_to_pay: NonNegative
+    unit_costs: UnitCosts
+    utilities: StateUtilities

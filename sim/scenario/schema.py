@@ -27,6 +27,7 @@ from sim.scenario.keypaths import (  # noqa: F401 (re-exported)
 )
 from sim.scenario.post_induction import (
     ConsolidationParams,
+    EconomicsParams,
     FollowUpParams,
     HsctParams,
     LowRiskParams,
@@ -265,6 +266,7 @@ class Scenario(Frozen):
     sweep: SweepSettings | None = None
     calibration_ensemble: CalibrationEnsemble | None = None
     trial: TrialSettings | None = None
+    economics: EconomicsParams | None = None
 
     def strategy(self, name: str) -> Strategy:
         """The strategy called ``name``: a custom definition, else a built-in one."""
@@ -402,9 +404,20 @@ class Scenario(Frozen):
                         f"'sweep.{table}' must name distribution-valued parameters for design = "
                         f"{self.sweep.design!r}: {path!r} is a fixed number (got {value})"
                     )
-        unknown = [o for o in self.sweep.outcomes if o not in MEASURES]
+        from sim.scenario.measures import ECONOMICS_MEASURES
+
+        unknown = [o for o in self.sweep.outcomes if o not in MEASURES and o not in ECONOMICS_MEASURES]
         if unknown:
-            raise ValueError(f"'sweep.outcomes' must be among {', '.join(MEASURES)} (got {unknown})")
+            raise ValueError(
+                f"'sweep.outcomes' must be among {', '.join([*MEASURES, *ECONOMICS_MEASURES])} (got {unknown})"
+            )
+        economic = [o for o in self.sweep.outcomes if o in ECONOMICS_MEASURES]
+        if economic and self.economics is None:
+            raise ValueError(
+                f"'sweep.outcomes' must name economics measures only with an [economics] table (unit costs, "
+                f"utilities, discount rates): {economic} need one; Suggestion: add one, as in "
+                "scenarios/economics_example.toml, or drop them (got no [economics])"
+            )
         return self
 
     @model_validator(mode="after")

@@ -22,10 +22,11 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def _checked(label: str, low: float, high: float, low_open: bool = False) -> Callable[[Any], Any]:
+def _checked(label: str, low: float, high: float, low_open: bool = False, high_open: bool = False) -> Callable[[Any], Any]:
     def inside(value: float) -> bool:
         above = value > low if low_open else value >= low
-        return above and value <= high
+        below = value < high if high_open else value <= high
+        return above and below
 
     def validate(raw: Any) -> float | _Dist:
         if isinstance(raw, _Dist):
@@ -35,7 +36,7 @@ def _checked(label: str, low: float, high: float, low_open: bool = False) -> Cal
         if isinstance(raw, dict):
             dist = parse_distribution(raw)
             lo, hi = dist.support()
-            if lo < low or hi > high:
+            if lo < low or hi > high or (high_open and hi >= high):
                 raise ValueError(
                     f"must be {label}; a {raw['dist']} distribution reaches [{lo:g}, {hi:g}]"
                 )
@@ -64,6 +65,13 @@ Positive = Annotated[
 Capacity = Annotated[
     float, PlainValidator(_checked("a capacity of at least 1 place", 1.0, math.inf)),
     _SERIALISER,
+]
+# An annual discount rate, and a utility weight (1 = full health; below 0 = worse than death).
+DiscountRate = Annotated[
+    float, PlainValidator(_checked("a discount rate in [0, 1)", 0.0, 1.0, high_open=True)), _SERIALISER
+]
+Utility = Annotated[
+    float, PlainValidator(_checked("a utility weight <= 1", -math.inf, 1.0)), _SERIALISER
 ]
 AnyReal = Annotated[
     float, PlainValidator(_checked("a real number", -math.inf, math.inf)), _SERIALISER

@@ -47,7 +47,7 @@ from scipy.special import expit, ndtri
 
 from sim.clinical import MRD_MAX_PERCENT, MRD_POSITIVE_PERCENT
 from sim.model.cohort import ETHNICITIES, CaseMix
-from sim.model.phases.common import queue_for, race
+from sim.model.phases.common import queue_for, race, start_therapy_block
 from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.scenario.schema import Block1Params, EventRates
@@ -328,6 +328,7 @@ def block1(
     # nothing else happens to the patient inside the block, so the only thing
     # that can come first is the end of follow-up.
     start = record.now_days
+    start_therapy_block(record, start + end_day)
     ended_early = Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
     for day, name, grade in happenings:
         if record.censor_day < start + day:

@@ -1,4 +1,5 @@
-"""What every phase shares: moving a patient's own clock forward, and queueing for a limited resource."""
+"""What every phase shares: moving a patient's own clock forward, queueing for a
+limited resource, and closing a patient's states."""
 
 from __future__ import annotations
 
@@ -107,3 +108,37 @@ def queue_for(
     if waited > 0:
         log.add(record, "queue", f"{resource.name}: {'granted' if winner == 'done' else winner}", waited)
     return (request, winner) if winner == "done" else (None, winner)
+# EFS events after which a patient is in the "after relapse" state (progressive disease).
+PROGRESSION_EVENTS = ("relapse", "treatment_failure")
+
+
+def start_therapy_block(record: PatientRecord, planned_end_day: float) -> None:
+    """A block of first-line therapy starts; it is planned to end on ``planned_end_day``."""
+    record.therapy_until_day = planned_end_day
+
+
+def close_states(record: PatientRecord) -> None:
+    """Days in each health state, once follow-up has closed (``os_days`` known).
+
+    Three states follow each other, from enrolment to death or censoring:
+
+    * **on therapy**, to the planned end of the last block of intensive
+      first-line therapy started (reinduction, consolidation, the HSCT
+      admission, LR blocks and continuation), cut short by progression or
+      death; a wait for a donor between blocks counts as on therapy;
+    * **in remission off therapy**, to progression (relapse or treatment
+      failure), death or censoring; LR maintenance counts here;
+    * **after relapse**, from progression to death or censoring.
+
+    ``therapy_end_day`` is the end of the on-therapy state, or null when
+    follow-up ended while therapy went on.
+    """
+    end = record.os_days
+    progression = record.efs_days if record.efs_event and record.efs_event_type in PROGRESSION_EVENTS else math.inf
+    until = record.therapy_until_day if record.therapy_until_day is not None else 0.0
+    therapy_end = min(until, progression, end)
+    relapse = max(therapy_end, min(progression, end))
+    record.on_therapy_days = therapy_end
+    record.remission_days = relapse - therapy_end
+    record.after_relapse_days = end - relapse
+    record.therapy_end_day = therapy_end if (therapy_end < end or record.os_event) else None

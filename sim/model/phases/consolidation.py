@@ -42,7 +42,13 @@ import simpy
 
 from sim.clinical import MRD_MAX_PERCENT
 from sim.model.capacity import Resources
-from sim.model.phases.common import death, efs_event, queue_for, race
+from sim.model.phases.common import (
+    death,
+    efs_event,
+    queue_for,
+    race,
+    start_therapy_block,
+)
 from sim.model.phases.prognosis import relapse_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
@@ -122,6 +128,7 @@ def consolidation(
         death_day = math.inf
         if streams.uniform(f"{key}.toxic_death", i) < block.toxic_death_prob:
             death_day = start + streams.uniform(f"{key}.toxic_death_day", i) * block.duration_days
+        start_therapy_block(record, start + block.duration_days + block.rest_days)
         if place is None:
             outcome = yield from race(
                 env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
@@ -133,8 +140,11 @@ def consolidation(
                 outcome = yield from race(
                     env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
                 )
+        given_days = min(block.duration_days, record.now_days - start)
         if therapy == "chemo":  # assumption: chemotherapy blocks are given in hospital
-            record.inpatient_days += min(block.duration_days, record.now_days - start)
+            record.inpatient_days += given_days
+        else:  # continuous infusion for the block's duration, then the rest
+            record.blinatumomab_days += given_days
         if outcome == "death":
             death(record, log, "toxicity")
             return ConsolidationOutcome("death", mrd, relapse_day)

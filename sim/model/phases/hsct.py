@@ -12,6 +12,9 @@ Clinical steps:
    limits HSCT slots (``sim.model.capacity``), the patient then waits for a slot,
    served in the order donors were found, with the relapse clock running;
    ``hsct_wait_outcome`` says how the wait ended (granted, relapse, censored).
+   meanwhile, and a relapse first means no transplant.
+   The admission (resource use only) runs from the start of conditioning to
+   ``inpatient_days_after_graft`` after the graft (assumption, 3-6 weeks).
 3. **Transplant-related mortality**: probability ``trm_prob`` (under ~15%
    with contemporary HSCT), times ``trm_rr_aya`` (~2.2) for adolescents and
    young adults, at a Weibull time after HSCT.
@@ -31,7 +34,7 @@ from typing import Generator
 import simpy
 
 from sim.model.capacity import hold_for_a_month
-from sim.model.phases.common import queue_for, race
+from sim.model.phases.common import queue_for, race, start_therapy_block
 from sim.model.phases.prognosis import relapse_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams, pick_weighted
@@ -97,6 +100,17 @@ def transplant_outcome_days(
     return relapse_day, trm_day
 
 
-def transplant(record: PatientRecord, log: EventLog) -> None:
+def transplant(record: PatientRecord, params: HsctParams, log: EventLog) -> None:
     record.hsct, record.hsct_day = True, record.now_days
+    start_therapy_block(record, record.now_days + params.inpatient_days_after_graft)
     log.add(record, "hsct", record.donor_type)
+
+
+def admission_days(record: PatientRecord, params: HsctParams) -> float:
+    """Inpatient days of the HSCT admission, once follow-up has closed: from the start of
+    conditioning (``conditioning_days`` before the graft) to ``inpatient_days_after_graft``
+    after it, cut at death or the end of follow-up. Resource use only: no outcome depends on it."""
+    if not record.hsct:
+        return 0.0
+    admitted = max(0.0, record.hsct_day - params.conditioning_days)
+    return max(0.0, min(record.hsct_day + params.inpatient_days_after_graft, record.os_days) - admitted)

@@ -16,7 +16,10 @@ Clinical steps, from randomisation (AALL1331-LR, section 4.2):
    irradiation in maintenance for CNS disease.
 3. **Toxic death** during therapy with a small per-arm probability
    (assumption), at a uniform day of therapy.
-4. After therapy the patient stays in remission until relapse, death in
+4. **Resource use** (recorded only): Blocks 2 and 3 in hospital; blinatumomab
+   days of the blinatumomab block and of the two blocks intercalated in
+   continuation (spread evenly over it, an assumption).
+5. After therapy the patient stays in remission until relapse, death in
    remission or the end of follow-up (``sim.model.phases.follow_up``).
 
 Parameters: ``[low_risk]``, effects ``[prognosis]``. Streams: ``low_risk.*``.
@@ -31,7 +34,7 @@ import simpy
 
 from sim.clinical import MARROW_SITES
 from sim.model.capacity import Resources
-from sim.model.phases.common import death, queue_for, race
+from sim.model.phases.common import death, queue_for, race, start_therapy_block
 from sim.model.phases.prognosis import relapse_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
@@ -103,10 +106,13 @@ def low_risk_therapy(
             for name in ("febrile_neutropenia", "infection", "sepsis"):
                 if streams.uniform(f"low_risk.{name}", i) < getattr(getattr(params, f"block3_{name}_prob"), therapy):
                     log.add(record, "adverse_event", f"{stage} {name} grade 3+")
+        stage_start = day
         day += days
+        start_therapy_block(record, day)  # maintenance is counted as remission off (intensive) therapy
         outcome = yield from race(env, record, day, relapse=relapse_day, death=death_day)
         if place is not None:
             resource.release(place)
+        _count_resource_use(record, params, therapy, stage, record.now_days - stage_start)
         if outcome != "done":
             return _stop(record, log, outcome, relapse_day)
     log.add(record, "therapy_start", "maintenance")
@@ -128,6 +134,21 @@ def _resource_of(stage: str, resources: Resources):
     if stage in ("block2", "block3"):
         return resources.beds
     return resources.blinatumomab if stage == "blinatumomab_block" else None
+def _count_resource_use(record: PatientRecord, params: LowRiskParams, therapy: str, stage: str, days: float) -> None:
+    """Inpatient and blinatumomab days of the ``days`` a stage ran (cut short by relapse or death).
+
+    Blocks 2 and 3 are given in hospital (assumption, as the HR/IR chemotherapy
+    blocks); the blinatumomab block is a continuous infusion; Arm D's two
+    blinatumomab blocks intercalated in continuation are counted in proportion
+    to the part of continuation given (assumption: spread evenly over it).
+    """
+    if stage in ("block2", "block3"):
+        record.inpatient_days += days
+    elif stage == "blinatumomab_block":
+        record.blinatumomab_days += days
+    elif stage == "continuation" and therapy == "blinatumomab" and params.continuation_days > 0:
+        share = min(1.0, 2 * params.blinatumomab_block_days / params.continuation_days)
+        record.blinatumomab_days += share * days
 
 
 def _stop(record: PatientRecord, log: EventLog, outcome: str, relapse_day: float) -> tuple[str, float]:

@@ -24,7 +24,7 @@ import simpy
 
 from sim.clinical import MRD_MAX_PERCENT
 from sim.model.phases.block1 import Block1Model, Block1Outcome
-from sim.model.phases.common import death, queue_for, race
+from sim.model.phases.common import death, queue_for, race, start_therapy_block
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.scenario.post_induction import MitclParams
@@ -52,6 +52,7 @@ def second_cycle(
     length = block.therapy_days - block.count_recovery_extra_days_mean * math.log1p(
         -streams.uniform("second_cycle.count_recovery", i)
     )
+    start_therapy_block(record, start + length)
     old = record.age_years >= 18.0
     p_toxic = (model.toxic_death_old if old else model.toxic_death_young)[record.relapse_group]
     death_day = math.inf
