@@ -208,6 +208,7 @@ def execute(request: RunRequest, quiet: bool, scheduler: str | None = None, inte
     from .run import execute as run_execute
     from .runner import BatchResult, make_executor  # noqa: F401 (BatchResult: annotations)
 
+    request = capped_workers(request)
     scenario = request.loaded.scenario
     patients_per_replication = scenario.cohort.n_patients * len(scenario.strategies)
     started = time.perf_counter()
@@ -227,6 +228,24 @@ def execute(request: RunRequest, quiet: bool, scheduler: str | None = None, inte
             progress.update(bar, rate=f"{rate:,.0f} patients/s")
 
         return run_execute(request, executor, on_start, on_batch)
+
+
+def capped_workers(request: RunRequest) -> RunRequest:
+    """The request with at most one worker per task to run; a warning on stderr above the core count."""
+    import dataclasses
+    import os
+
+    from .run import tasks_to_run
+    from .runner import effective_workers
+
+    cores = os.cpu_count() or 1
+    workers = effective_workers(request.workers, tasks_to_run(request))
+    if request.workers > cores and request.executor_kind == "process":
+        click.echo(f"warning: --workers {request.workers} is more than the {_plural(cores, 'core')} of this machine; "
+                   f"running {_plural(workers, 'worker')} (at most one per task)", err=True)
+    if workers == request.workers:
+        return request
+    return dataclasses.replace(request, workers=workers, workers_requested=request.workers)
 
 
 @main.command("run")
@@ -249,7 +268,7 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     Writes patients/, events/, summary/ and manifest.json; a sweep writes
     points/, summary/ (per point), sensitivity/ and manifest.json.
     """
-    from .output import OutputError, default_run_dir, prepare_run_dir, remove_if_empty
+    from .output import OutputError, default_run_dir, prepare_run_dir, remove_if_empty, run_lock
     from .run import RunRequest, check_resumable, identity
     from .runner import default_workers
     from .scenario import load_scenario
@@ -275,7 +294,8 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     created = prepare_run_dir(run_dir, overwrite, resume)
     interrupted = f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete"
     try:
-        manifest = execute(request, quiet, scheduler, interrupted)
+        with run_lock(run_dir):
+            manifest = execute(request, quiet, scheduler, interrupted)
     except Stopped:
         sys.exit(130)
     except KeyboardInterrupt:
@@ -293,10 +313,10 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
         " x ".join([_plural(manifest["replications"], "replication")]
                    + ([_plural(manifest["points"], "point")] if sweep is not None else [])
                    + [_plural(manifest["n_patients"], "patient"), _plural(len(manifest["strategies"]), "strategy")])
-        + f" in {manifest['elapsed_seconds']:.1f} s ({_plural(workers, 'worker')}, {executor_kind}), seed {seed}"
+        + f" in {manifest['elapsed_seconds']:.1f} s ({_plural(manifest['workers'], 'worker')}, {executor_kind}), seed {seed}"
         + (f"; resumed, {manifest['tasks_run_now']} of {manifest['tasks']} tasks run now" if manifest["resumed"] else "")
     )
-    click.echo(str(run_dir))
+    click.echo(str(run_dir.resolve()))
 
 
 run_command.context_class = _RunContext
@@ -584,14 +604,14 @@ def report_command(run_dir: Path, out) -> None:
     from .trial.report import is_trial_run, write_trial_report
 
     if is_trial_run(run_dir):
-        click.echo(str(write_trial_report(run_dir, out or run_dir / "report.html")))
+        click.echo(str(write_trial_report(run_dir, out or run_dir / "report.html").resolve()))
         return
     run = open_run(run_dir)
     try:
         written = write_report(run, out or run_dir / "report.html")
     except OutputError as exc:
         raise OutputError(f"--out {exc}" if out is not None else str(exc)) from None
-    click.echo(str(written))
+    click.echo(str(Path(written).resolve()))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .output import MANIFEST, OutputError, finish, write_manifest, write_part, write_text_file
-from .runner import MARKER, BatchResult, pending, plan, run_tasks
+from .runner import MARKER, BatchResult, Task, pending, plan, run_tasks
 from .scenario import LoadedScenario
 from .sensitivity import analyse, point_differences
 from .summary import SummaryAccumulator
@@ -47,6 +47,7 @@ class RunRequest:
     workers: int
     executor_kind: str
     command_line: list[str]
+    workers_requested: int | None = None  # as asked for, when ``workers`` was capped
 
 
 def identity(request: RunRequest) -> dict:
@@ -74,6 +75,25 @@ def check_resumable(run_dir: Path, expected: dict) -> None:
             )
 
 
+def planned_tasks(request: RunRequest) -> tuple[list[Task], tuple | None]:
+    """Every task of the request, and for a sweep its design ``(paths, values, unit)``."""
+    scenario = request.loaded.scenario
+    sweep = scenario.sweep
+    if sweep is None:
+        return plan(request.replications), None
+    paths, values, unit = design_points(sweep, scenario, request.seed)
+    points = [dict(zip(paths, map(float, row), strict=True)) for row in values]
+    for k, point in enumerate(points):  # every point obeys the scenario's rules, before anything runs
+        point_variant(scenario, point, k)
+    return plan(request.replications, points), (paths, values, unit)
+
+
+def tasks_to_run(request: RunRequest) -> int:
+    """How many tasks the request still has to run (all of them in a new directory)."""
+    tasks, _ = planned_tasks(request)
+    return len(pending(tasks, request.run_dir)) if request.run_dir.exists() else len(tasks)
+
+
 def execute(
     request: RunRequest,
     executor: Executor,
@@ -86,14 +106,10 @@ def execute(
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     sweep = scenario.sweep
-    if sweep is None:
-        tasks, points_table = plan(request.replications), None
-    else:
-        paths, values, unit = design_points(sweep, scenario, request.seed)
-        points = [dict(zip(paths, map(float, row), strict=True)) for row in values]
-        for k, point in enumerate(points):  # every point obeys the scenario's rules, before anything runs
-            point_variant(scenario, point, k)
-        tasks = plan(request.replications, points)
+    tasks, design = planned_tasks(request)
+    points_table = None
+    if design is not None:
+        paths, values, unit = design
         points_table = pd.DataFrame(values, columns=paths).rename_axis("point").reset_index()
     if not (run_dir / IDENTITY).exists():
         write_text_file(run_dir / IDENTITY, json.dumps(identity(request), indent=1, default=str))
@@ -133,7 +149,8 @@ def execute(
         "package_version": __version__,
         "command_line": request.command_line,
         "executor": request.executor_kind,
-        "workers": request.workers,
+        "workers": request.workers,  # effective: at most one per task to run
+        "workers_requested": request.workers_requested or request.workers,
         "driver_pid": os.getpid(),
         "worker_pids": sorted({b.worker_pid for b in results if b.worker_pid is not None}),
         "started_at": started_at.isoformat(),

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -122,6 +124,45 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def effective_workers(requested: int, n_tasks: int) -> int:
+    """Workers worth starting: never more than the tasks to run (at least one)."""
+    return max(1, min(requested, n_tasks))
+
+
+PARENT_POLL_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _worker_init(driver_pid: int) -> None:
+    """Tie a pool worker's life to the driver's, and leave Ctrl-C to the driver.
+
+    On Linux the kernel sends the worker SIGKILL when the driver dies
+    (``prctl(PR_SET_PDEATHSIG)``); everywhere, a daemon thread ends the
+    worker once its parent is no longer the driver (it was re-parented,
+    e.g. after ``kill -9`` on the driver). Either way no orphan keeps
+    writing parts into the run directory. SIGINT is ignored: the driver
+    alone handles stopping, and ends its workers itself.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog below remains
+            pass
+    if os.getppid() != driver_pid:  # the driver died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(driver_pid,), name="driver-watchdog", daemon=True).start()
+
+
+def _watch_parent(driver_pid: int) -> None:
+    while os.getppid() == driver_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
 @contextmanager
 def make_executor(workers: int, kind: str = "process", scheduler: str | None = None) -> Iterator[Executor]:
     """An executor for ``workers`` processes: in-process, a process pool, or Dask."""
@@ -132,7 +173,8 @@ def make_executor(workers: int, kind: str = "process", scheduler: str | None = N
     if workers == 1:
         yield _InProcess()
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method())) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method()),
+                             initializer=_worker_init, initargs=(os.getpid(),)) as pool:
         yield pool
 
 
