@@ -391,6 +391,7 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
     from rich.console import Console
     from rich.table import Table
 
+    from .analysis import read_dataset
     from .run import RunRequest
     from .runner import default_workers
     from .scenario import load_scenario
@@ -403,7 +404,7 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
     with tempfile.TemporaryDirectory(prefix="simulate-validate-") as tmp:
         run_dir = Path(tmp)
         execute(RunRequest(loaded, reps, seed, run_dir, workers or default_workers(), "process", sys.argv), quiet)
-        patients = pd.read_parquet(run_dir / "patients")
+        patients = read_dataset(run_dir / "patients")
     try:
         result = compare(patients)
     except ValueError as exc:

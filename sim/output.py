@@ -206,9 +206,26 @@ def _atomic(path: Path, write) -> None:
     os.replace(temporary, path)
 
 
-def write_part(run_dir: Path, dataset: str, part: str, table: pa.Table) -> None:
-    """Write one part file of a dataset atomically."""
+def write_part(run_dir: Path, dataset: str, part: str, table: pa.Table, metadata: dict[str, str] | None = None) -> None:
+    """Write one part file of a dataset atomically, with ``metadata`` added to its schema's."""
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     _atomic(run_dir / dataset / f"{part}.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def dictionary_encoded(table: pa.Table) -> pa.Table:
+    """Every string column as a dictionary (labels such as strategy, arm, event): compact, and categorical
+    in pandas and polars."""
+    for k, column in enumerate(table.schema):
+        if pa.types.is_string(column.type):
+            table = table.set_column(k, column.name, table.column(k).dictionary_encode())
+    return table
+
+
+def run_metadata(seed: int, scenario_sha256: str, units: dict[str, str], columns: list[str]) -> dict[str, str]:
+    """Schema metadata of a run's Parquet files: the seed, the scenario's SHA-256 and the columns' units (JSON)."""
+    return {"sim.seed": str(seed), "sim.scenario_sha256": scenario_sha256,
+            "sim.units": json.dumps({name: units[name] for name in columns if name in units})}
 
 
 def write_manifest(run_dir: Path, manifest: dict) -> None:

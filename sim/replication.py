@@ -93,6 +93,7 @@ def run_replication(
         for record in records:
             env.process(patient_pathway(env, record, strategy, models, streams, log, beds))
         env.run()
-        patient_tables.append(patients_table(strategy, replication, records))
-        event_tables.append(events_table(strategy, replication, log))
+        limit = params.prognosis.mrd_detection_limit_percent
+        patient_tables.append(patients_table(strategy, replication, records, limit))
+        event_tables.append(events_table(strategy, replication, log, limit))
     return pa.concat_tables(patient_tables), pa.concat_tables(event_tables)

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
-from .output import MANIFEST, OutputError, finish, write_manifest, write_part, write_text_file
+from .output import MANIFEST, OutputError, finish, run_metadata, write_manifest, write_part, write_text_file
 from .runner import MARKER, BatchResult, Task, pending, plan, run_tasks
 from .scenario import LoadedScenario
 from .sensitivity import analyse, point_differences
@@ -116,7 +116,8 @@ def execute(
     todo = pending(tasks, run_dir)
     if on_start is not None:
         on_start(sum(t.replications for t in tasks), sum(t.replications for t in tasks) - sum(t.replications for t in todo))
-    results = run_tasks(scenario, request.seed, todo, run_dir, executor, on_batch, keep_patients=sweep is None)
+    results = run_tasks(scenario, request.seed, todo, run_dir, executor, on_batch, keep_patients=sweep is None,
+                        scenario_sha256=request.loaded.sha256)
 
     reference = scenario.reference_strategy
     summary = summarise_parts(run_dir / MARKER, scenario.strategies, reference, by_point=sweep is not None)
@@ -128,7 +129,8 @@ def execute(
         sensitivity = analyse(sweep.design, paths, values, unit, differences, request.seed)
         write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
         write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
-    write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))
+    write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False),
+               run_metadata(request.seed, request.loaded.sha256, {}, []))
 
     manifest = {
         "scenario": scenario.name,

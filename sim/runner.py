@@ -29,7 +29,8 @@ from typing import Callable, Iterator
 
 import pyarrow as pa
 
-from .output import OutputError, write_part
+from .output import OutputError, dictionary_encoded, run_metadata, write_part
+from .records import UNITS
 from .parameters import Scenario
 from .replication import run_replication
 from .summary import per_replication
@@ -69,20 +70,27 @@ class BatchResult:
     worker_pid: int | None = None  # the process that ran the task (the driver's own with one worker)
 
 
-def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_patients: bool = True) -> BatchResult:
-    """Run one task and write its parts; the outcome-measure part is written last."""
+def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_patients: bool = True,
+             scenario_sha256: str = "") -> BatchResult:
+    """Run one task and write its parts; the outcome-measure part is written last.
+
+    Patients and events are written with their string columns dictionary-encoded; every part carries
+    the seed, the scenario's SHA-256 and the columns' units in its schema metadata.
+    """
     started = time.perf_counter()
     point_scenario = point_variant(scenario, task.values, task.point) if task.values else scenario
     results = [run_replication(point_scenario, seed, r) for r in range(task.first, task.stop)]
     patients = pa.concat_tables([p for p, _ in results])
     events = pa.concat_tables([e for _, e in results])
     if keep_patients:
-        write_part(run_dir, "patients", task.part, patients)
-        write_part(run_dir, "events", task.part, events)
+        for dataset, table in (("patients", patients), ("events", events)):
+            write_part(run_dir, dataset, task.part, dictionary_encoded(table),
+                       run_metadata(seed, scenario_sha256, UNITS, table.column_names))
     outcomes = per_replication(patients.to_pandas())
     if task.point is not None:
         outcomes.insert(0, "point", task.point)
-    write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False))
+    write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False),
+               run_metadata(seed, scenario_sha256, UNITS, list(outcomes.columns)))
     return BatchResult(task.first, task.stop, patients.num_rows, events.num_rows, time.perf_counter() - started,
                        task.point, os.getpid())
 
@@ -221,9 +229,11 @@ def run_tasks(
     executor: Executor,
     on_batch: Callable[[BatchResult], None] | None = None,
     keep_patients: bool = True,
+    scenario_sha256: str = "",
 ) -> list[BatchResult]:
     """Run ``tasks`` on ``executor``; parts land in ``run_dir``."""
-    futures = [executor.submit(run_task, scenario, seed, task, run_dir, keep_patients) for task in tasks]
+    futures = [executor.submit(run_task, scenario, seed, task, run_dir, keep_patients, scenario_sha256)
+               for task in tasks]
     done = []
     try:
         for future in as_completed(futures):

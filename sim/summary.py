@@ -102,7 +102,7 @@ def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
         "grade4plus": (patients["block1_max_grade"] >= 4).astype(float),
         "infection_grade3plus": (patients["block1_infection_grade"] >= 3).astype(float),
         "sepsis_grade3plus": (patients["block1_sepsis_grade"] >= 3).astype(float),
-        "mrd_negative_remission": (remission & (patients["eob1_mrd_percent"] < 0.01)).astype(float),
+        "mrd_negative_remission": (remission & (patients["eob1_mrd_status"] == "negative")).astype(float),
         "hsct": patients["hsct"].astype(float),
         "relapse": patients["relapse_day"].notna().astype(float),
         "inpatient_days": patients["inpatient_days"].astype(float),

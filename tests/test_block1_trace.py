@@ -86,7 +86,7 @@ def events_of(log: EventLog, patient_id: int = 0) -> list[tuple[float, str, str 
 
 
 def values_of(log: EventLog, event: str, patient_id: int = 0) -> list[float | None]:
-    return [v for p, e, v in zip(log.patient_id, log.event, log.value) if p == patient_id and e == event]
+    return [v for p, e, v in zip(log.patient_id, log.event, log.grade) if p == patient_id and e == event]
 
 
 def end_of_block(u_recovery: float) -> float:

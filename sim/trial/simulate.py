@@ -81,8 +81,7 @@ def _endpoint(frame: pd.DataFrame, endpoint: str) -> tuple[np.ndarray, np.ndarra
     in_remission = ~died & ~frame["early_treatment_failure"].to_numpy(bool)
     if endpoint == "cr2":
         return known, in_remission
-    mrd = frame["eob1_mrd_percent"].to_numpy(float)
-    return known, in_remission & (np.nan_to_num(mrd, nan=np.inf) < 0.01)
+    return known, in_remission & (frame["eob1_mrd_status"] == "negative").to_numpy(bool)
 
 
 @lru_cache(maxsize=4096)
