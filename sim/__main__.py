@@ -1,5 +1,5 @@
 """`python -m sim` is the `simulate` command."""
 
-from .cli import main
+from sim.cli.main import main
 
 main()

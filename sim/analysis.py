@@ -6,7 +6,7 @@
 
 Every function returns a tidy DataFrame; ``plot_*`` functions return a
 matplotlib Figure. Kaplan-Meier curves and restricted mean survival come
-from the package's grouped estimator (``sim.km``, checked against lifelines);
+from the package's grouped estimator (``sim.analysis.km``, checked against lifelines);
 competing risks from lifelines (``AalenJohansenFitter``). The pooled estimate uses
 all replications' patients together. The band around a curve is the
 2.5th-97.5th percentile of the per-replication curves: the spread one
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .km import restricted_mean, survival_at
-from .summary import MEASURE_LABELS, measure_label, measure_scale
+from sim import __version__
+from sim.analysis.km import restricted_mean, survival_at
+from sim.analysis.summary import MEASURE_LABELS, measure_label, measure_scale
 
 YEAR_DAYS = 365.25
 ENDPOINTS = {"os": ("os_days", "os_event", "Overall survival"), "efs": ("efs_days", "efs_event", "Event-free survival")}
@@ -110,13 +110,13 @@ class Run:
 
     def subgroups(self) -> dict[str, pd.DataFrame]:
         """EFS/OS by relapse group, time to relapse, risk group x randomisation and MRD band."""
-        from .subgroups import subgroup_views
+        from sim.analysis.subgroups import subgroup_views
 
         return subgroup_views(self.patients)
 
     def gradient(self) -> pd.DataFrame:
         """Simulated 5-year OS by time to first relapse next to Rheingold 2024."""
-        from .subgroups import gradient_check
+        from sim.analysis.subgroups import gradient_check
 
         return gradient_check(self.patients)
 
@@ -290,7 +290,7 @@ def cumulative_incidence(patients: pd.DataFrame, by: str = "strategy") -> pd.Dat
 
 
 def rmst(patients: pd.DataFrame, years: float = 4.0, by: str = "strategy") -> pd.DataFrame:
-    """Restricted mean overall survival to ``years``, pooled and per replication (``sim.km``)."""
+    """Restricted mean overall survival to ``years``, pooled and per replication (``sim.analysis.km``)."""
     limit = years * YEAR_DAYS
     rows = []
     for group, frame in patients.groupby(by, sort=True):

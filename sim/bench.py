@@ -48,8 +48,8 @@ from pathlib import Path
 
 import simpy
 
-from .replication import run_replication
-from .scenario import load_scenario
+from sim.model.replication import run_replication
+from sim.scenario.load import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "scenarios" / "aall1331.toml"

@@ -11,7 +11,7 @@ minimises
     z_k = (simulated_k(theta) - published_k) / SE_k,
 
 over every in-sample target ``k`` of the calibrated strategy (``SE_k`` the
-trial's own standard error, ``sim.validate``), i.e. a normal likelihood of
+trial's own standard error, ``sim.analysis.validate``), i.e. a normal likelihood of
 the published figures times the priors (a posterior mode). Every evaluation
 simulates the scenario with one fixed seed (common random numbers), so
 ``S`` changes smoothly with the parameters at the scale of the finite
@@ -43,13 +43,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .distributions import _Dist
-from .parameters import Scenario, realise, with_values
-from .replication import run_replication
-from .streams import generator_for
-from .survival import expit, logit
-from .sweep import parameter_value
-from .validate import compare, load_targets
+from sim.analysis.validate import compare, load_targets
+from sim.model.replication import run_replication
+from sim.model.streams import generator_for
+from sim.model.survival import expit, logit
+from sim.scenario.distributions import _Dist
+from sim.scenario.schema import Scenario, realise, with_values
+from sim.scenario.sweep import parameter_value
 
 FREE_PARAMETERS = (
     "consolidation.blinatumomab.mrd_log10_reduction",

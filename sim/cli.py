@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__
+from sim import __version__
 
 # Everything heavy (pandas, pyarrow, scipy, lifelines, the model itself) is
 # imported inside the command that needs it, so `simulate --help` starts fast.
@@ -29,14 +29,14 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.progress import Progress
 
-    from .run import RunRequest
+    from sim.execution.run import RunRequest
 
 
 def known_error_types() -> tuple[type[Exception], ...]:
     """The package's errors that mean bad input, not a bug (imported when a command runs)."""
-    from .analysis import RunError
-    from .output import OutputError
-    from .scenario import ScenarioError
+    from sim.analysis.notebook import RunError
+    from sim.execution.output import OutputError
+    from sim.scenario.load import ScenarioError
 
     return (ScenarioError, OutputError, RunError)
 
@@ -128,7 +128,14 @@ def main() -> None:
 
 def _progress(quiet: bool) -> Progress:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     return Progress(
@@ -159,7 +166,7 @@ def _stop_on_interrupt(message: str):
 
     Worker processes get the terminal's Ctrl-C too; one caught while still
     starting may print a traceback before it is ended (making workers ignore
-    SIGINT needs an initializer in the pool that ``sim.runner`` creates).
+    SIGINT needs an initializer in the pool that ``sim.execution.runner`` creates).
     """
     import multiprocessing
     import os
@@ -205,8 +212,8 @@ def execute(request: RunRequest, quiet: bool, scheduler: str | None = None, inte
     """Run a request with a progress bar on stderr; return the manifest.
 
     On Ctrl-C, ``interrupted`` is the last line printed."""
-    from .run import execute as run_execute
-    from .runner import BatchResult, make_executor  # noqa: F401 (BatchResult: annotations)
+    from sim.execution.run import execute as run_execute
+    from sim.execution.runner import BatchResult, make_executor  # noqa: F401 (BatchResult: annotations)
 
     request = capped_workers(request)
     scenario = request.loaded.scenario
@@ -235,8 +242,8 @@ def capped_workers(request: RunRequest) -> RunRequest:
     import dataclasses
     import os
 
-    from .run import tasks_to_run
-    from .runner import effective_workers
+    from sim.execution.run import tasks_to_run
+    from sim.execution.runner import effective_workers
 
     cores = os.cpu_count() or 1
     workers = effective_workers(request.workers, tasks_to_run(request))
@@ -268,10 +275,16 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     Writes patients/, events/, summary/ and manifest.json; a sweep writes
     points/, summary/ (per point), sensitivity/ and manifest.json.
     """
-    from .output import OutputError, default_run_dir, prepare_run_dir, remove_if_empty, run_lock
-    from .run import RunRequest, check_resumable, identity
-    from .runner import default_workers
-    from .scenario import load_scenario
+    from sim.execution.output import (
+        OutputError,
+        default_run_dir,
+        prepare_run_dir,
+        remove_if_empty,
+        run_lock,
+    )
+    from sim.execution.run import RunRequest, check_resumable, identity
+    from sim.execution.runner import default_workers
+    from sim.scenario.load import load_scenario
 
     loaded = load_scenario(scenario)
     if scheduler is not None and executor_kind != "dask":
@@ -324,7 +337,7 @@ run_command.context_class = _RunContext
 
 def recorded_identity(run_dir: Path) -> dict:
     """What a run in ``run_dir`` recorded about itself (seed, replications), or nothing."""
-    from .run import IDENTITY
+    from sim.execution.run import IDENTITY
 
     path = run_dir / IDENTITY
     return json.loads(path.read_text()) if path.exists() else {}
@@ -334,7 +347,7 @@ def print_sensitivity(run_dir: Path, design: str, reference: str) -> None:
     """Per outcome difference: the parameters that move it most, and the Monte Carlo share."""
     import pandas as pd
 
-    from .cli_tables import sensitivity_lines
+    from sim.cli.tables import sensitivity_lines
 
     for line in sensitivity_lines(pd.read_parquet(run_dir / "sensitivity"), design, reference):
         click.echo(line)
@@ -346,7 +359,7 @@ def print_comparison(run_dir: Path, strategies: list[str], reference: str, repli
     import pandas as pd
     from rich.console import Console
 
-    from .cli_tables import comparison_tables, output_width
+    from sim.cli.tables import comparison_tables, output_width
 
     width = output_width()
     console = Console(width=width or 100_000, soft_wrap=False)
@@ -358,7 +371,7 @@ def print_comparison(run_dir: Path, strategies: list[str], reference: str, repli
 
 
 def _widest(table) -> int:
-    from .cli_tables import natural_width
+    from sim.cli.tables import natural_width
 
     return natural_width(table)
 
@@ -391,11 +404,11 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
     from rich.console import Console
     from rich.table import Table
 
-    from .analysis import read_dataset
-    from .run import RunRequest
-    from .runner import default_workers
-    from .scenario import load_scenario
-    from .validate import compare, load_targets
+    from sim.analysis.notebook import read_dataset
+    from sim.analysis.validate import compare, load_targets
+    from sim.execution.run import RunRequest
+    from sim.execution.runner import default_workers
+    from sim.scenario.load import load_scenario
 
     loaded = load_scenario(scenario)
     seed = secrets.randbits(63) if seed is None else seed
@@ -443,7 +456,7 @@ def _console():
 def _print_gradient(patients: "pd.DataFrame") -> None:
     from rich.table import Table
 
-    from .subgroups import GRADIENT_TOLERANCE, gradient_check
+    from sim.analysis.subgroups import GRADIENT_TOLERANCE, gradient_check
 
     gradient = gradient_check(patients)
     table = Table(title="5-year OS by time to first relapse vs Rheingold 2024 (a prior for the gradient, not a target)")
@@ -463,7 +476,7 @@ def _print_gradient(patients: "pd.DataFrame") -> None:
 def _print_subgroups(patients: "pd.DataFrame") -> None:
     from rich.table import Table
 
-    from .subgroups import subgroup_views
+    from sim.analysis.subgroups import subgroup_views
 
     for name, view in subgroup_views(patients).items():
         keys = dict(index=["strategy", "cell", "patients_per_replication"], columns=["endpoint", "years"], sort=False,
@@ -495,10 +508,14 @@ def _print_subgroups(patients: "pd.DataFrame") -> None:
 def _cross_validate(scenario: Path, loaded, workers) -> None:
     from rich.table import Table
 
-    from .calibrate import FREE_PARAMETERS, cross_validate, cross_validation_summary
-    from .runner import default_workers, make_executor
-    from .scenario import fitted_values_path, load_scenario
-    from .sweep import parameter_value
+    from sim.analysis.calibrate import (
+        FREE_PARAMETERS,
+        cross_validate,
+        cross_validation_summary,
+    )
+    from sim.execution.runner import default_workers, make_executor
+    from sim.scenario.load import fitted_values_path, load_scenario
+    from sim.scenario.sweep import parameter_value
 
     priors = load_scenario(scenario, use_fitted=False).scenario
     fitted = {path: float(parameter_value(loaded.scenario, path)) for path in FREE_PARAMETERS}
@@ -541,10 +558,15 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
     parameter sets consistent with the targets into `ensemble = "..."`.
     Rerunning with the same --seed and --reps reproduces both.
     """
-    from .calibrate import DEFAULT_REPLICATIONS, DEFAULT_SEED, calibrate, fitted_toml
-    from .output import write_ensemble, write_text_file
-    from .runner import default_workers, make_executor
-    from .scenario import ensemble_path, fitted_values_path, load_scenario
+    from sim.analysis.calibrate import (
+        DEFAULT_REPLICATIONS,
+        DEFAULT_SEED,
+        calibrate,
+        fitted_toml,
+    )
+    from sim.execution.output import write_ensemble, write_text_file
+    from sim.execution.runner import default_workers, make_executor
+    from sim.scenario.load import ensemble_path, fitted_values_path, load_scenario
 
     target_file, ensemble_file = fitted_values_path(scenario), ensemble_path(scenario)
     loaded = load_scenario(scenario, use_fitted=False)
@@ -599,10 +621,10 @@ def calibrate_command(scenario: Path, reps, seed, workers, max_iterations, check
 @known_errors
 def report_command(run_dir: Path, out) -> None:
     """Write one self-contained HTML report of RUN_DIR (figures embedded, no network needed)."""
-    from .analysis import open_run
-    from .output import OutputError
-    from .report import write_report
-    from .trial.report import is_trial_run, write_trial_report
+    from sim.analysis.notebook import open_run
+    from sim.analysis.report import write_report
+    from sim.execution.output import OutputError
+    from sim.trial.report import is_trial_run, write_trial_report
 
     if is_trial_run(run_dir):
         click.echo(str(write_trial_report(run_dir, out or run_dir / "report.html").resolve()))
@@ -619,4 +641,4 @@ if __name__ == "__main__":
     main()
 
 
-from . import cli_trial  # noqa: E402,F401  (registers `simulate trial`)
+from sim.cli import trial as cli_trial  # noqa: E402,F401  (registers `simulate trial`)

@@ -23,7 +23,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from .summary import MEASURE_LABELS, MEASURES, measure_label, measure_scale
+from sim.analysis.summary import MEASURE_LABELS, MEASURES, measure_label, measure_scale
 
 MIN_WIDTH = 40
 LABEL_WIDTHS = (None, 36, 30, 24, 18)  # the outcome column wraps rather than pushing others off the screen

@@ -1,6 +1,6 @@
 """``simulate trial SCENARIO.toml``: operating characteristics of a proposed trial.
 
-Registered on the ``simulate`` group by ``sim.cli``; prints the design's
+Registered on the ``simulate`` group by ``sim.cli.main``; prints the design's
 power, type I error, stopping probabilities, expected N, events and
 duration, bias and coverage, and assurance. Bad input is refused before
 anything is written.
@@ -13,12 +13,18 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import click
 
-from .cli import EXECUTOR_OPTIONS, QUIET_OPTION, WORKERS_OPTION, _progress, known_errors, main
+from sim.cli.main import (
+    EXECUTOR_OPTIONS,
+    QUIET_OPTION,
+    WORKERS_OPTION,
+    _progress,
+    known_errors,
+    main,
+)
 
 if TYPE_CHECKING:  # the heavy modules load when the command runs, so `simulate --help` starts fast
     import pandas as pd
@@ -55,12 +61,17 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
     """
     import pandas as pd
 
-    from .output import OutputError, default_run_dir, prepare_run_dir, run_lock
-    from .run import check_resumable
-    from .runner import default_workers, make_executor
-    from .scenario import load_scenario
-    from .trial.design import build_design
-    from .trial.run import TrialRequest, execute, identity, search_sample_size
+    from sim.execution.output import (
+        OutputError,
+        default_run_dir,
+        prepare_run_dir,
+        run_lock,
+    )
+    from sim.execution.run import check_resumable
+    from sim.execution.runner import default_workers, make_executor
+    from sim.scenario.load import load_scenario
+    from sim.trial.design import build_design
+    from sim.trial.run import TrialRequest, execute, identity, search_sample_size
 
     loaded = load_scenario(scenario)
     if scheduler is not None and executor_kind != "dask":
@@ -124,7 +135,7 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
 def _recorded(run_dir: Path | None) -> dict:
     import json
 
-    from .run import IDENTITY
+    from sim.execution.run import IDENTITY
 
     path = None if run_dir is None else run_dir / IDENTITY
     return json.loads(path.read_text()) if path is not None and path.exists() else {}
@@ -132,7 +143,7 @@ def _recorded(run_dir: Path | None) -> dict:
 
 def _cell(summary: "pd.DataFrame", kind: str, comparison: str, statistic: str, scale: float = 1.0,
           digits: int = 3) -> str:
-    from .trial.summary import value
+    from sim.trial.summary import value
 
     mean, se = value(summary, kind, comparison, statistic)
     if math.isnan(mean):

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 
-from .distributions import central_value
-from .paramtypes import RELAPSE_GROUPS, Frozen
-from .streams import Streams
+from sim.model.streams import Streams
+from sim.scenario.distributions import central_value
+from sim.scenario.types import RELAPSE_GROUPS, Frozen
 
 if TYPE_CHECKING:
-    from .parameters import CohortSettings
+    from sim.scenario.schema import CohortSettings
 
 SITES = ("isolated_marrow", "marrow_cns", "marrow_testis", "isolated_cns", "isolated_testis")
 ETHNICITIES = ("hispanic", "non_hispanic_asian", "non_hispanic_other")

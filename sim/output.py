@@ -12,8 +12,6 @@ directory whose lock names a live process, and ignore a stale one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
-
 import contextlib
 import json
 import os
@@ -21,6 +19,7 @@ import shutil
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -1,4 +1,4 @@
-"""The validated, frozen parameters of a scenario (realised and varied in ``sim.paramwalk``).
+"""The validated, frozen parameters of a scenario (realised and varied in ``sim.scenario.keypaths``).
 
 A scenario file is validated once, into a :class:`Scenario`. Its parameters
 may be numbers or distributions; :func:`realise` turns every distribution into
@@ -17,8 +17,14 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .distributions import _Dist, central_value, highest, lowest, shown
-from .parameters_post import (
+from sim.scenario.distributions import _Dist, central_value, highest, lowest, shown
+from sim.scenario.keypaths import (  # noqa: F401 (re-exported)
+    distribution_paths,
+    numeric_paths,
+    realise,
+    with_values,
+)
+from sim.scenario.post_induction import (
     ConsolidationParams,
     FollowUpParams,
     HsctParams,
@@ -29,12 +35,10 @@ from .parameters_post import (
     PrognosisParams,
     SecondRelapseParams,
 )
-from .paramwalk import distribution_paths, numeric_paths, realise, with_values  # noqa: F401 (re-exported)
-from .strategies import BUILT_IN, REINDUCTIONS, Strategy
-from .sweep import SAMPLED, SweepSettings, parameter_value
-from .trial.schema import TrialSettings
-from .paramtypes import (
-    check_not_above,
+from sim.scenario.strategies import BUILT_IN, REINDUCTIONS, Strategy
+from sim.scenario.sweep import SAMPLED, SweepSettings, parameter_value
+from sim.scenario.trial import TrialSettings
+from sim.scenario.types import (
     Documented,
     Frozen,
     NonNegative,
@@ -45,7 +49,9 @@ from .paramtypes import (
     ProbabilityByRelapseGroup,
     ProbabilityByRiskGroup,
     ProbabilityBySex,
+    check_not_above,
 )
+
 
 class CustomStrategy(Frozen):
     reinduction: Literal["r3_block1", "mitcl", "reduced_intensity"]
@@ -73,7 +79,7 @@ class CalibrationEnsemble(Frozen):
 
 
 class CohortSettings(Frozen):
-    """Who enrols and when; the case-mix itself is packaged data (``sim.cohort``).
+    """Who enrols and when; the case-mix itself is packaged data (``sim.model.cohort``).
 
     ``youngest_diagnosis_years`` (the youngest age at first diagnosis, which
     bounds age at relapse by group) and ``months_to_relapse_mean_excess`` (the
@@ -304,7 +310,7 @@ class Scenario(Frozen):
         # distributions; the plan was checked when the file loaded.
         if self.sweep is None or (info.context or {}).get("variant"):
             return self
-        from .summary import MEASURES
+        from sim.analysis.summary import MEASURES
 
         for table, paths in (("grid", self.sweep.grid), ("one_way", self.sweep.one_way),
                              ("parameters", self.sweep.parameters)):

@@ -1,6 +1,6 @@
 """Parameter groups of the pathway after Block 1: arms, HSCT, follow-up, salvage.
 
-Each group is validated like the Block 1 groups (``sim.parameters``). Values
+Each group is validated like the Block 1 groups (``sim.scenario.schema``). Values
 marked *fitted* in the scenario are written by ``simulate calibrate`` into the
 scenario's fitted-values file; the rest come from evidence rows or are
 assumptions with ranges.
@@ -12,8 +12,16 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from .distributions import highest, lowest
-from .paramtypes import AnyReal, Documented, Frozen, NonNegative, Positive, Probability, check_not_above
+from sim.scenario.distributions import highest, lowest
+from sim.scenario.types import (
+    AnyReal,
+    Documented,
+    Frozen,
+    NonNegative,
+    Positive,
+    Probability,
+    check_not_above,
+)
 
 
 class ByCycle(Frozen):
@@ -46,7 +54,7 @@ class ByTherapy(Frozen):
 
 
 class WeibullTiming(Frozen):
-    """Event timing among those who have the event (``sim.survival``)."""
+    """Event timing among those who have the event (``sim.model.survival``)."""
 
     form: Literal["weibull"] = "weibull"
     median_days: Positive
@@ -112,7 +120,7 @@ class LowRiskParams(Documented):
 
 
 class PrognosisParams(Documented):
-    """Log-odds effects of the prognostic layer (``sim.phases.prognosis``).
+    """Log-odds effects of the prognostic layer (``sim.model.phases.prognosis``).
 
     Every effect is a log odds ratio against the reference patient: relapse
     >= 36 months from diagnosis, marrow MRD below the detection limit, combined

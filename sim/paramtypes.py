@@ -13,7 +13,7 @@ from typing import Annotated, Any, Callable
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
-from .distributions import _Dist, parse_distribution
+from sim.scenario.distributions import _Dist, parse_distribution
 
 
 class Frozen(BaseModel):
@@ -66,7 +66,7 @@ AnyReal = Annotated[
 
 def check_not_above(lower_name: str, lower: Any, upper_name: str, upper: Any) -> None:
     """A nested pair of rates (e.g. grade 4+ within grade 3+): the first must not exceed the second."""
-    from .distributions import central_value
+    from sim.scenario.distributions import central_value
 
     low, high = central_value(lower), central_value(upper)
     if low > high:

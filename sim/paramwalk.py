@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
-from .distributions import _Dist
-from .problems import ScenarioError, describe
+from sim.scenario.distributions import _Dist
+from sim.scenario.problems import ScenarioError, describe
 
 if TYPE_CHECKING:
-    from .parameters import Scenario
+    from sim.scenario.schema import Scenario
 
 
 def _children(model: BaseModel, prefix: str) -> list[tuple[str, str, Any]]:

@@ -12,7 +12,7 @@
               arms: HR/IR A/B -> consolidation -> HSCT -> follow-up
                     LR C/D    -> LR therapy    -> follow-up
 
-Each phase is a generator in ``sim.phases`` returning its outcome; this module
+Each phase is a generator in ``sim.model.phases`` returning its outcome; this module
 reads outcomes, chooses the next phase, and closes every patient exactly once
 (``pathway_end``: death or censoring at the horizon or data cut-off).
 ``arm`` records the course a patient followed: drawn at randomisation in the
@@ -26,19 +26,32 @@ from typing import Generator
 
 import simpy
 
-from .parameters import Scenario
-from .phases.assignment import TRIAL_ARMS, assignment
-from .phases.block1 import Block1Model, block1
-from .phases.common import censor, death, efs_event
-from .phases.consolidation import consolidation, hsct_proceed_prob, no_hsct_relapse_day
-from .phases.follow_up import after_relapse, in_remission
-from .phases.hsct import proceeds_to_hsct, transplant, transplant_outcome_days, wait_for_hsct
-from .phases.low_risk import low_risk_therapy
-from .phases.off_protocol import after_failure, not_assigned_course, not_randomised_care
-from .phases.second_cycle import second_cycle
-from .records import EventLog, PatientRecord
-from .streams import Streams
-from .survival import cure_weibull_time
+from sim.model.phases.assignment import TRIAL_ARMS, assignment
+from sim.model.phases.block1 import Block1Model, block1
+from sim.model.phases.common import censor, death, efs_event
+from sim.model.phases.consolidation import (
+    consolidation,
+    hsct_proceed_prob,
+    no_hsct_relapse_day,
+)
+from sim.model.phases.follow_up import after_relapse, in_remission
+from sim.model.phases.hsct import (
+    proceeds_to_hsct,
+    transplant,
+    transplant_outcome_days,
+    wait_for_hsct,
+)
+from sim.model.phases.low_risk import low_risk_therapy
+from sim.model.phases.off_protocol import (
+    after_failure,
+    not_assigned_course,
+    not_randomised_care,
+)
+from sim.model.phases.second_cycle import second_cycle
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.model.survival import cure_weibull_time
+from sim.scenario.schema import Scenario
 
 # The therapy each AALL1331 arm gives after Block 1, and the arm of each (risk group, therapy).
 ARM_THERAPY = {"A_chemo": "chemo", "B_blinatumomab": "blinatumomab", "C_chemo": "chemo", "D_blinatumomab": "blinatumomab"}

@@ -1,7 +1,7 @@
 """Problems with parameters, one line each: the TOML key path, the rule and the value.
 
-Loading a scenario (``sim.scenario``) and building a variant of one
-(``sim.paramwalk``: sweep points, calibration iterates, PSA draws) validate
+Loading a scenario (``sim.scenario.load``) and building a variant of one
+(``sim.scenario.keypaths``: sweep points, calibration iterates, PSA draws) validate
 through the same pydantic models; this module turns the errors of either
 into the lines the command line prints, such as::
 

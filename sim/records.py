@@ -20,7 +20,7 @@ from operator import attrgetter, itemgetter
 import pyarrow as pa
 
 # Named Block 1 adverse events, each recorded as its worst grade (3, 4 or 5;
-# null when below grade 3). Must match sim.parameters.AdverseEvents.
+# null when below grade 3). Must match sim.scenario.schema.AdverseEvents.
 BLOCK1_ADVERSE_EVENTS = (
     "febrile_neutropenia",
     "infection",
@@ -169,7 +169,7 @@ PatientRecord = make_dataclass(
     the ``*_mrd_percent`` fields hold the latent level, which the table turns
     into the assay's reading and status. Three fields are not
     written out: ``now_days``, the patient's own clock (days since
-    enrolment), advanced only by :func:`sim.phases.common.wait` so recorded
+    enrolment), advanced only by :func:`sim.model.phases.common.wait` so recorded
     times add up exactly; ``resistance_z``, the latent disease resistance from
     the cohort; and ``censor_day``, the end of follow-up (horizon or data
     cut-off) on the patient's clock.

@@ -12,12 +12,12 @@ from typing import Callable, Sequence
 import pyarrow as pa
 import simpy
 
-from .cohort import Cohort, case_mix_for, draw_cohort
-from .parameters import Scenario, distribution_paths, realise, with_values
-from .pathway import Models, patient_pathway
-from .phases.block1 import Block1Model
-from .records import EventLog, PatientRecord, events_table, patients_table
-from .streams import Streams, generator_for
+from sim.model.cohort import Cohort, case_mix_for, draw_cohort
+from sim.model.pathway import Models, patient_pathway
+from sim.model.phases.block1 import Block1Model
+from sim.model.records import EventLog, PatientRecord, events_table, patients_table
+from sim.model.streams import Streams, generator_for
+from sim.scenario.schema import Scenario, distribution_paths, realise, with_values
 
 
 def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scenario:

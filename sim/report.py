@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .analysis import (
+from sim.analysis.notebook import (
     FLOW_STEPS,
     Run,
     flow,
@@ -37,7 +37,7 @@ from .analysis import (
     tornado,
     toxicity,
 )
-from .summary import MEASURE_LABELS, MEASURES, measure_label, measure_scale
+from sim.analysis.summary import MEASURE_LABELS, MEASURES, measure_label, measure_scale
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222;
@@ -228,7 +228,7 @@ def build_report(run: Run) -> str:
 
 
 def _cell_order(name: str, cells: list[str]) -> list[str]:
-    from .subgroups import MRD_BANDS, TIME_TO_RELAPSE
+    from sim.analysis.subgroups import MRD_BANDS, TIME_TO_RELAPSE
 
     known = {"relapse group": list(RELAPSE_GROUPS), "time to first relapse": [c for c, _, _ in TIME_TO_RELAPSE],
              "EOB1 MRD": list(MRD_BANDS)}.get(name, [])
@@ -236,8 +236,8 @@ def _cell_order(name: str, cells: list[str]) -> list[str]:
 
 
 def _subgroup_section(patients: pd.DataFrame, strategies: list[str]) -> str:
-    """Subgroup views (``sim.subgroups``), and the time-to-relapse gradient next to Rheingold 2024."""
-    from .subgroups import gradient_check, subgroup_views
+    """Subgroup views (``sim.analysis.subgroups``), and the time-to-relapse gradient next to Rheingold 2024."""
+    from sim.analysis.subgroups import gradient_check, subgroup_views
 
     parts = ["<p class='note'>Kaplan-Meier from enrolment in each replication, in %: mean over replications "
              "(Monte Carlo SE in brackets); n: patients per replication. Where the calibration inputs give a figure "
@@ -356,7 +356,7 @@ def _stress(m: dict) -> str:
 
 
 def write_report(run: Run, out: Path) -> Path:
-    from .output import write_text_file
+    from sim.execution.output import write_text_file
 
     write_text_file(out, build_report(run))
     return out

@@ -3,7 +3,7 @@
 1. The run's identity (scenario hash, seed, replications, sweep design) is
    written to ``run.json`` when the directory is first used; ``--resume``
    refuses a directory whose identity differs, naming the difference.
-2. Tasks are planned (``sim.runner.plan``); only those without a finished
+2. Tasks are planned (``sim.execution.runner.plan``); only those without a finished
    part run, so a killed run resumes where it stopped with no duplicate rows.
 3. When every task is done: ``summary/`` (strategies and paired differences;
    per point for a sweep), read part by part so the driver holds no
@@ -27,13 +27,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
-from .output import MANIFEST, OutputError, finish, run_metadata, write_manifest, write_part, write_text_file
-from .runner import MARKER, BatchResult, Task, pending, plan, run_tasks
-from .scenario import LoadedScenario
-from .sensitivity import analyse, point_differences
-from .summary import SummaryAccumulator
-from .sweep import design_points, point_variant
+from sim import __version__
+from sim.analysis.sensitivity import analyse, point_differences
+from sim.analysis.summary import SummaryAccumulator
+from sim.execution.output import (
+    MANIFEST,
+    OutputError,
+    finish,
+    run_metadata,
+    write_manifest,
+    write_part,
+    write_text_file,
+)
+from sim.execution.runner import MARKER, BatchResult, Task, pending, plan, run_tasks
+from sim.scenario.load import LoadedScenario
+from sim.scenario.sweep import design_points, point_variant
 
 IDENTITY = "run.json"
 

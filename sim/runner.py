@@ -29,12 +29,17 @@ from typing import Callable, Iterator
 
 import pyarrow as pa
 
-from .output import OutputError, dictionary_encoded, run_metadata, write_part
-from .records import UNITS
-from .parameters import Scenario
-from .replication import run_replication
-from .summary import per_replication
-from .sweep import point_variant
+from sim.analysis.summary import per_replication
+from sim.execution.output import (
+    OutputError,
+    dictionary_encoded,
+    run_metadata,
+    write_part,
+)
+from sim.model.records import UNITS
+from sim.model.replication import run_replication
+from sim.scenario.schema import Scenario
+from sim.scenario.sweep import point_variant
 
 BATCH_REPLICATIONS = 10
 MARKER = "replication_summary"

@@ -1,4 +1,4 @@
-"""Reading scenario files: TOML in, a validated :class:`~sim.parameters.Scenario` out.
+"""Reading scenario files: TOML in, a validated :class:`~sim.scenario.schema.Scenario` out.
 
 This is the only module that reads scenarios from disk. It resolves
 ``extends = "other.toml"`` (relative to the extending file; keys of the
@@ -30,9 +30,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .parameters import Scenario
-from .problems import ScenarioError, describe
-from .sweep import value_problems
+from sim.scenario.problems import ScenarioError, describe
+from sim.scenario.schema import Scenario
+from sim.scenario.sweep import value_problems
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ Methods, by design:
 
   Both give bootstrap confidence intervals; the bootstrap draws from the
   named stream ``sensitivity.<design>.<outcome>.<strategy>`` of the run's root
-  seed (``sim.streams.library_seed``), so the same run reproduces them.
+  seed (``sim.model.streams.library_seed``), so the same run reproduces them.
 * ``latin_hypercube``, ``psa``, ``grid``: Spearman rank correlation of each
   parameter with ``y``.
 
@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .streams import library_seed
-from .sweep import salib_problem
+from sim.model.streams import library_seed
+from sim.scenario.sweep import salib_problem
 
 
 def point_differences(per_rep: pd.DataFrame, outcomes: list[str], reference: str) -> pd.DataFrame:

@@ -21,7 +21,7 @@ strategy            reinduction         after reinduction
 A scenario may also define its own strategies from these pieces
 (``[custom_strategies.NAME] reinduction = "...", after = "..."``).
 
-Reinductions share the Block 1 phase (``sim.phases.block1``) with their own
+Reinductions share the Block 1 phase (``sim.model.phases.block1``) with their own
 parameters: ``[block1]`` for UKALL R3 Block 1, and ``[reinduction.NAME]``
 tables that start from ``[block1]`` and override what differs. They draw
 from the same named streams, so a patient meets the same luck under every

@@ -25,7 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .km import survival_with_greenwood_se
+from sim.analysis.km import survival_with_greenwood_se
 
 YEAR_DAYS = 365.25
 TIMES_YEARS = (3, 4, 6)

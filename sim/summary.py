@@ -12,7 +12,7 @@ The variance reduction that pairing achieved is reported as
 unpaired variance that common random numbers removed.
 
 Survival measures are Kaplan-Meier estimates from enrolment, and restricted
-mean survival the area under that curve (``sim.km``, one grouped fit for all
+mean survival the area under that curve (``sim.analysis.km``, one grouped fit for all
 groups).
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .km import GroupedKaplanMeier
+from sim.analysis.km import GroupedKaplanMeier
 
 YEAR_DAYS = 365.25
 Z95 = 1.959963984540054
@@ -110,7 +110,7 @@ def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def _survival_measures(patients: pd.DataFrame, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
-    """Every Kaplan-Meier measure of every group, one fit per endpoint (``sim.km``)."""
+    """Every Kaplan-Meier measure of every group, one fit per endpoint (``sim.analysis.km``)."""
     values = {}
     for endpoint in ("efs", "os"):
         model = GroupedKaplanMeier.fit(patients[f"{endpoint}_days"].to_numpy(float),

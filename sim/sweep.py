@@ -29,10 +29,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from .distributions import _Dist
-from .paramtypes import Frozen
-from .paramwalk import VariantError, numeric_paths, with_values
-from .streams import library_seed
+from sim.model.streams import library_seed
+from sim.scenario.distributions import _Dist
+from sim.scenario.keypaths import VariantError, numeric_paths, with_values
+from sim.scenario.types import Frozen
 
 DESIGNS = ("grid", "one_way", "latin_hypercube", "sobol", "morris", "psa")
 SAMPLED = ("latin_hypercube", "sobol", "morris", "psa")
@@ -117,7 +117,7 @@ def design_points(sweep: SweepSettings, scenario, seed: int) -> tuple[list[str],
 
     The unit-cube design is what SALib's analysers need for sampled designs.
     """
-    from .parameters import distribution_paths
+    from sim.scenario.schema import distribution_paths
 
     paths = swept_paths(sweep, distribution_paths(scenario))
     if sweep.design == "grid":
@@ -152,7 +152,7 @@ def design_points(sweep: SweepSettings, scenario, seed: int) -> tuple[list[str],
     ensemble = getattr(scenario, "calibration_ensemble", None)
     if sweep.design == "psa" and ensemble is not None and not sweep.parameters:
         # The fitted parameters vary too: each point takes one calibrated set (its own stream).
-        from .streams import generator_for
+        from sim.model.streams import generator_for
 
         rows = generator_for(seed, 0, "sweep.psa.calibration_ensemble").integers(len(ensemble.values), size=len(points))
         fitted = np.array([ensemble.values[row] for row in rows], dtype=float)
@@ -172,7 +172,7 @@ def _central(scenario, path: str) -> float:
 
 def point_variant(scenario, values: dict[str, float], point: int):
     """The scenario at one sweep point, validated like a scenario file
-    (:class:`~sim.paramwalk.VariantError` naming the point otherwise)."""
+    (:class:`~sim.scenario.keypaths.VariantError` naming the point otherwise)."""
     try:
         return with_values(scenario, expand_values(scenario, values))
     except VariantError as exc:

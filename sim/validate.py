@@ -7,7 +7,7 @@ and either an ``indicator`` (the statistic is its mean over the subset) or a
 ``time``, ``event`` and ``at_days`` (the statistic is the Kaplan-Meier
 survival at ``at_days``, from the time origin the ``time`` expression sets:
 randomisation for the arms, end of Block 1 for patients leaving protocol;
-estimated for every replication at once by ``sim.km``). The statistic is computed in each replication; the
+estimated for every replication at once by ``sim.analysis.km``). The statistic is computed in each replication; the
 simulated value is its mean over replications, with Monte Carlo SE
 ``sd / sqrt(R)``.
 
@@ -26,7 +26,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from .km import survival_at
+from sim.analysis.km import survival_at
 
 
 @cache

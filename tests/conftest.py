@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from sim.parameters import Scenario
-from sim.replication import run_replication
-from sim.scenario import load_scenario
+from sim.model.replication import run_replication
+from sim.scenario.load import load_scenario
+from sim.scenario.schema import Scenario
 
 SCENARIOS_DIR = Path(__file__).parents[1] / "scenarios"
 # The console script installed with the package, next to this interpreter.

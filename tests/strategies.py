@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from sim.parameters import CapacitySettings, CohortSettings, RunSettings, Scenario
+from sim.scenario.schema import CapacitySettings, CohortSettings, RunSettings, Scenario
 
 # The CLI accepts seeds in [0, 2**63 - 1]; the library takes any non-negative int.
 seeds = st.integers(min_value=0, max_value=2**63 - 1)

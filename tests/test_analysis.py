@@ -31,7 +31,7 @@ from sim.analysis import (  # noqa: E402
     rmst,
     toxicity,
 )
-from sim.summary import MEASURE_LABELS, MEASURES, measure_label  # noqa: E402
+from sim.analysis.summary import MEASURE_LABELS, MEASURES, measure_label  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIMULATE = Path(sys.executable).parent / "simulate"
@@ -266,7 +266,7 @@ def test_notebook_executes_top_to_bottom(notebook: str, tmp_path: Path, monkeypa
 
 
 def test_report_of_one_replication_says_why_there_is_no_interval(tmp_path: Path) -> None:
-    from sim.report import build_report
+    from sim.analysis.report import build_report
 
     scenario = tmp_path / "one.toml"
     scenario.write_text(f'extends = "{ROOT / "scenarios" / "mitcl.toml"}"\n[cohort]\nn_patients = 20\n')

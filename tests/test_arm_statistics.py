@@ -6,7 +6,7 @@ included). Two families of checks:
 
 * **Against the published figures** (sections 3.4, 4.1 and 4.2 of
   ``sim/data/targets.csv``), with the product's own pass rule from
-  ``sim.validate``: ``|simulated - published| <= 2 SE_trial``. The verdict
+  ``sim.analysis.validate``: ``|simulated - published| <= 2 SE_trial``. The verdict
   must not hang on the seed: the distance from the simulated value to the
   edge of the pass band is required to exceed 4 Monte Carlo SEs.
 * **Internal consistency within Monte Carlo error**: differences between arms
@@ -24,10 +24,9 @@ import math
 import pandas as pd
 import pytest
 
-from sim.parameters import realise
-from sim.validate import compare, load_targets, per_replication
-
-from .conftest import FULL_RUN_REPLICATIONS
+from sim.analysis.validate import compare, load_targets, per_replication
+from sim.scenario.schema import realise
+from tests.conftest import FULL_RUN_REPLICATIONS
 
 TRIAL_STRATEGY = "aall1331"
 POST_INDUCTION_SECTIONS = ("3.4", "4.1", "4.2")

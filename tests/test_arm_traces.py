@@ -2,7 +2,7 @@
 
 Every trace follows one patient from randomisation (end of Block 1, day 30 on
 the patient's clock) through the real phase generators in a SimPy
-environment. A stand-in for :class:`sim.streams.Streams` hands each decision
+environment. A stand-in for :class:`sim.model.streams.Streams` hands each decision
 the uniform the test chooses; a decision the test did not name is an error,
 and so is a named decision that was never asked for, so each ``draws`` table
 below lists exactly the draws the path depends on.
@@ -10,7 +10,7 @@ below lists exactly the draws the path depends on.
 Expected days and MRD levels are computed by hand from the scenario's central
 values (pinned in ``params``) and the formulas in the docstrings:
 
-* Weibull mixture cure (``sim.survival``): an event iff ``u_event < p``, at
+* Weibull mixture cure (``sim.model.survival``): an event iff ``u_event < p``, at
   ``median * (-ln(1 - u_time) / ln 2) ** (1 / shape)`` days;
 * MRD after a consolidation cycle: ``10 ** (log10 m - reduction + sd * z)``
   with ``z = NormalDist().inv_cdf(u)``;
@@ -26,21 +26,20 @@ from statistics import NormalDist
 import pytest
 import simpy
 
-from sim.parameters import realise, with_values
-from sim.pathway import hr_ir_course, lr_course
-from sim.phases.consolidation import ConsolidationOutcome, consolidation
-from sim.phases.follow_up import after_relapse
-from sim.phases.low_risk import low_risk_therapy
-from sim.phases.off_protocol import (
+from sim.model.pathway import hr_ir_course, lr_course
+from sim.model.phases.consolidation import ConsolidationOutcome, consolidation
+from sim.model.phases.follow_up import after_relapse
+from sim.model.phases.low_risk import low_risk_therapy
+from sim.model.phases.off_protocol import (
     HSCT_AFTER_FAILURE_DAYS,
     after_failure,
     not_assigned_course,
 )
-from sim.records import EventLog, PatientRecord
-from sim.replication import build_models
-from sim.survival import cure_weibull_time, expit, logit
-
-from .test_block1_trace import FixedStreams
+from sim.model.records import EventLog, PatientRecord
+from sim.model.replication import build_models
+from sim.model.survival import cure_weibull_time, expit, logit
+from sim.scenario.schema import realise, with_values
+from tests.test_block1_trace import FixedStreams
 
 LN2 = math.log(2.0)
 EOB1 = 30.0            # end of Block 1 = randomisation, on the patient's clock

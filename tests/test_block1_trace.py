@@ -1,6 +1,6 @@
 """Deterministic traces of Block 1 with fixed draws.
 
-A stand-in for :class:`sim.streams.Streams` hands each decision the uniforms
+A stand-in for :class:`sim.model.streams.Streams` hands each decision the uniforms
 the test chooses, so every time, grade and outcome can be computed by hand
 from the scenario's central values and checked exactly.
 """
@@ -15,11 +15,11 @@ import pytest
 import simpy
 from scipy.special import expit
 
-from sim.cohort import case_mix_for
-from sim.parameters import realise, with_values
-from sim.phases.block1 import Block1Model, block1
-from sim.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
-from sim.streams import Streams
+from sim.model.cohort import case_mix_for
+from sim.model.phases.block1 import Block1Model, block1
+from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.scenario.schema import realise, with_values
 
 THERAPY_DAYS = 28.0
 RECOVERY_MEAN_DAYS = 3.5  # central value of uniform(0, 7)
@@ -308,8 +308,8 @@ def test_one_bed_second_patient_waits_exactly_the_first_stay(model) -> None:
 
 def test_one_bed_in_a_whole_replication(base_scenario) -> None:
     """The same through run_replication with real streams: two patients, day 0, one bed."""
-    from sim.parameters import CapacitySettings, CohortSettings
-    from sim.replication import run_replication
+    from sim.model.replication import run_replication
+    from sim.scenario.schema import CapacitySettings, CohortSettings
 
     scenario = base_scenario.model_copy(update={
         "cohort": CohortSettings(n_patients=2, accrual="day0"),

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sim.calibrate import (
+from sim.analysis.calibrate import (
     DEFAULT_REPLICATIONS,
     DEFAULT_SEED,
     ENSEMBLE_MIN_SETS,
@@ -39,15 +39,14 @@ from sim.calibrate import (
     priors_of,
     simulate_patients,
 )
-from sim.distributions import parse_distribution
-from sim.parameters import realise
-from sim.replication import realised_parameters
-from sim.runner import make_executor
-from sim.scenario import load_scenario
-from sim.survival import logit
-from sim.validate import compare, load_targets
-
-from .conftest import AALL1331_TOML, SCENARIOS_DIR, write_scenario
+from sim.analysis.validate import compare, load_targets
+from sim.execution.runner import make_executor
+from sim.model.replication import realised_parameters
+from sim.model.survival import logit
+from sim.scenario.distributions import parse_distribution
+from sim.scenario.load import load_scenario
+from sim.scenario.schema import realise
+from tests.conftest import AALL1331_TOML, SCENARIOS_DIR, write_scenario
 
 FITTED_FILE = SCENARIOS_DIR / "aall1331.fitted.toml"
 ENSEMBLE_FILE = SCENARIOS_DIR / "aall1331.ensemble.parquet"

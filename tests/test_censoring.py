@@ -24,20 +24,19 @@ import pandas as pd
 import pytest
 import simpy
 
-from sim.parameters import realise, with_values
-from sim.pathway import patient_pathway
-from sim.records import EventLog, PatientRecord
-from sim.replication import build_models
-from sim.scenario import ScenarioError, load_scenario
-
-from .conftest import (
+from sim.model.pathway import patient_pathway
+from sim.model.records import EventLog, PatientRecord
+from sim.model.replication import build_models
+from sim.scenario.load import ScenarioError, load_scenario
+from sim.scenario.schema import realise, with_values
+from tests.conftest import (
     AALL1331_TOML,
     FULL_RUN_REPLICATIONS,
     FULL_RUN_SEED,
     run_frames,
     write_scenario,
 )
-from .test_block1_trace import FixedStreams
+from tests.test_block1_trace import FixedStreams
 
 HORIZON = 2191.5
 CUTOFF = 3376.0

@@ -14,10 +14,9 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.scenario import load_scenario
-from sim.validate import load_targets
-
-from .conftest import AALL1331_TOML, SIMULATE, small_cohort_body, write_scenario
+from sim.analysis.validate import load_targets
+from sim.scenario.load import load_scenario
+from tests.conftest import AALL1331_TOML, SIMULATE, small_cohort_body, write_scenario
 
 SMALL_PATIENTS = 25
 
@@ -447,7 +446,7 @@ def test_ctrl_c_says_stopping_and_exits_within_two_seconds(workdir: Path) -> Non
     _, stderr = process.communicate(timeout=60)
     elapsed = time.monotonic() - sent
     assert process.returncode == 130
-    lines = stderr.splitlines()  # a worker caught starting may add its own traceback (see sim.cli)
+    lines = stderr.splitlines()  # a worker caught starting may add its own traceback (see sim.cli.main)
     assert "stopping…" in lines
     assert lines[lines.index("stopping…") + 1] == \
         f"error: interrupted; finished parts are kept: rerun with --resume --out {out} to complete"

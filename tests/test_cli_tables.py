@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from sim.cli_tables import comparison_tables, natural_width, sensitivity_lines
-from sim.summary import MEASURES
+from sim.analysis.summary import MEASURES
+from sim.cli.tables import comparison_tables, natural_width, sensitivity_lines
 
 STRATEGIES = ["r3_blina", "mitcl", "r3_chemo", "reduced_blina"]
 

@@ -5,7 +5,7 @@ and checks every numeric leaf. A leaf passes when it is
 
 * a distribution (its range) carrying ``source`` (an evidence row) or
   ``assumption`` (the reasoning behind the range);
-* fitted by ``simulate calibrate``: ``sim.calibrate.FREE_PARAMETERS`` gives
+* fitted by ``simulate calibrate``: ``sim.analysis.calibrate.FREE_PARAMETERS`` gives
   each its target and its search range;
 * a value a ``[reinduction.NAME]`` table keeps from ``[block1]`` (judged there);
 * a plain number fixed by the evidence, the protocol or the run's design, in
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from sim.calibrate import FREE_PARAMETERS
-from sim.distributions import is_distribution
-from sim.paramwalk import numeric_paths
-from sim.scenario import load_scenario
-from sim.sweep import parameter_value
+from sim.analysis.calibrate import FREE_PARAMETERS
+from sim.scenario.distributions import is_distribution
+from sim.scenario.keypaths import numeric_paths
+from sim.scenario.load import load_scenario
+from sim.scenario.sweep import parameter_value
 
 SCENARIOS = sorted(p for p in (Path(__file__).parents[1] / "scenarios").glob("*.toml") if ".fitted." not in p.name)
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 from lifelines.utils import restricted_mean_survival_time
 
-from sim.km import GroupedKaplanMeier, restricted_mean, survival_at
+from sim.analysis.km import GroupedKaplanMeier, restricted_mean, survival_at
 
 TOLERANCE = 1e-10
 

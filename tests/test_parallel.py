@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .conftest import SIMULATE, small_cohort_body, write_scenario
+from tests.conftest import SIMULATE, small_cohort_body, write_scenario
 
 REPS = 12
 PATIENTS = 20

@@ -1,4 +1,4 @@
-"""The prognostic layer (``sim.phases.prognosis``): direction, monotonicity, and switching off.
+"""The prognostic layer (``sim.model.phases.prognosis``): direction, monotonicity, and switching off.
 
 * a deterministic trace: two patients identical but for the time to first
   relapse (< 18 vs >= 36 months) meet the same relapse uniforms; the early
@@ -19,19 +19,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.parameters import realise, with_values
-from sim.phases.consolidation import no_hsct_relapse_day
-from sim.phases.hsct import transplant_outcome_days
-from sim.phases.low_risk import low_risk_relapse_day
-from sim.phases.prognosis import mrd_log_odds, relapse_shift, salvage_death_shift
-from sim.records import PatientRecord
-from sim.replication import run_replication
-from sim.survival import adjusted_prob
-
-from sim.scenario import load_scenario
-
-from .conftest import small_cohort_body, write_scenario
-from .test_block1_trace import FixedStreams
+from sim.model.phases.consolidation import no_hsct_relapse_day
+from sim.model.phases.hsct import transplant_outcome_days
+from sim.model.phases.low_risk import low_risk_relapse_day
+from sim.model.phases.prognosis import mrd_log_odds, relapse_shift, salvage_death_shift
+from sim.model.records import PatientRecord
+from sim.model.replication import run_replication
+from sim.model.survival import adjusted_prob
+from sim.scenario.load import load_scenario
+from sim.scenario.schema import realise, with_values
+from tests.conftest import small_cohort_body, write_scenario
+from tests.test_block1_trace import FixedStreams
 
 EFFECTS = (
     "relapse_lt18_months_log_odds", "relapse_18_36_months_log_odds", "mrd_positive_log_odds",

@@ -16,13 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.distributions import central_value
-from sim.parameters import CapacitySettings, CohortSettings
-from sim.phases.assignment import EARLY_GROUPS
-from sim.scenario import load_scenario
-
-from .conftest import AALL1331_TOML, run_frames
-from .strategies import replications, seeds, small_variants
+from sim.model.phases.assignment import EARLY_GROUPS
+from sim.scenario.distributions import central_value
+from sim.scenario.load import load_scenario
+from sim.scenario.schema import CapacitySettings, CohortSettings
+from tests.conftest import AALL1331_TOML, run_frames
+from tests.strategies import replications, seeds, small_variants
 
 BASE = load_scenario(AALL1331_TOML).scenario
 PROPERTY_SETTINGS = settings(max_examples=20, deadline=None)

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from sim.distributions import Beta, Gamma
-from sim.scenario import ScenarioError, load_scenario
-
-from .conftest import AALL1331_TOML, write_scenario
+from sim.scenario.distributions import Beta, Gamma
+from sim.scenario.load import ScenarioError, load_scenario
+from tests.conftest import AALL1331_TOML, write_scenario
 
 BASE = AALL1331_TOML.resolve().as_posix()
 

@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.scenario import load_scenario
-from sim.sensitivity import analyse
-from sim.streams import library_seed
-from sim.sweep import design_points
-
-from .conftest import write_scenario
+from sim.analysis.sensitivity import analyse
+from sim.model.streams import library_seed
+from sim.scenario.load import load_scenario
+from sim.scenario.sweep import design_points
+from tests.conftest import write_scenario
 
 PARAMETERS = '["block1.count_recovery_extra_days_mean", "block1.mrd_log10_sd"]'
 

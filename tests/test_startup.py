@@ -19,7 +19,7 @@ HEAVY = ("pandas", "pyarrow", "scipy", "lifelines", "SALib", "dask", "distribute
 def test_help_imports_no_heavy_library(argv: list[str]) -> None:
     probe = (
         "import json, sys\n"
-        "from sim.cli import main\n"
+        "from sim.cli.main import main\n"
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     )

@@ -20,12 +20,11 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from sim.cohort import case_mix_for, load_case_mix
-from sim.parameters import realise
-from sim.paramtypes import RELAPSE_GROUPS
-from sim.phases.block1 import Block1Model
-
-from .conftest import FULL_RUN_REPLICATIONS
+from sim.model.cohort import case_mix_for, load_case_mix
+from sim.model.phases.block1 import Block1Model
+from sim.scenario.schema import realise
+from sim.scenario.types import RELAPSE_GROUPS
+from tests.conftest import FULL_RUN_REPLICATIONS
 
 TOLERANCE_SE = 4.0
 PHI = NormalDist()

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.parameters import with_values
-from sim.replication import run_replication
-from sim.scenario import ScenarioError, load_scenario
-from sim.summary import per_replication, summarise
+from sim.analysis.summary import per_replication, summarise
+from sim.model.replication import run_replication
+from sim.scenario.load import ScenarioError, load_scenario
+from sim.scenario.schema import with_values
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SIMULATE = Path(sys.executable).parent / "simulate"

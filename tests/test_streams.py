@@ -16,11 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.parameters import CohortSettings
-from sim.replication import run_replication
-from sim.streams import Streams, decision_id, generator_for
-
-from .strategies import cohort_sizes, decision_names, replications, seeds
+from sim.model.replication import run_replication
+from sim.model.streams import Streams, decision_id, generator_for
+from sim.scenario.schema import CohortSettings
+from tests.strategies import cohort_sizes, decision_names, replications, seeds
 
 SIM_DIR = Path(__file__).parents[1] / "sim"
 STREAM_SETTINGS = settings(max_examples=50, deadline=None)

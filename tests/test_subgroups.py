@@ -1,4 +1,4 @@
-"""Subgroup views and the gradient check (``sim.subgroups``), on hand-made patients.
+"""Subgroup views and the gradient check (``sim.analysis.subgroups``), on hand-made patients.
 
 * Kaplan-Meier and Greenwood's SE against a case computed by hand;
 * the gradient check passes a gradient like Rheingold's and flags a reversed one;
@@ -13,8 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.subgroups import gradient_check, mrd_band, risk_by_randomisation, subgroup_views
-from sim.km import survival_with_greenwood_se
+from sim.analysis.km import survival_with_greenwood_se
+from sim.analysis.subgroups import (
+    gradient_check,
+    mrd_band,
+    risk_by_randomisation,
+    subgroup_views,
+)
 
 YEAR = 365.25
 

@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 from lifelines.utils import restricted_mean_survival_time
 
-from sim.summary import KEYS, YEAR_DAYS, SummaryAccumulator, per_replication, summarise
+from sim.analysis.summary import (
+    KEYS,
+    YEAR_DAYS,
+    SummaryAccumulator,
+    per_replication,
+    summarise,
+)
 
 
 def synthetic_patients(seed: int, replications: int = 3, n: int = 80) -> pd.DataFrame:

@@ -31,12 +31,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.parameters import Scenario
-from sim.replication import realised_parameters
-from sim.scenario import load_scenario
-
-from .conftest import AALL1331_TOML, FULL_RUN_SEED, SCENARIOS_DIR, run_frames
-from .strategies import replications, seeds, small_variants
+from sim.model.replication import realised_parameters
+from sim.scenario.load import load_scenario
+from sim.scenario.schema import Scenario
+from tests.conftest import AALL1331_TOML, FULL_RUN_SEED, SCENARIOS_DIR, run_frames
+from tests.strategies import replications, seeds, small_variants
 
 BASE = load_scenario(AALL1331_TOML).scenario
 # Scenarios running the other built-in strategies (MITCL, reduced intensity, R3 + chemo or blinatumomab).

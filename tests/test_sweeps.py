@@ -114,8 +114,8 @@ def test_dask_local_cluster_gives_identical_content(sweep_runs) -> None:
 # run is certainly unfinished when the first task's marker part lands and is killed.
 STOP_AFTER_FIRST_TASK = """
 import sys, threading
-import sim.runner as runner
-from sim.cli import main
+import sim.execution.runner as runner
+from sim.cli.main import main
 
 run_task = runner.run_task
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.scenario import ScenarioError, load_scenario
+from sim.scenario.load import ScenarioError, load_scenario
 from sim.trial.design import build_design
-
-from .conftest import SCENARIOS_DIR, SIMULATE
+from tests.conftest import SCENARIOS_DIR, SIMULATE
 
 BASE = f'extends = "{(SCENARIOS_DIR / "reduced_intensity.toml").as_posix()}"\nname = "trial_test"\n'
 

@@ -19,12 +19,11 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from sim.scenario import load_scenario
+from sim.scenario.load import load_scenario
 from sim.trial.design import build_design, randomise
 from sim.trial.run import run_variants
 from sim.trial.simulate import Outcomes, analyse
-
-from .conftest import SCENARIOS_DIR
+from tests.conftest import SCENARIOS_DIR
 
 NULL_TRIALS = 2000
 ALPHA = 0.025
@@ -89,7 +88,7 @@ class _PhSettings:
     """Just the fields ``analyse`` reads, for a fixed one-sided log-rank design."""
 
     def __init__(self, look_day: float) -> None:
-        from sim.trial.schema import Analysis
+        from sim.scenario.trial import Analysis
 
         self.arms = ["control", "experimental"]
         self.control = "control"

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sim.paramwalk import VariantError, realise, with_values
-from sim.replication import realised_parameters
-from sim.scenario import load_scenario
-from sim.sweep import point_variant
-
-from .conftest import write_scenario
+from sim.model.replication import realised_parameters
+from sim.scenario.keypaths import VariantError, realise, with_values
+from sim.scenario.load import load_scenario
+from sim.scenario.sweep import point_variant
+from tests.conftest import write_scenario
 
 BAD_VARIANTS = [
     pytest.param({"hsct.trm_prob": -0.5},

@@ -25,10 +25,10 @@ from typing import Generator
 
 import simpy
 
-from ..parameters import AssignmentParams
-from ..records import EventLog, PatientRecord
-from ..streams import Streams, pick_weighted
-from .common import race
+from sim.model.phases.common import race
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams, pick_weighted
+from sim.scenario.schema import AssignmentParams
 
 EARLY_GROUPS = frozenset({"bm_lt18", "bm_18_36", "iem_lt18"})
 # Arms of AALL1331 by risk group: (chemotherapy arm, blinatumomab arm).

@@ -45,12 +45,12 @@ import simpy
 from scipy.optimize import brentq
 from scipy.special import expit, ndtri
 
-from ..cohort import ETHNICITIES, CaseMix
-from ..parameters import Block1Params, EventRates
-from ..paramtypes import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
-from ..records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
-from ..streams import Streams
-from .common import race
+from sim.model.cohort import ETHNICITIES, CaseMix
+from sim.model.phases.common import race
+from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.scenario.schema import Block1Params, EventRates
+from sim.scenario.types import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
 
 MRD_POSITIVE_PERCENT = 0.01
 MRD_MAX_PERCENT = 100.0  # the latent level is unbounded; a marrow cannot hold more than 100% blasts

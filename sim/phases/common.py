@@ -6,7 +6,7 @@ from typing import Generator
 
 import simpy
 
-from ..records import EventLog, PatientRecord
+from sim.model.records import EventLog, PatientRecord
 
 
 def wait_until(env: simpy.Environment, record: PatientRecord, day: float) -> Generator[simpy.Event, object, None]:

@@ -3,9 +3,9 @@
 Clinical steps, from randomisation (end of Block 1):
 
 1. **Relapse clock.** The day this patient would relapse *if never
-   transplanted* (mixture cure, ``sim.survival``): a no-HSCT relapse
+   transplanted* (mixture cure, ``sim.model.survival``): a no-HSCT relapse
    probability (fitted) shifted by the prognostic layer
-   (``sim.phases.prognosis``: time to first relapse, the latest marrow MRD
+   (``sim.model.phases.prognosis``: time to first relapse, the latest marrow MRD
    level, site, age, sex). Its two uniforms are drawn
    once; the day is re-evaluated after each cycle with the new MRD, so the
    arms differ through their MRD response. It keeps running through both
@@ -39,13 +39,13 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import ConsolidationParams, PrognosisParams
-from ..records import EventLog, PatientRecord
-from ..streams import Streams
-from ..survival import adjusted_prob, cure_weibull_time
-from .block1 import MRD_MAX_PERCENT
-from .common import death, efs_event, race
-from .prognosis import relapse_shift
+from sim.model.phases.block1 import MRD_MAX_PERCENT
+from sim.model.phases.common import death, efs_event, race
+from sim.model.phases.prognosis import relapse_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import ConsolidationParams, PrognosisParams
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,14 @@ Clinical steps:
 
 1. **In remission** after the last therapy, relapse and death in remission
    compete; whichever day comes first (each drawn by the phase that set the
-   state, see ``sim.survival``) ends remission, unless follow-up ends first.
+   state, see ``sim.model.survival``) ends remission, unless follow-up ends first.
 2. **Relapse** (a second relapse) is an EFS event. The patient gets salvage
    therapy (CAR-T, inotuzumab, blinatumomab or a second HSCT, drawn from
    assumed shares and recorded) and then survives long term with a
    probability that depends on the therapy the relapse followed (after LR
    therapy: by arm, lower for isolated extramedullary relapse; HR/IR without
    HSCT; after HSCT, section 6: 25-30% long-term survival after a second
-   HSCT), shifted by the prognostic layer (``sim.phases.prognosis``: time
+   HSCT), shifted by the prognostic layer (``sim.model.phases.prognosis``: time
    to first relapse, site, a relapse soon after HSCT, off-protocol care),
    otherwise dies of relapse at a Weibull time.
 
@@ -25,12 +25,12 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import PrognosisParams, SecondRelapseParams
-from ..records import EventLog, PatientRecord
-from ..streams import Streams, pick_weighted
-from ..survival import adjusted_prob, cure_weibull_time
-from .common import death, efs_event, race
-from .prognosis import salvage_death_shift
+from sim.model.phases.common import death, efs_event, race
+from sim.model.phases.prognosis import salvage_death_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams, pick_weighted
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import PrognosisParams, SecondRelapseParams
 
 SALVAGE_CONTEXTS = ("after_lr", "after_hr_ir", "after_hsct")
 

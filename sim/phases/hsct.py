@@ -15,7 +15,7 @@ Clinical steps:
 4. **Relapse after HSCT**: a baseline probability for the reference patient
    (MRD-negative before HSCT; section 6: 2-year cumulative incidence 21% in
    the lowest risk score, 47% in the highest), shifted by the prognostic
-   layer with the pre-HSCT MRD (``sim.phases.prognosis``); at a Weibull time
+   layer with the pre-HSCT MRD (``sim.model.phases.prognosis``); at a Weibull time
    after HSCT.
 
 Parameters: ``[hsct]``, effects ``[prognosis]``. Streams: ``hsct.*``.
@@ -27,12 +27,12 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import HsctParams, PrognosisParams
-from ..records import EventLog, PatientRecord
-from ..streams import Streams, pick_weighted
-from ..survival import adjusted_prob, cure_weibull_time
-from .common import race
-from .prognosis import relapse_shift
+from sim.model.phases.common import race
+from sim.model.phases.prognosis import relapse_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams, pick_weighted
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import HsctParams, PrognosisParams
 
 
 def proceeds_to_hsct(record: PatientRecord, proceed_prob: float, streams: Streams) -> bool:

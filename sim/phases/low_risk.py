@@ -6,7 +6,7 @@ Clinical steps, from randomisation (AALL1331-LR, section 4.2):
    with the arm's fitted probability; isolated extramedullary relapses with
    one probability for both arms (section 4.2: no benefit from blinatumomab,
    4-year DFS about 35-45%, an assumption); both shifted by the prognostic
-   layer (``sim.phases.prognosis``: end-of-Block-1 MRD level, time to first
+   layer (``sim.model.phases.prognosis``: end-of-Block-1 MRD level, time to first
    relapse, site, age, sex).
 2. **Block 2**, then **Block 3** (Arm C) or a **blinatumomab block** (Arm D),
    with the published Block 3 vs blinatumomab rates of febrile
@@ -17,7 +17,7 @@ Clinical steps, from randomisation (AALL1331-LR, section 4.2):
 3. **Toxic death** during therapy with a small per-arm probability
    (assumption), at a uniform day of therapy.
 4. After therapy the patient stays in remission until relapse, death in
-   remission or the end of follow-up (``sim.phases.follow_up``).
+   remission or the end of follow-up (``sim.model.phases.follow_up``).
 
 Parameters: ``[low_risk]``, effects ``[prognosis]``. Streams: ``low_risk.*``.
 """
@@ -29,12 +29,12 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import LowRiskParams, PrognosisParams
-from ..records import EventLog, PatientRecord
-from ..streams import Streams
-from ..survival import adjusted_prob, cure_weibull_time
-from .common import death, race
-from .prognosis import relapse_shift
+from sim.model.phases.common import death, race
+from sim.model.phases.prognosis import relapse_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import LowRiskParams, PrognosisParams
 
 MARROW_SITES = frozenset({"isolated_marrow", "marrow_cns", "marrow_testis"})
 

@@ -19,7 +19,7 @@ Clinical steps, from the end of Block 1:
   chemotherapy or blinatumomab as in the risk group's arms, with the
   prognostic layer's off-protocol effect, or palliative care (the
   never-assigned course); shares are assumptions with ranges. The routing
-  (``sim.pathway``) sends them to the chosen course.
+  (``sim.model.pathway``) sends them to the chosen course.
 
 Parameters: ``[off_protocol]``, effects ``[prognosis]``. Streams: ``off_protocol.*``.
 """
@@ -30,12 +30,12 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import OffProtocolParams, PrognosisParams
-from ..records import EventLog, PatientRecord
-from ..streams import Streams, pick_weighted
-from ..survival import adjusted_prob, cure_weibull_time
-from .common import death, efs_event, race
-from .prognosis import relapse_shift, salvage_death_shift
+from sim.model.phases.common import death, efs_event, race
+from sim.model.phases.prognosis import relapse_shift, salvage_death_shift
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams, pick_weighted
+from sim.model.survival import adjusted_prob, cure_weibull_time
+from sim.scenario.post_induction import OffProtocolParams, PrognosisParams
 
 HSCT_AFTER_FAILURE_DAYS = 90.0
 

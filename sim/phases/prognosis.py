@@ -1,6 +1,6 @@
 """The prognostic layer: how a patient's prognosis shifts every risk after Block 1.
 
-Every post-induction event follows the mixture-cure form of ``sim.survival``:
+Every post-induction event follows the mixture-cure form of ``sim.model.survival``:
 a state's event probability (relapse, or death after a second relapse) and a
 Weibull time among those who have it. Covariates act on it in one way only,
 as a shift of the event probability's log-odds::
@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import math
 
-from ..parameters_post import PrognosisParams
-from ..records import PatientRecord
+from sim.model.records import PatientRecord
+from sim.scenario.post_induction import PrognosisParams
 
 MRD_MAX_LOG10_ABOVE_LIMIT = 4.0  # 0.01% to 100%: the assay's whole range
 # Off-protocol care modelled on the arms; palliative care has its own baseline.

@@ -21,11 +21,11 @@ from typing import Generator
 
 import simpy
 
-from ..parameters_post import MitclParams
-from ..records import EventLog, PatientRecord
-from ..streams import Streams
-from .block1 import MRD_MAX_PERCENT, Block1Model, Block1Outcome
-from .common import death, race
+from sim.model.phases.block1 import MRD_MAX_PERCENT, Block1Model, Block1Outcome
+from sim.model.phases.common import death, race
+from sim.model.records import EventLog, PatientRecord
+from sim.model.streams import Streams
+from sim.scenario.post_induction import MitclParams
 
 
 def second_cycle(

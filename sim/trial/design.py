@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cohort import AGE_BANDS, Cohort, case_mix_for, draw_cohort
-from ..parameters import Scenario
-from ..scenario import ScenarioError
-from ..streams import Streams, generator_for
-from .schema import SURVIVAL_ENDPOINTS, Eligibility, TrialSettings
+from sim.model.cohort import AGE_BANDS, Cohort, case_mix_for, draw_cohort
+from sim.model.streams import Streams, generator_for
+from sim.scenario.load import ScenarioError
+from sim.scenario.schema import Scenario
+from sim.scenario.trial import SURVIVAL_ENDPOINTS, Eligibility, TrialSettings
 
 SHARE_SEED = 20261202          # fixed: the eligible share does not depend on the run's seed
 SHARE_PATIENTS = 20_000

@@ -17,10 +17,10 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 
-from ..output import MANIFEST, OutputError  # noqa: E402
-from ..report import STYLE, _figure  # noqa: E402
-from .plots import plot_estimate_vs_truth, plot_power_curve, plot_z_paths  # noqa: E402
-from .run import DATASET  # noqa: E402
+from sim.analysis.report import STYLE, _figure  # noqa: E402
+from sim.execution.output import MANIFEST, OutputError  # noqa: E402
+from sim.trial.plots import plot_estimate_vs_truth, plot_power_curve, plot_z_paths  # noqa: E402
+from sim.trial.run import DATASET  # noqa: E402
 
 
 def is_trial_run(run_dir: Path) -> bool:

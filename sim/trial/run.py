@@ -1,6 +1,6 @@
 """A trial-design run, start to finish: plan, (resume), simulate, summarise, search.
 
-Trials run in tasks of ten on any executor of ``sim.runner`` (process pool or
+Trials run in tasks of ten on any executor of ``sim.execution.runner`` (process pool or
 Dask); each task writes one Parquet part of ``trial_looks/`` atomically, so a
 killed run resumes where it stopped.
 
@@ -28,13 +28,13 @@ from typing import Callable
 import pandas as pd
 import pyarrow as pa
 
-from .. import __version__
-from ..output import finish, write_manifest, write_part, write_text_file
-from ..run import IDENTITY
-from ..scenario import LoadedScenario
-from .design import TrialDesign, TrialDesignError, randomise
-from .simulate import analyse, potential_outcomes, run_trial
-from .summary import summarise, value
+from sim import __version__
+from sim.execution.output import finish, write_manifest, write_part, write_text_file
+from sim.execution.run import IDENTITY
+from sim.scenario.load import LoadedScenario
+from sim.trial.design import TrialDesign, TrialDesignError, randomise
+from sim.trial.simulate import analyse, potential_outcomes, run_trial
+from sim.trial.summary import summarise, value
 
 DATASET = "trial_looks"
 BATCH_TRIALS = 10

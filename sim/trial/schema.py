@@ -34,7 +34,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..paramtypes import RELAPSE_GROUPS, Frozen
+from sim.scenario.types import RELAPSE_GROUPS, Frozen
 
 SURVIVAL_ENDPOINTS = ("efs", "os")
 BINARY_ENDPOINTS = ("mrd_negative", "reinduction_death", "cr2")

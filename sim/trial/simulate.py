@@ -3,7 +3,7 @@
 A trial is one replication (:func:`run_trial`):
 
 1. the first N eligible patients are simulated under every arm's strategy
-   (``sim.replication.run_replication`` with the trial's selection, so every
+   (``sim.model.replication.run_replication`` with the trial's selection, so every
    arm sees the same patients and the same draws);
 2. they are randomised (``design.randomise``);
 3. at each look, on calendar day ``L`` after the first enrolment, the trial
@@ -20,7 +20,7 @@ A trial is one replication (:func:`run_trial`):
 
 The **null trial** of the same replication gives every arm the control's
 outcomes, so type I error costs no extra simulation. ``sim.trial.run`` runs
-many trials on the executors of ``sim.runner``.
+many trials on the executors of ``sim.execution.runner``.
 """
 
 from __future__ import annotations
@@ -32,10 +32,16 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..replication import run_replication
-from .boundaries import efficacy_boundaries
-from .design import TrialDesign, randomise, strata_keys
-from .statistics import NAN_RESULT, TestResult, logrank_cox, proportions, rmst_difference
+from sim.model.replication import run_replication
+from sim.trial.boundaries import efficacy_boundaries
+from sim.trial.design import TrialDesign, randomise, strata_keys
+from sim.trial.statistics import (
+    NAN_RESULT,
+    TestResult,
+    logrank_cox,
+    proportions,
+    rmst_difference,
+)
 
 STRATUM_COLUMNS = ("relapse_group", "relapse_site", "sex", "age_years", "cns_status", "cytogenetics")
 
