@@ -165,8 +165,18 @@ def trace(process, record: PatientRecord, draws: dict[str, float]):
     env.run()
     assert set(streams.asked) == set(draws), f"declared but never drawn: {set(draws) - set(streams.asked)}"
     assert env.now == record.now_days
-    events = [(t, e, d) for t, e, d in zip(log.time_days, log.event, log.detail)]
-    return proc.value, events
+    return proc.value, described(log)
+
+
+def described(log: EventLog) -> list[tuple]:
+    """``(day, event, detail)``; with typed numbers, ``(day, event, (detail, {name: number}))``."""
+    rows = []
+    for t, e, d, cycle, grade, mrd, dose in zip(log.time_days, log.event, log.detail, log.cycle, log.grade,
+                                                log.mrd_percent, log.dose_gy):
+        typed = {k: v for k, v in (("cycle", cycle), ("grade", grade), ("mrd_percent", mrd), ("dose_gy", dose))
+                 if v is not None}
+        rows.append((t, e, (d, typed) if typed else d))
+    return rows
 
 
 def cycle_draws(therapy: str, cycle: int, u_mrd: float | None = 0.5, **overrides: float) -> dict[str, float]:
@@ -225,11 +235,11 @@ def test_chemo_two_cycles_to_remission(params) -> None:
     assert record.inpatient_days == 2 * 28.0  # chemo blocks are given in hospital
     assert record.late_treatment_failure is False and record.efs_event is False
     assert events == [
-        (30.0, "consolidation_start", "chemo cycle 1"),
-        (30.0, "adverse_event", "chemo cycle 1 grade3plus"),
-        (65.0, "mrd", f"after chemo cycle 1: {m1:.6g}%"),
-        (65.0, "consolidation_start", "chemo cycle 2"),
-        (100.0, "mrd", f"after chemo cycle 2: {m2:.6g}%"),
+        (30.0, "consolidation_start", ("chemo", {"cycle": 1})),
+        (30.0, "adverse_event", ("grade3plus", {"cycle": 1})),
+        (65.0, "mrd", ("chemo", {"cycle": 1, "mrd_percent": m1})),
+        (65.0, "consolidation_start", ("chemo", {"cycle": 2})),
+        (100.0, "mrd", ("chemo", {"cycle": 2, "mrd_percent": m2})),
     ]
 
 
@@ -249,11 +259,11 @@ def test_blinatumomab_cycle2_mrd_unassessed_still_guides_the_outcome(params) -> 
     assert (record.cycle1_mrd_percent, record.cycle2_mrd_percent) == (m1, None)
     assert record.inpatient_days == 0.0  # blinatumomab is not counted as inpatient
     assert events == [
-        (30.0, "consolidation_start", "blinatumomab cycle 1"),
-        (30.0, "adverse_event", "blinatumomab cycle 1 infection_grade3plus"),
-        (65.0, "mrd", f"after blinatumomab cycle 1: {m1:.6g}%"),
-        (65.0, "consolidation_start", "blinatumomab cycle 2"),
-        (100.0, "mrd", "after blinatumomab cycle 2: not assessed"),
+        (30.0, "consolidation_start", ("blinatumomab", {"cycle": 1})),
+        (30.0, "adverse_event", ("infection_grade3plus", {"cycle": 1})),
+        (65.0, "mrd", ("blinatumomab", {"cycle": 1, "mrd_percent": m1})),
+        (65.0, "consolidation_start", ("blinatumomab", {"cycle": 2})),
+        (100.0, "mrd", ("blinatumomab", {"cycle": 2})),
     ]
 
 
@@ -284,7 +294,7 @@ def test_stop_after_cycle1_by_mrd_status(params, therapy, m0, u_mrd, u_stop, sto
         assert outcome.mrd_percent == m1
         assert record.now_days == 65.0 and record.consolidation_cycles == 1
         assert record.cycle2_mrd_percent is None
-        assert events[-1] == (65.0, "consolidation_stopped", "after cycle 1")
+        assert events[-1] == (65.0, "consolidation_stopped", (therapy, {"cycle": 1}))
     else:
         assert record.now_days == 100.0 and record.consolidation_cycles == 2
         assert "consolidation_stopped" not in [e for _, e, _ in events]
@@ -304,7 +314,7 @@ def test_late_treatment_failure_at_the_end_of_the_cycle(params, therapy, cycle) 
     assert (record.efs_event, record.efs_days, record.efs_event_type) == (True, end, "treatment_failure")
     assert record.os_event is False
     assert getattr(record, f"cycle{cycle}_mrd_percent") is None  # no MRD after a failed cycle
-    assert events[-1] == (end, "late_treatment_failure", f"{therapy} cycle {cycle}")
+    assert events[-1] == (end, "late_treatment_failure", (therapy, {"cycle": cycle}))
 
 
 def test_toxic_death_inside_a_blinatumomab_cycle(params) -> None:
@@ -351,7 +361,7 @@ def test_relapse_cuts_a_cycle_short(params) -> None:
     assert outcome == ConsolidationOutcome("relapse", 0.5, relapse_day)
     assert record.now_days == relapse_day
     assert record.cycle1_mrd_percent is None and record.late_treatment_failure is False
-    assert events == [(30.0, "consolidation_start", "chemo cycle 1")]
+    assert events == [(30.0, "consolidation_start", ("chemo", {"cycle": 1}))]
 
 
 @pytest.mark.parametrize("therapy, relapses", [("chemo", True), ("blinatumomab", False)])
@@ -442,7 +452,7 @@ def test_blinatumomab_early_hsct_waits_for_the_donor_then_relapse_and_death(mode
     assert record.salvage == "inotuzumab"
     assert (record.os_days, record.death_cause) == (death_day, "relapse")
     assert events[-5:] == [
-        (65.0, "consolidation_stopped", "after cycle 1"),
+        (65.0, "consolidation_stopped", ("blinatumomab", {"cycle": 1})),
         (hsct_day, "hsct", "mismatched_unrelated"),
         (relapse_day, "relapse", "after_hsct"),
         (relapse_day, "salvage", "inotuzumab"),
@@ -522,10 +532,10 @@ def test_low_risk_therapy_stages_add_up(params, therapy, site, cns_status, irrad
     expected = [
         (30.0, "therapy_start", "block2"),
         (58.0, "therapy_start", THIRD_BLOCK[therapy]),
-        (58.0, "adverse_event", f"{THIRD_BLOCK[therapy]} febrile_neutropenia grade 3+"),
+        (58.0, "adverse_event", "febrile_neutropenia_grade3plus"),
         (86.0, "therapy_start", "continuation"),
         (198.0, "therapy_start", "maintenance"),
-        *([(198.0, "cranial_irradiation", "18 Gy")] if irradiated else []),
+        *([(198.0, "cranial_irradiation", (None, {"dose_gy": 18.0}))] if irradiated else []),
         (760.0, "therapy_end", None),
     ]
     assert events == expected

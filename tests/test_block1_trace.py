@@ -87,7 +87,7 @@ def events_of(log: EventLog, patient_id: int = 0) -> list[tuple[float, str, str 
 
 
 def values_of(log: EventLog, event: str, patient_id: int = 0) -> list[float | None]:
-    return [v for p, e, v in zip(log.patient_id, log.event, log.value) if p == patient_id and e == event]
+    return [v for p, e, v in zip(log.patient_id, log.event, log.grade) if p == patient_id and e == event]
 
 
 def end_of_block(u_recovery: float) -> float:
@@ -304,7 +304,7 @@ def test_one_bed_second_patient_waits_exactly_the_first_stay(model) -> None:
     assert second.eob1_day == stay_first + stay_second
     assert second.inpatient_days == stay_second
     assert events_of(log, 1)[:2] == [(stay_first, "queue", "inpatient_beds: granted"), (stay_first, "block1_start", None)]
-    assert values_of(log, "queue", 1) == [stay_first]
+    assert [w for p, e, w in zip(log.patient_id, log.event, log.wait_days) if p == 1 and e == "queue"] == [stay_first]
     assert env.now == stay_first + stay_second
 
 

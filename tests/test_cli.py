@@ -25,7 +25,8 @@ PATIENT_COLUMNS = {
     "age_years", "sex", "block1_max_grade", "block1_death", "early_treatment_failure",
     "eob1_mrd_percent", "risk_group", "randomized",
 }
-EVENT_COLUMNS = ["strategy", "replication", "patient_id", "time_days", "event", "detail", "value"]
+EVENT_COLUMNS = ["strategy", "replication", "patient_id", "time_days", "event", "detail", "cycle", "grade",
+                 "mrd_percent", "mrd_status", "dose_gy", "wait_days"]
 MANIFEST_KEYS = {"seed", "scenario_sha256", "package_version", "replications", "command_line"}
 
 
@@ -47,8 +48,8 @@ def small_toml(workdir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def seeded_run(workdir: Path, small_toml: Path) -> tuple[subprocess.CompletedProcess, Path]:
-    out = workdir / "seeded"
-    result = simulate(small_toml, "--reps", 2, "--seed", 3, "--out", out, "--workers", 1, "--quiet", cwd=workdir)
+    out = workdir / "seeded"  # given relative to the working directory; printed absolute
+    result = simulate(small_toml, "--reps", 2, "--seed", 3, "--out", "seeded", "--workers", 1, "--quiet", cwd=workdir)
     return result, out
 
 
@@ -88,6 +89,36 @@ def test_events_dataset(seeded_run) -> None:
     assert set(map(tuple, events[keys].drop_duplicates().to_numpy())) == set(map(tuple, patients[keys].to_numpy()))
 
 
+def test_parquet_storage_labels_metadata_and_typed_event_columns(seeded_run, small_toml: Path) -> None:
+    """Labels are dictionary-encoded; every part names its seed, scenario and units; numbers never hide in text."""
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, out = seeded_run
+    sha256 = load_scenario(small_toml).sha256
+    for dataset in ("patients", "events"):
+        for part in (out / dataset).glob("*.parquet"):
+            schema = pq.read_schema(part)
+            for name in ("strategy", "event", "detail", "mrd_status") if dataset == "events" else (
+                    "strategy", "relapse_group", "arm", "risk_group", "eob1_mrd_status", "death_cause"):
+                assert pa.types.is_dictionary(schema.field(name).type), (dataset, name, schema.field(name).type)
+            metadata = {k.decode(): v.decode() for k, v in schema.metadata.items()}
+            assert metadata["sim.seed"] == "3" and metadata["sim.scenario_sha256"] == sha256
+            units = json.loads(metadata["sim.units"])
+            assert units["time_days" if dataset == "events" else "efs_days"] == "days since the patient's enrolment"
+            assert units["mrd_percent" if dataset == "events" else "eob1_mrd_percent"].startswith("% of marrow")
+    events = pd.read_parquet(out / "events")  # plain pandas: labels come back as categoricals
+    assert events["event"].dtype == "category"
+    details = events["detail"].dropna().astype(str)
+    numeric = details[details.str.contains(r"\d\s*(?:%|Gy)|cycle \d|grade \d|^[\d.e+-]+$", regex=True)]
+    assert numeric.empty, numeric.unique()
+    assert events.loc[events["event"] == "block1_adverse_event", "grade"].between(3, 5).all()
+    mrd = events[events["event"] == "eob1_mrd"]
+    assert not mrd.empty and (mrd["mrd_status"].isna() | mrd["mrd_status"].isin(["negative", "positive"])).all()
+    assert (mrd["mrd_percent"].notna() == (mrd["mrd_status"] == "positive")).all()
+
+
 def test_manifest(seeded_run, small_toml: Path) -> None:
     _, out = seeded_run
     manifest = json.loads((out / "manifest.json").read_text())
@@ -97,7 +128,7 @@ def test_manifest(seeded_run, small_toml: Path) -> None:
     assert manifest["package_version"] == sim.__version__
     assert manifest["scenario_sha256"] == load_scenario(small_toml).sha256
     assert manifest["command_line"][1:] == [
-        str(small_toml), "--reps", "2", "--seed", "3", "--out", str(out), "--workers", "1", "--quiet",
+        str(small_toml), "--reps", "2", "--seed", "3", "--out", "seeded", "--workers", "1", "--quiet",
     ]
     assert manifest["patient_rows"] == 2 * SMALL_PATIENTS
 

@@ -72,3 +72,25 @@ def test_identical_events(runs) -> None:
     one, two = _events(runs[1]), _events(runs[2])
     assert len(one) > REPS * PATIENTS
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_workers_beyond_the_cores_are_capped_at_the_tasks_with_a_warning(tmp_path: Path) -> None:
+    import os
+
+    scenario = write_scenario(tmp_path, small_cohort_body(PATIENTS))
+    out = tmp_path / "many"
+    asked = 4 * (os.cpu_count() or 1) + 10
+    result = subprocess.run(
+        [str(SIMULATE), str(scenario), "--reps", str(REPS), "--seed", str(SEED), "--out", str(out),
+         "--workers", str(asked), "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    cores = os.cpu_count() or 1
+    assert result.stderr == (f"warning: --workers {asked} is more than the {cores} core{'s' if cores > 1 else ''} "
+                             "of this machine; running 2 workers (at most one per task)\n")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["workers"], manifest["workers_requested"], manifest["tasks"]) == (2, asked, 2)
+    assert len(manifest["worker_pids"]) == 2
+    assert "(2 workers, process)" in result.stdout
+    assert result.stdout.splitlines()[-1] == str(out.resolve())

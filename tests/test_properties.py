@@ -98,7 +98,7 @@ def check_cog_risk_rule(patients: pd.DataFrame, threshold_percent: float) -> Non
     early = assigned["relapse_group"].isin(EARLY_GROUPS)
     assert (assigned.loc[early, "risk_group"] == "HR").all()
     late = assigned[~early]
-    assert late["eob1_mrd_percent"].notna().all()
+    assert late["eob1_mrd_status"].notna().all()  # a result, negative (no value) or positive
     assert ((late["risk_group"] == "IR") == (late["eob1_mrd_percent"] >= threshold_percent)).all()
     assert late["risk_group"].isin(["IR", "LR"]).all()
 
@@ -159,6 +159,27 @@ def test_risk_group_follows_the_cog_rule(run) -> None:
 @given(replication_runs())
 def test_efs_never_after_os(run) -> None:
     check_efs_not_after_os(simulate(*run)[0])
+
+
+MITCL = load_scenario(AALL1331_TOML.parent / "mitcl.toml").scenario  # adds a second reinduction cycle
+
+
+def check_recorded_mrd_is_an_assay_reading(patients: pd.DataFrame, events: pd.DataFrame, limit: float) -> None:
+    """A value only for a positive result, between the detection limit and 100%; a negative has none."""
+    pairs = [(patients[f"{c}_mrd_percent"], patients[f"{c}_mrd_status"]) for c in ("eob1", "cycle1", "cycle2")]
+    for value, status in [*pairs, (events["mrd_percent"], events["mrd_status"])]:
+        recorded = value.dropna()
+        assert recorded.between(limit, 100.0).all(), recorded[~recorded.between(limit, 100.0)]
+        assert (value.notna() == (status == "positive")).all()
+        assert status.dropna().isin(["negative", "positive"]).all()
+
+
+@PROPERTY_SETTINGS
+@given(st.tuples(small_variants(MITCL), seeds, replications))
+def test_recorded_mrd_is_what_an_assay_reports(run) -> None:
+    scenario, seed, replication = run
+    patients, events = simulate(scenario, seed, replication)
+    check_recorded_mrd_is_an_assay_reading(patients, events, central_value(scenario.prognosis.mrd_detection_limit_percent))
 
 
 # --- the same checks on the shared session run --------------------------------------

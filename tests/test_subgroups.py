@@ -65,7 +65,8 @@ def test_reversed_or_flat_gradient_is_flagged() -> None:
 
 def test_mrd_bands_and_risk_cells() -> None:
     patients = pd.DataFrame({
-        "eob1_mrd_percent": [0.005, 0.05, 0.5, 5.0, None, None],
+        "eob1_mrd_percent": [None, 0.05, 0.5, 5.0, None, None],  # as recorded: a negative result has no value
+        "eob1_mrd_status": ["negative", "positive", "positive", "positive", None, None],
         "eob1_day": [30.0, 30.0, 30.0, 30.0, 30.0, None],
         "block1_death": [False, False, False, False, False, True],
         "early_treatment_failure": [False, False, False, True, False, False],

@@ -156,6 +156,79 @@ def test_killed_run_resumes_to_the_same_content(tmp_path: Path) -> None:
     assert not list(killed.rglob("*.tmp"))
 
 
+def session_processes(session: int) -> dict[int, str]:
+    """Live processes (not zombies) of a session, by /proc: pid -> command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        state, _parent, _group, sid = stat.rsplit(")", 1)[1].split()[:4]
+        if int(sid) == session and state != "Z":
+            found[int(entry.name)] = command
+    return found
+
+
+def wait_until(condition, seconds: float, what: str, step: float = 0.05):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="walks /proc")
+def test_sigkill_on_the_driver_ends_its_workers_and_resume_completes(tmp_path: Path) -> None:
+    """kill -9 on the driver: no process of the run outlives it by 5 s, no part appears after, and
+    ``--resume`` (refused while the run is alive) completes it to the content of an uninterrupted run."""
+    scenario, reps, seed = SCENARIOS / "mitcl.toml", "100", "5"
+    reference = tmp_path / "uninterrupted"
+    result = simulate(scenario, "--reps", reps, "--seed", seed, "--out", reference, "--workers", 2, "--quiet")
+    assert result.returncode == 0, result.stderr
+
+    killed = tmp_path / "killed"
+    driver = subprocess.Popen([sys.executable, "-m", "sim", str(scenario), "--reps", reps, "--seed", seed,
+                               "--out", str(killed), "--workers", "2", "--quiet"],
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def first_part():
+            assert driver.poll() is None, driver.stderr.read().decode()
+            return list((killed / "patients").glob("*.parquet")) if (killed / "patients").is_dir() else []
+
+        wait_until(first_part, 120, "the first part file")
+        workers = session_processes(driver.pid)
+        assert driver.pid in workers and len(workers) >= 3, workers  # the driver and its two workers
+        assert (killed / "run.lock").read_text().split()[0] == str(driver.pid)
+
+        for flag in ("--resume", "--overwrite"):
+            refused = simulate(scenario, "--reps", reps, "--seed", seed, "--out", killed, flag, "--workers", 1)
+            assert refused.returncode == 2
+            assert refused.stderr == (
+                f"error: {flag} {killed}: process {driver.pid} is still writing this run (run.lock); "
+                f"Suggestion: wait for it to finish or stop it (kill {driver.pid}), then try again\n")
+        assert driver.poll() is None  # the refused commands left the live run alone
+    finally:
+        os.kill(driver.pid, signal.SIGKILL)  # the driver alone: its workers must end by themselves
+        driver.wait()
+    wait_until(lambda: not session_processes(driver.pid), 5, f"the run's processes end: {session_processes(driver.pid)}")
+    parts = sorted(p.name for p in killed.rglob("*.parquet"))
+    time.sleep(1.0)
+    assert sorted(p.name for p in killed.rglob("*.parquet")) == parts  # nothing writes any more
+    assert not (killed / "manifest.json").exists()
+
+    again = simulate(scenario, "--out", killed, "--resume", "--workers", 2, "--quiet")  # the stale lock is ignored
+    assert again.returncode == 0, again.stderr
+    assert "; resumed, " in again.stdout
+    assert_same_content(reference, killed)
+    assert not (killed / "run.lock").exists()
+
+
 @pytest.mark.parametrize(
     "body, base, message",
     [

@@ -13,7 +13,7 @@ open_run``); it loads on first use, so importing an estimator stays light.
 from importlib import import_module
 
 _NOTEBOOK = (
-    "Run", "RunError", "open_run", "kaplan_meier", "Curves", "plot_survival", "arm_survival", "plot_arms",
+    "Run", "RunError", "open_run", "read_dataset", "kaplan_meier", "Curves", "plot_survival", "arm_survival", "plot_arms",
     "cumulative_incidence", "rmst", "flow", "plot_flow", "toxicity", "plot_differences", "tornado",
     "plot_tornado",
 )

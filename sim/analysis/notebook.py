@@ -36,6 +36,23 @@ ENDPOINTS = {"os": ("os_days", "os_event", "Overall survival"), "efs": ("efs_day
 REQUIRED = ("manifest.json", "patients", "summary")
 
 
+def read_dataset(path: Path) -> pd.DataFrame:
+    """A Parquet dataset as a DataFrame with plain string columns.
+
+    The files store labels (strategy, arm, event, ...) dictionary-encoded,
+    which ``pd.read_parquet`` returns as categoricals; decoding them here
+    keeps groupby and fillna behaving as on plain strings.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    for k, column in enumerate(table.schema):
+        if pa.types.is_dictionary(column.type):
+            table = table.set_column(k, column.name, table.column(k).cast(column.type.value_type))
+    return table.to_pandas()
+
+
 class RunError(Exception):
     """A directory that cannot be opened as a run; ``str()`` says what is missing."""
 
@@ -67,7 +84,7 @@ class Run:
         path = self.path / name
         if not path.exists():
             raise RunError(f"{self.path}: this run has no '{name}' dataset")
-        return pd.read_parquet(path)
+        return read_dataset(path)
 
     @cached_property
     def patients(self) -> pd.DataFrame:

@@ -44,11 +44,16 @@ def time_to_relapse_group(months: pd.Series) -> pd.Series:
 
 
 def mrd_band(patients: pd.DataFrame) -> pd.Series:
-    """EOB1 MRD band for patients who reached the end of Block 1 alive (else null)."""
+    """EOB1 MRD band for patients who reached the end of Block 1 alive (else null).
+
+    A negative result (below the 0.01% detection limit, recorded without a value) is "< 0.01%".
+    """
     mrd = patients["eob1_mrd_percent"]
     bands = pd.Series(pd.cut(mrd, [-np.inf, MRD_POSITIVE_PERCENT, 0.1, 1.0, np.inf], right=False, labels=MRD_BANDS[:4]), dtype=object)
+    negative = (patients["eob1_mrd_status"] == "negative").to_numpy(bool)
+    bands[negative] = MRD_BANDS[0]
     reached = patients["eob1_day"].notna() & ~patients["block1_death"].astype(bool)
-    bands[reached & mrd.isna()] = "unknown"
+    bands[reached & mrd.isna() & ~negative] = "unknown"
     bands[~reached] = None
     return bands
 

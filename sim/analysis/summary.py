@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.km import GroupedKaplanMeier
-from sim.clinical import MRD_POSITIVE_PERCENT, YEAR_DAYS
+from sim.clinical import YEAR_DAYS
 from sim.scenario.measures import MEASURE_LABELS, MEASURES, measure_label, measure_scale  # noqa: F401 (re-exported)
 
 Z95 = 1.959963984540054
@@ -54,7 +54,7 @@ def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
         "grade4plus": (patients["block1_max_grade"] >= 4).astype(float),
         "infection_grade3plus": (patients["block1_infection_grade"] >= 3).astype(float),
         "sepsis_grade3plus": (patients["block1_sepsis_grade"] >= 3).astype(float),
-        "mrd_negative_remission": (remission & (patients["eob1_mrd_percent"] < MRD_POSITIVE_PERCENT)).astype(float),
+        "mrd_negative_remission": (remission & (patients["eob1_mrd_status"] == "negative")).astype(float),
         "hsct": patients["hsct"].astype(float),
         "relapse": patients["relapse_day"].notna().astype(float),
         **{name: patients[name].astype(float) for name in

@@ -215,6 +215,7 @@ def execute(request: RunRequest, quiet: bool, scheduler: str | None = None, inte
     from sim.execution.run import execute as run_execute
     from sim.execution.runner import BatchResult, make_executor  # noqa: F401 (BatchResult: annotations)
 
+    request = capped_workers(request)
     scenario = request.loaded.scenario
     patients_per_replication = scenario.cohort.n_patients * len(scenario.strategies)
     started = time.perf_counter()
@@ -234,6 +235,24 @@ def execute(request: RunRequest, quiet: bool, scheduler: str | None = None, inte
             progress.update(bar, rate=f"{rate:,.0f} patients/s")
 
         return run_execute(request, executor, on_start, on_batch)
+
+
+def capped_workers(request: RunRequest) -> RunRequest:
+    """The request with at most one worker per task to run; a warning on stderr above the core count."""
+    import dataclasses
+    import os
+
+    from sim.execution.run import tasks_to_run
+    from sim.execution.runner import effective_workers
+
+    cores = os.cpu_count() or 1
+    workers = effective_workers(request.workers, tasks_to_run(request))
+    if request.workers > cores and request.executor_kind == "process":
+        click.echo(f"warning: --workers {request.workers} is more than the {_plural(cores, 'core')} of this machine; "
+                   f"running {_plural(workers, 'worker')} (at most one per task)", err=True)
+    if workers == request.workers:
+        return request
+    return dataclasses.replace(request, workers=workers, workers_requested=request.workers)
 
 
 @main.command("run")
@@ -261,6 +280,7 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
         default_run_dir,
         prepare_run_dir,
         remove_if_empty,
+        run_lock,
     )
     from sim.execution.run import RunRequest, check_resumable, identity
     from sim.execution.runner import default_workers
@@ -287,7 +307,8 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     created = prepare_run_dir(run_dir, overwrite, resume)
     interrupted = f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete"
     try:
-        manifest = execute(request, quiet, scheduler, interrupted)
+        with run_lock(run_dir):
+            manifest = execute(request, quiet, scheduler, interrupted)
     except Stopped:
         sys.exit(130)
     except KeyboardInterrupt:
@@ -309,10 +330,10 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
         " x ".join([_plural(manifest["replications"], "replication")]
                    + ([_plural(manifest["points"], "point")] if sweep is not None else [])
                    + [_plural(manifest["n_patients"], "patient"), _plural(len(manifest["strategies"]), "strategy")])
-        + f" in {manifest['elapsed_seconds']:.1f} s ({_plural(workers, 'worker')}, {executor_kind}), seed {seed}"
+        + f" in {manifest['elapsed_seconds']:.1f} s ({_plural(manifest['workers'], 'worker')}, {executor_kind}), seed {seed}"
         + (f"; resumed, {manifest['tasks_run_now']} of {manifest['tasks']} tasks run now" if manifest["resumed"] else "")
     )
-    click.echo(str(run_dir))
+    click.echo(str(run_dir.resolve()))
 
 
 run_command.context_class = _RunContext
@@ -419,10 +440,10 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
     views. Exits 1 when any target lies more than two trial standard errors
     away.
     """
-    import pandas as pd
     from rich.console import Console
     from rich.table import Table
 
+    from sim.analysis.notebook import read_dataset
     from sim.analysis.validate import compare, load_targets
     from sim.execution.run import RunRequest
     from sim.execution.runner import default_workers
@@ -435,7 +456,7 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
     with tempfile.TemporaryDirectory(prefix="simulate-validate-") as tmp:
         run_dir = Path(tmp)
         execute(RunRequest(loaded, reps, seed, run_dir, workers or default_workers(), "process", sys.argv), quiet)
-        patients = pd.read_parquet(run_dir / "patients")
+        patients = read_dataset(run_dir / "patients")
     try:
         result = compare(patients)
     except ValueError as exc:
@@ -645,7 +666,7 @@ def report_command(run_dir: Path, out) -> None:
     from sim.trial.report import is_trial_run, write_trial_report
 
     if is_trial_run(run_dir):
-        click.echo(str(write_trial_report(run_dir, out or run_dir / "report.html")))
+        click.echo(str(write_trial_report(run_dir, out or run_dir / "report.html").resolve()))
         return
     run = open_run(run_dir)
     try:
@@ -653,7 +674,7 @@ def report_command(run_dir: Path, out) -> None:
         write_text_file(written, build_report(run))
     except OutputError as exc:
         raise OutputError(f"--out {exc}" if out is not None else str(exc)) from None
-    click.echo(str(written))
+    click.echo(str(Path(written).resolve()))
 
 
 if __name__ == "__main__":

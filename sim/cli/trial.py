@@ -62,7 +62,12 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
     """
     import pandas as pd
 
-    from sim.execution.output import OutputError, default_run_dir, prepare_run_dir
+    from sim.execution.output import (
+        OutputError,
+        default_run_dir,
+        prepare_run_dir,
+        run_lock,
+    )
     from sim.execution.run import check_resumable
     from sim.execution.runner import default_workers, make_executor
     from sim.scenario.load import load_scenario
@@ -108,7 +113,7 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
         if resume:
             check_resumable(run_dir, identity(request))
         prepare_run_dir(run_dir, overwrite, resume)
-        with _progress(quiet) as progress:
+        with run_lock(run_dir), _progress(quiet) as progress:
             bar = progress.add_task(f"{loaded.scenario.name} trials", total=None, rate="")
 
             def on_start(total: int, already: int) -> None:
@@ -125,7 +130,7 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
         f"{trials} trials (+ {trials} null, {assurance_trials} assurance) x {design.settings.n_patients} patients "
         f"in {manifest['elapsed_seconds']:.1f} s ({workers} workers, {executor_kind}), seed {seed}"
     )
-    click.echo(str(run_dir))
+    click.echo(str(run_dir.resolve()))
 
 
 def _recorded(run_dir: Path | None) -> dict:

@@ -7,7 +7,9 @@ paired differences), with limited capacity ``unlimited/replication_summary/``
 (the same run with unlimited capacity) and ``capacity_effect/``, and
 ``manifest.json``. Every file is
 written under ``.staging/`` first and moved into place with ``os.replace``,
-so a reader never sees a partial file.
+so a reader never sees a partial file. While a run writes, ``run.lock``
+holds the driver's process id: ``--resume`` and ``--overwrite`` refuse a
+directory whose lock names a live process, and ignore a stale one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import shutil
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,6 +32,7 @@ DATASETS = ("patients", "events", "occupancy", "replication_summary", "summary",
 RUN_FILES = ("manifest.json", "run.json", "report.html")  # report.html: `simulate report` writes it here by default
 MANIFEST = "manifest.json"
 STAGING = ".staging"
+LOCK = "run.lock"
 
 
 class OutputError(Exception):
@@ -63,6 +66,7 @@ def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> Path |
     if resume:
         if not path.is_dir():
             raise OutputError(f"--resume {path}: no such directory; Suggestion: drop --resume to start a new run")
+        refuse_live_writer(path, "--resume")
         _check_writable(path, None)
         shutil.rmtree(path / STAGING, ignore_errors=True)  # parts a killed task left half-written
         (path / MANIFEST).unlink(missing_ok=True)
@@ -73,6 +77,7 @@ def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> Path |
                 f"--out {path}: directory is not empty; Suggestion: choose a new directory, "
                 "pass --resume to finish the run it holds, or --overwrite to replace it"
             )
+        refuse_live_writer(path, "--overwrite")
         _check_writable(path, None)
         for name in (*DATASETS, STAGING):
             shutil.rmtree(path / name, ignore_errors=True)
@@ -87,6 +92,77 @@ def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> Path |
         raise OutputError(f"--out {path}: cannot create the directory ({exc.strerror})") from None
     _check_writable(path, created)
     return created
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks (Linux), to tell a reused process id apart; None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return None if fields[0] == "Z" else fields[19]  # a zombie has exited already
+
+
+def _is_alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    if Path("/proc/self/stat").exists():
+        now = _process_start(pid)
+        return now is not None and (start is None or now == start)
+    return True
+
+
+def lock_holder(run_dir: Path) -> int | None:
+    """The live process (not this one) whose id ``run.lock`` in ``run_dir`` records, if any."""
+    try:
+        words = (run_dir / LOCK).read_text().split()
+        pid = int(words[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    start = words[1] if len(words) > 1 else None
+    return pid if pid != os.getpid() and _is_alive(pid, start) else None
+
+
+def refuse_live_writer(run_dir: Path, option: str) -> None:
+    holder = lock_holder(run_dir)
+    if holder is not None:
+        raise OutputError(
+            f"{option} {run_dir}: process {holder} is still writing this run ({LOCK}); "
+            f"Suggestion: wait for it to finish or stop it (kill {holder}), then try again"
+        )
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run.lock`` (this process's id) in ``run_dir`` while a run writes; a stale lock is replaced."""
+    lock = run_dir / LOCK
+    content = f"{os.getpid()} {_process_start(os.getpid()) or ''}\n"
+    for _ in range(2):
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            refuse_live_writer(run_dir, "--out")
+            lock.unlink(missing_ok=True)  # stale: its process has died
+            continue
+        except OSError as exc:
+            raise OutputError(f"--out {run_dir}: cannot write {LOCK} ({exc.strerror})") from None
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(content)
+        break
+    else:
+        refuse_live_writer(run_dir, "--out")
+        raise OutputError(f"--out {run_dir}: cannot take {LOCK}: another run keeps creating it")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if lock.read_text() == content:
+                lock.unlink()
 
 
 def _first_missing(path: Path) -> Path | None:
@@ -132,9 +208,26 @@ def _atomic(path: Path, write) -> None:
     os.replace(temporary, path)
 
 
-def write_part(run_dir: Path, dataset: str, part: str, table: pa.Table) -> None:
-    """Write one part file of a dataset atomically."""
+def write_part(run_dir: Path, dataset: str, part: str, table: pa.Table, metadata: dict[str, str] | None = None) -> None:
+    """Write one part file of a dataset atomically, with ``metadata`` added to its schema's."""
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     _atomic(run_dir / dataset / f"{part}.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def dictionary_encoded(table: pa.Table) -> pa.Table:
+    """Every string column as a dictionary (labels such as strategy, arm, event): compact, and categorical
+    in pandas and polars."""
+    for k, column in enumerate(table.schema):
+        if pa.types.is_string(column.type):
+            table = table.set_column(k, column.name, table.column(k).dictionary_encode())
+    return table
+
+
+def run_metadata(seed: int, scenario_sha256: str, units: dict[str, str], columns: list[str]) -> dict[str, str]:
+    """Schema metadata of a run's Parquet files: the seed, the scenario's SHA-256 and the columns' units (JSON)."""
+    return {"sim.seed": str(seed), "sim.scenario_sha256": scenario_sha256,
+            "sim.units": json.dumps({name: units[name] for name in columns if name in units})}
 
 
 def write_manifest(run_dir: Path, manifest: dict) -> None:

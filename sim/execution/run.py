@@ -42,11 +42,12 @@ from sim.execution.output import (
     MANIFEST,
     OutputError,
     finish,
+    run_metadata,
     write_manifest,
     write_part,
     write_text_file,
 )
-from sim.execution.runner import MARKER, BatchResult, pending, plan, run_tasks
+from sim.execution.runner import MARKER, BatchResult, Task, pending, plan, run_tasks
 from sim.scenario.load import LoadedScenario
 from sim.scenario.schema import CapacitySettings
 from sim.scenario.sweep import SAMPLED, point_variant
@@ -63,6 +64,7 @@ class RunRequest:
     workers: int
     executor_kind: str
     command_line: list[str]
+    workers_requested: int | None = None  # as asked for, when ``workers`` was capped
 
 
 def identity(request: RunRequest) -> dict:
@@ -90,6 +92,25 @@ def check_resumable(run_dir: Path, expected: dict) -> None:
             )
 
 
+def planned_tasks(request: RunRequest) -> tuple[list[Task], tuple | None]:
+    """Every task of the request, and for a sweep its design ``(paths, values, unit)``."""
+    scenario = request.loaded.scenario
+    sweep = scenario.sweep
+    if sweep is None:
+        return plan(request.replications), None
+    paths, values, unit = design_points(sweep, scenario, request.seed)
+    points = [dict(zip(paths, map(float, row), strict=True)) for row in values]
+    for k, point in enumerate(points):  # every point obeys the scenario's rules, before anything runs
+        point_variant(scenario, point, k)
+    return plan(request.replications, points), (paths, values, unit)
+
+
+def tasks_to_run(request: RunRequest) -> int:
+    """How many tasks the request still has to run (all of them in a new directory)."""
+    tasks, _ = planned_tasks(request)
+    return len(pending(tasks, request.run_dir)) if request.run_dir.exists() else len(tasks)
+
+
 def execute(
     request: RunRequest,
     executor: Executor,
@@ -102,14 +123,10 @@ def execute(
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     sweep = scenario.sweep
-    if sweep is None:
-        tasks, points_table = plan(request.replications), None
-    else:
-        paths, values, unit = design_points(sweep, scenario, request.seed)
-        points = [dict(zip(paths, map(float, row), strict=True)) for row in values]
-        for k, point in enumerate(points):  # every point obeys the scenario's rules, before anything runs
-            point_variant(scenario, point, k)
-        tasks = plan(request.replications, points)
+    tasks, design = planned_tasks(request)
+    points_table = None
+    if design is not None:
+        paths, values, unit = design
         points_table = pd.DataFrame(values, columns=paths).rename_axis("point").reset_index()
     if not (run_dir / IDENTITY).exists():
         write_text_file(run_dir / IDENTITY, json.dumps(identity(request), indent=1, default=str))
@@ -121,11 +138,13 @@ def execute(
     if on_start is not None:
         total = sum(t.replications for t in tasks) * (2 if sweep is None and scenario.capacity.limited else 1)
         on_start(total, total - sum(t.replications for t in todo + twin_todo))
-    results = run_tasks(scenario, request.seed, todo, run_dir, executor, on_batch, keep_patients=sweep is None)
+    results = run_tasks(scenario, request.seed, todo, run_dir, executor, on_batch, keep_patients=sweep is None,
+                        scenario_sha256=request.loaded.sha256)
     if sweep is None and scenario.capacity.limited:
         twin_dir.mkdir(exist_ok=True)
         unlimited = scenario.model_copy(update={"capacity": CapacitySettings()})
-        results += run_tasks(unlimited, request.seed, twin_todo, twin_dir, executor, on_batch, keep_patients=False)
+        results += run_tasks(unlimited, request.seed, twin_todo, twin_dir, executor, on_batch, keep_patients=False,
+                             scenario_sha256=request.loaded.sha256)
         finish(twin_dir)
         effect = capacity_effect(run_dir / MARKER, twin_dir / MARKER, scenario.strategies)
         write_part(run_dir, "capacity_effect", "part-0", pa.Table.from_pandas(effect, preserve_index=False))
@@ -140,7 +159,8 @@ def execute(
         sensitivity = analyse(sweep.design, paths, values, unit, differences, request.seed)
         write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
         write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
-    write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False))
+    write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False),
+               run_metadata(request.seed, request.loaded.sha256, {}, []))
     if scenario.economics is not None:
         _write_economics(run_dir, scenario, points_table if sweep is not None and sweep.design in SAMPLED else None,
                          request.seed)
@@ -164,7 +184,8 @@ def execute(
         "package_version": __version__,
         "command_line": request.command_line,
         "executor": request.executor_kind,
-        "workers": request.workers,
+        "workers": request.workers,  # effective: at most one per task to run
+        "workers_requested": request.workers_requested or request.workers,
         "driver_pid": os.getpid(),
         "worker_pids": sorted({b.worker_pid for b in results if b.worker_pid is not None}),
         "started_at": started_at.isoformat(),

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -29,7 +31,13 @@ from typing import Callable, Iterator
 import pyarrow as pa
 
 from sim.analysis.summary import per_replication
-from sim.execution.output import OutputError, write_part
+from sim.execution.output import (
+    OutputError,
+    dictionary_encoded,
+    run_metadata,
+    write_part,
+)
+from sim.model.records import UNITS
 from sim.model.replication import (
     realised_parameters,
     simulate_replication,
@@ -71,16 +79,22 @@ class BatchResult:
     worker_pid: int | None = None  # the process that ran the task (the driver's own with one worker)
 
 
-def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_patients: bool = True) -> BatchResult:
-    """Run one task and write its parts; the outcome-measure part is written last."""
+def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_patients: bool = True,
+             scenario_sha256: str = "") -> BatchResult:
+    """Run one task and write its parts; the outcome-measure part is written last.
+
+    Patients and events are written with their string columns dictionary-encoded; every part carries
+    the seed, the scenario's SHA-256 and the columns' units in its schema metadata.
+    """
     started = time.perf_counter()
     point_scenario = point_variant(scenario, task.values, task.point) if task.values else scenario
     results = [simulate_replication(point_scenario, seed, r) for r in range(task.first, task.stop)]
     patients = pa.concat_tables([r.patients for r in results])
     events = pa.concat_tables([r.events for r in results])
     if keep_patients:
-        write_part(run_dir, "patients", task.part, patients)
-        write_part(run_dir, "events", task.part, events)
+        for dataset, table in (("patients", patients), ("events", events)):
+            write_part(run_dir, dataset, task.part, dictionary_encoded(table),
+                       run_metadata(seed, scenario_sha256, UNITS, table.column_names))
         occupancy = [r.occupancy for r in results if r.occupancy is not None]
         if occupancy:
             write_part(run_dir, "occupancy", task.part, pa.concat_tables(occupancy))
@@ -90,7 +104,8 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     outcomes = per_replication(patients.to_pandas(), economics)
     if task.point is not None:
         outcomes.insert(0, "point", task.point)
-    write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False))
+    write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False),
+               run_metadata(seed, scenario_sha256, UNITS, list(outcomes.columns)))
     return BatchResult(task.first, task.stop, patients.num_rows, events.num_rows, time.perf_counter() - started,
                        task.point, os.getpid())
 
@@ -132,6 +147,45 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def effective_workers(requested: int, n_tasks: int) -> int:
+    """Workers worth starting: never more than the tasks to run (at least one)."""
+    return max(1, min(requested, n_tasks))
+
+
+PARENT_POLL_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _worker_init(driver_pid: int) -> None:
+    """Tie a pool worker's life to the driver's, and leave Ctrl-C to the driver.
+
+    On Linux the kernel sends the worker SIGKILL when the driver dies
+    (``prctl(PR_SET_PDEATHSIG)``); everywhere, a daemon thread ends the
+    worker once its parent is no longer the driver (it was re-parented,
+    e.g. after ``kill -9`` on the driver). Either way no orphan keeps
+    writing parts into the run directory. SIGINT is ignored: the driver
+    alone handles stopping, and ends its workers itself.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog below remains
+            pass
+    if os.getppid() != driver_pid:  # the driver died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(driver_pid,), name="driver-watchdog", daemon=True).start()
+
+
+def _watch_parent(driver_pid: int) -> None:
+    while os.getppid() == driver_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
 @contextmanager
 def make_executor(workers: int, kind: str = "process", scheduler: str | None = None) -> Iterator[Executor]:
     """An executor for ``workers`` processes: in-process, a process pool, or Dask."""
@@ -142,7 +196,8 @@ def make_executor(workers: int, kind: str = "process", scheduler: str | None = N
     if workers == 1:
         yield _InProcess()
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method())) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method()),
+                             initializer=_worker_init, initargs=(os.getpid(),)) as pool:
         yield pool
 
 
@@ -189,9 +244,11 @@ def run_tasks(
     executor: Executor,
     on_batch: Callable[[BatchResult], None] | None = None,
     keep_patients: bool = True,
+    scenario_sha256: str = "",
 ) -> list[BatchResult]:
     """Run ``tasks`` on ``executor``; parts land in ``run_dir``."""
-    futures = [executor.submit(run_task, scenario, seed, task, run_dir, keep_patients) for task in tasks]
+    futures = [executor.submit(run_task, scenario, seed, task, run_dir, keep_patients, scenario_sha256)
+               for task in tasks]
     done = []
     try:
         for future in as_completed(futures):

@@ -217,7 +217,7 @@ def _after_enrolment(env, record, strategy_name, models, streams, log, resources
         return
     if outcome.failed:
         record.eob1_mrd_percent = outcome.mrd_percent
-        log.add(record, "eob1_mrd", "unknown" if outcome.mrd_percent is None else f"{outcome.mrd_percent:.6g}%")
+        log.add(record, "eob1_mrd", "unknown" if outcome.mrd_percent is None else None, mrd_percent=outcome.mrd_percent)
         efs_event(record, log, "treatment_failure")
         partial = strategy.after == "blinatumomab_with_partial_responders" and streams.uniform(
             "partial_response.share", record.patient_id

@@ -3,6 +3,12 @@
 Processes only append; nothing here computes statistics. ``None`` (null in
 Parquet) means "did not happen" or "unknown", never a sentinel value.
 All times are days from the patient's own enrolment.
+
+MRD: the processes carry the continuous latent level of residual disease
+(capped at 100%), which drives the model; the tables record what a flow
+assay reports (:func:`mrd_reading`): below the detection limit the status
+``negative`` and a null value, else ``positive`` and the value; null status
+when no result exists.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ PATIENT_SCHEMA = pa.schema(
         ("early_treatment_failure", pa.bool_()),
         ("eob1_day", pa.float64()),
         ("eob1_mrd_percent", pa.float64()),
+        ("eob1_mrd_status", pa.string()),
         ("risk_group", pa.string()),
         ("not_assigned_reason", pa.string()),
         ("randomized", pa.bool_()),
@@ -63,7 +70,9 @@ PATIENT_SCHEMA = pa.schema(
         ("off_protocol_therapy", pa.string()),
         ("consolidation_cycles", pa.int8()),
         ("cycle1_mrd_percent", pa.float64()),
+        ("cycle1_mrd_status", pa.string()),
         ("cycle2_mrd_percent", pa.float64()),
+        ("cycle2_mrd_status", pa.string()),
         ("late_treatment_failure", pa.bool_()),
         ("donor_type", pa.string()),
         ("hsct", pa.bool_()),
@@ -97,11 +106,51 @@ EVENT_SCHEMA = pa.schema(
         ("time_days", pa.float64()),
         ("event", pa.string()),
         ("detail", pa.string()),
-        ("value", pa.float64()),
+        ("cycle", pa.int8()),
+        ("grade", pa.int8()),
+        ("mrd_percent", pa.float64()),
+        ("mrd_status", pa.string()),
+        ("dose_gy", pa.float64()),
+        ("wait_days", pa.float64()),
     ]
 )
 
-_PATIENT_FIELDS = tuple(PATIENT_SCHEMA.names)
+# Each column's unit (written into the Parquet schema metadata); columns not named have none.
+UNITS = {
+    **{name: "days since the patient's enrolment" for name in PATIENT_SCHEMA.names + EVENT_SCHEMA.names
+       if name.endswith("_days") or name.endswith("_day")},
+    "enrolment_day": "days since the start of accrual",
+    "inpatient_days": "days",
+    "block1_bed_wait_days": "days",
+    "months_to_relapse": "months from diagnosis",
+    "age_years": "years",
+    **{name: "% of marrow mononuclear cells (flow MRD; null when negative or unknown)"
+       for name in PATIENT_SCHEMA.names + EVENT_SCHEMA.names if name.endswith("mrd_percent")},
+    **{name: "CTCAE grade" for name in PATIENT_SCHEMA.names + EVENT_SCHEMA.names
+       if name.endswith("_grade") or name == "grade"},
+    "dose_gy": "Gy",
+}
+
+MRD_COLUMNS = ("eob1_mrd_percent", "cycle1_mrd_percent", "cycle2_mrd_percent")
+MRD_NEGATIVE, MRD_POSITIVE = "negative", "positive"
+
+
+def mrd_reading(level_percent: float | None, detection_limit_percent: float) -> tuple[float | None, str | None]:
+    """What a flow assay reports for a latent MRD level: ``(value, status)``.
+
+    Below the detection limit: ``(None, "negative")``; at or above it:
+    ``(level, "positive")`` (the level is at most 100%); no result:
+    ``(None, None)``.
+    """
+    if level_percent is None:
+        return None, None
+    if level_percent < detection_limit_percent:
+        return None, MRD_NEGATIVE
+    return min(level_percent, 100.0), MRD_POSITIVE
+
+
+_STATUS_COLUMNS = tuple(name.replace("_percent", "_status") for name in MRD_COLUMNS)
+_PATIENT_FIELDS = tuple(name for name in PATIENT_SCHEMA.names if name not in _STATUS_COLUMNS)
 _CONSTANT_FIELDS = ("strategy", "replication")
 # Facts that are false until a phase makes them true, and running totals. `block1_death` and
 # `early_treatment_failure` turn null when follow-up ends inside reinduction (not known).
@@ -128,8 +177,10 @@ PatientRecord = make_dataclass(
     slots=True, eq=False,
     namespace={"__doc__": """One patient's flat row, filled in by the phases as the patient moves.
 
-    Every column of ``PATIENT_SCHEMA`` is a field (``None`` until a phase sets
-    it, except the facts in ``_STARTING_VALUES``). Four fields are not
+    Every column of ``PATIENT_SCHEMA`` but the MRD status columns is a field
+    (``None`` until a phase sets it, except the facts in ``_STARTING_VALUES``);
+    the ``*_mrd_percent`` fields hold the latent level, which the table turns
+    into the assay's reading and status. Four fields are not
     written out: ``now_days``, the patient's own clock (days since
     enrolment), advanced only by :func:`sim.model.phases.common.wait` so recorded
     times add up exactly; ``resistance_z``, the latent disease resistance from
@@ -148,28 +199,35 @@ _written_values = attrgetter(*_WRITTEN_FIELDS)
 class EventLog:
     """Event rows of one (strategy, replication): one tuple per event, in the order logged.
 
-    ``patient_id``, ``time_days``, ``event``, ``detail`` and ``value`` read
-    the rows as columns (for tests and traces).
+    ``detail`` is a label (a name, never a number); numbers go in typed
+    fields: ``cycle``, ``grade``, ``mrd_percent`` (the latent level; the
+    table records the assay's reading), ``dose_gy`` and ``wait_days`` (a
+    queue). ``patient_id``, ``time_days``, ``event``, ``detail``, ``cycle``,
+    ``grade``, ``mrd_percent``, ``dose_gy`` and ``wait_days`` read the rows as
+    columns (for tests and traces).
     """
 
     __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.rows: list[tuple[int, float, str, str | None, float | None]] = []
+        self.rows: list[tuple] = []
 
-    def add(self, record: PatientRecord, event: str, detail: str | None = None, value: float | None = None) -> None:
-        """An event now, on the patient's clock: text ``detail`` and a number ``value``, each optional."""
-        self.rows.append((record.patient_id, record.now_days, event, detail, value))
+    def add(self, record: PatientRecord, event: str, detail: str | None = None, *, cycle: int | None = None,
+            grade: int | None = None, mrd_percent: float | None = None, dose_gy: float | None = None,
+            wait_days: float | None = None) -> None:
+        """An event now, on the patient's clock, with an optional label and typed numbers."""
+        self.rows.append(
+            (record.patient_id, record.now_days, event, detail, cycle, grade, mrd_percent, dose_gy, wait_days)
+        )
 
-    def add_at(
-        self, record: PatientRecord, day: float, event: str, detail: str | None = None, value: float | None = None
-    ) -> None:
+    def add_at(self, record: PatientRecord, day: float, event: str, detail: str | None = None, *,
+               grade: int | None = None) -> None:
         """An event at ``day`` on the patient's clock, possibly written ahead of time (no SimPy wait).
 
         The caller guarantees that no row added later for this patient has an
         earlier day: the table keeps each patient's rows in the order added.
         """
-        self.rows.append((record.patient_id, day, event, detail, value))
+        self.rows.append((record.patient_id, day, event, detail, None, grade, None, None, None))
 
     def _column(self, k: int) -> list:
         return [row[k] for row in self.rows]
@@ -178,7 +236,11 @@ class EventLog:
     time_days = property(lambda self: self._column(1))
     event = property(lambda self: self._column(2))
     detail = property(lambda self: self._column(3))
-    value = property(lambda self: self._column(4))
+    cycle = property(lambda self: self._column(4))
+    grade = property(lambda self: self._column(5))
+    mrd_percent = property(lambda self: self._column(6))
+    dose_gy = property(lambda self: self._column(7))
+    wait_days = property(lambda self: self._column(8))
 
 
 def _constant_columns(strategy: str, replication: int, n: int) -> list[pa.Array]:
@@ -188,23 +250,40 @@ def _constant_columns(strategy: str, replication: int, n: int) -> list[pa.Array]
     ]
 
 
-def patients_table(strategy: str, replication: int, records: list[PatientRecord]) -> pa.Table:
-    columns = _constant_columns(strategy, replication, len(records))
+def _readings(levels, limit: float) -> tuple[list, list]:
+    readings = [mrd_reading(level, limit) for level in levels]
+    return [value for value, _ in readings], [status for _, status in readings]
+
+
+def patients_table(strategy: str, replication: int, records: list[PatientRecord],
+                   mrd_detection_limit_percent: float) -> pa.Table:
+    """The records as a table; latent MRD levels become assay readings (value and status)."""
     values = list(zip(*map(_written_values, records))) if records else [()] * len(_WRITTEN_FIELDS)
-    for name, column in zip(_WRITTEN_FIELDS, values):
-        columns.append(pa.array(column, PATIENT_SCHEMA.field(name).type))
+    by_name = dict(zip(_WRITTEN_FIELDS, values))
+    for name in MRD_COLUMNS:
+        by_name[name], by_name[name.replace("_percent", "_status")] = _readings(
+            by_name[name], mrd_detection_limit_percent)
+    columns = _constant_columns(strategy, replication, len(records))
+    for name in PATIENT_SCHEMA.names[len(_CONSTANT_FIELDS):]:
+        columns.append(pa.array(by_name[name], PATIENT_SCHEMA.field(name).type))
     return pa.Table.from_arrays(columns, schema=PATIENT_SCHEMA)
 
 
-def events_table(strategy: str, replication: int, log: EventLog) -> pa.Table:
+def events_table(strategy: str, replication: int, log: EventLog, mrd_detection_limit_percent: float) -> pa.Table:
     """The log as a table, each patient's rows together (by patient, then in the order logged)."""
     rows = sorted(log.rows, key=itemgetter(0))  # stable: a patient's rows keep their order
-    patient_id, time_days, event, detail, value = zip(*rows) if rows else ([],) * 5
+    patient_id, time_days, event, detail, cycle, grade, mrd_level, dose_gy, wait_days = zip(*rows) if rows else ([],) * 9
+    mrd_percent, mrd_status = _readings(mrd_level, mrd_detection_limit_percent)
     columns = _constant_columns(strategy, replication, len(rows)) + [
         pa.array(patient_id, pa.int32()),
         pa.array(time_days, pa.float64()),
         pa.array(event, pa.string()),
         pa.array(detail, pa.string()),
-        pa.array(value, pa.float64()),
+        pa.array(cycle, pa.int8()),
+        pa.array(grade, pa.int8()),
+        pa.array(mrd_percent, pa.float64()),
+        pa.array(mrd_status, pa.string()),
+        pa.array(dose_gy, pa.float64()),
+        pa.array(wait_days, pa.float64()),
     ]
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)

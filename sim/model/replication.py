@@ -122,8 +122,9 @@ def simulate_replication(
             env.process(occupancy_monitor(env, resources, occupancy))
             env.run(until=env.all_of(processes))
             occupancy_tables.append(occupancy_table(strategy, replication, occupancy))
-        patient_tables.append(patients_table(strategy, replication, records))
-        event_tables.append(events_table(strategy, replication, log))
+        limit = params.prognosis.mrd_detection_limit_percent
+        patient_tables.append(patients_table(strategy, replication, records, limit))
+        event_tables.append(events_table(strategy, replication, log, limit))
     return ReplicationResult(
         pa.concat_tables(patient_tables), pa.concat_tables(event_tables),
         pa.concat_tables(occupancy_tables) if occupancy_tables else None,

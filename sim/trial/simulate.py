@@ -32,7 +32,6 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from sim.clinical import MRD_POSITIVE_PERCENT
 from sim.model.replication import run_replication
 from sim.trial.boundaries import efficacy_boundaries
 from sim.trial.design import TrialDesign, randomise, strata_keys
@@ -88,8 +87,7 @@ def _endpoint(frame: pd.DataFrame, endpoint: str) -> tuple[np.ndarray, np.ndarra
     in_remission = ~died & ~frame["early_treatment_failure"].to_numpy(bool)
     if endpoint == "cr2":
         return known, in_remission
-    mrd = frame["eob1_mrd_percent"].to_numpy(float)
-    return known, in_remission & (np.nan_to_num(mrd, nan=np.inf) < MRD_POSITIVE_PERCENT)
+    return known, in_remission & (frame["eob1_mrd_status"] == "negative").to_numpy(bool)
 
 
 @lru_cache(maxsize=4096)

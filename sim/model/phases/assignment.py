@@ -73,7 +73,7 @@ def assignment(
         return Allocation(risk_group=None, arm=None, alive=True)
 
     record.eob1_mrd_percent = mrd_percent
-    log.add(record, "eob1_mrd", "unknown" if mrd_percent is None else f"{mrd_percent:.6g}%")
+    log.add(record, "eob1_mrd", "unknown" if mrd_percent is None else None, mrd_percent=mrd_percent)
     risk = cog_risk_group(record.relapse_group, mrd_percent if mrd_percent is not None else 0.0,
                           params.ir_mrd_threshold_percent)
     record.risk_group = risk

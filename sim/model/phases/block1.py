@@ -335,7 +335,7 @@ def block1(
             yield from race(env, record, start + day)  # stops at the censor day
             _unobserved(record)
             return _release(beds, request, ended_early)
-        log.add_at(record, start + day, "block1_adverse_event", name, float(grade))
+        log.add_at(record, start + day, "block1_adverse_event", name, grade=grade)
 
     if death_cause is not None:
         if (yield from race(env, record, start + death_day)) == "censored":

@@ -106,7 +106,7 @@ def queue_for(
     waited = record.now_days - asked_day
     setattr(record, column, (getattr(record, column) or 0.0) + waited)
     if waited > 0:
-        log.add(record, "queue", f"{resource.name}: {'granted' if winner == 'done' else winner}", waited)
+        log.add(record, "queue", f"{resource.name}: {'granted' if winner == 'done' else winner}", wait_days=waited)
     return (request, winner) if winner == "done" else (None, winner)
 # EFS events after which a patient is in the "after relapse" state (progressive disease).
 PROGRESSION_EVENTS = ("relapse", "treatment_failure")

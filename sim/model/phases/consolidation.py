@@ -109,7 +109,7 @@ def consolidation(
         stop = block.stop_after_cycle1_prob
         stop_prob = stop.mrd_negative if mrd is not None and mrd < effects.mrd_detection_limit_percent else stop.mrd_positive
         if cycle == 2 and streams.uniform(f"consolidation.{therapy}.stop_after_cycle1", i) < stop_prob:
-            log.add(record, "consolidation_stopped", "after cycle 1")
+            log.add(record, "consolidation_stopped", therapy, cycle=1)
             break
         resource = None if resources is None else (resources.beds if therapy == "chemo" else resources.blinatumomab)
         place = None
@@ -121,10 +121,10 @@ def consolidation(
         record.consolidation_cycles = cycle
         start = record.now_days
         key = f"consolidation.{therapy}.cycle{cycle}"
-        log.add(record, "consolidation_start", f"{therapy} cycle {cycle}")
+        log.add(record, "consolidation_start", therapy, cycle=cycle)
         for name, prob in (("grade3plus", block.grade3plus_prob), ("infection_grade3plus", block.infection_grade3plus_prob)):
             if streams.uniform(f"{key}.{name}", i) < getattr(prob, f"cycle{cycle}"):
-                log.add(record, "adverse_event", f"{therapy} cycle {cycle} {name}")
+                log.add(record, "adverse_event", name, cycle=cycle)
         death_day = math.inf
         if streams.uniform(f"{key}.toxic_death", i) < block.toxic_death_prob:
             death_day = start + streams.uniform(f"{key}.toxic_death_day", i) * block.duration_days
@@ -153,13 +153,13 @@ def consolidation(
         if streams.uniform(f"{key}.late_failure", i) < block.late_failure_prob:
             record.late_treatment_failure = True
             efs_event(record, log, "treatment_failure")
-            log.add(record, "late_treatment_failure", f"{therapy} cycle {cycle}")
+            log.add(record, "late_treatment_failure", therapy, cycle=cycle)
             return ConsolidationOutcome("late_failure", mrd, relapse_day)
         if mrd > 0:
             noise = params.mrd_response_sd * streams.normal(f"{key}.mrd", i)
             mrd = min(MRD_MAX_PERCENT, 10.0 ** (math.log10(mrd) - block.mrd_log10_reduction + noise))
         unassessed = cycle == 2 and streams.uniform(f"{key}.mrd_unassessed", i) < block.mrd_unassessed_after_cycle2_prob
         setattr(record, f"cycle{cycle}_mrd_percent", None if unassessed else mrd)
-        log.add(record, "mrd", f"after {therapy} cycle {cycle}: " + ("not assessed" if unassessed else f"{mrd:.6g}%"))
+        log.add(record, "mrd", therapy, cycle=cycle, mrd_percent=None if unassessed else mrd)
         relapse_day = max(record.now_days, no_hsct_relapse_day(record, params, randomisation_day, mrd, effects, streams))
     return ConsolidationOutcome("remission", mrd, relapse_day)

@@ -105,7 +105,7 @@ def low_risk_therapy(
         if stage in ("block3", "blinatumomab_block"):
             for name in ("febrile_neutropenia", "infection", "sepsis"):
                 if streams.uniform(f"low_risk.{name}", i) < getattr(getattr(params, f"block3_{name}_prob"), therapy):
-                    log.add(record, "adverse_event", f"{stage} {name} grade 3+")
+                    log.add(record, "adverse_event", f"{name}_grade3plus")
         stage_start = day
         day += days
         start_therapy_block(record, day)  # maintenance is counted as remission off (intensive) therapy
@@ -117,7 +117,7 @@ def low_risk_therapy(
             return _stop(record, log, outcome, relapse_day)
     log.add(record, "therapy_start", "maintenance")
     if record.cns_status == "CNS3" or record.relapse_site in ("isolated_cns", "marrow_cns"):
-        log.add(record, "cranial_irradiation", "18 Gy")
+        log.add(record, "cranial_irradiation", dose_gy=18.0)
     end = start + params.therapy_total_days
     if waited_days:
         end += waited_days

@@ -48,7 +48,7 @@ def second_cycle(
             return Block1Outcome(died=False, failed=True, mrd_percent=None, censored=True)
     start = record.now_days
     record.reinduction_cycles = 2
-    log.add(record, "reinduction_cycle_start", "cycle 2")
+    log.add(record, "reinduction_cycle_start", cycle=2)
     length = block.therapy_days - block.count_recovery_extra_days_mean * math.log1p(
         -streams.uniform("second_cycle.count_recovery", i)
     )
@@ -68,12 +68,12 @@ def second_cycle(
         # A death in reinduction, whichever cycle: recorded as the reinduction's death.
         record.block1_death, record.block1_death_day, record.block1_death_cause = True, record.now_days, "toxicity"
         record.block1_max_grade, record.early_treatment_failure = 5, False
-        log.add(record, "block1_death", "toxicity (cycle 2)")
+        log.add(record, "block1_death", "toxicity", cycle=2)
         death(record, log, "toxicity")
         return Block1Outcome(died=True, failed=False, mrd_percent=None)
     if streams.uniform("second_cycle.cr", i) >= params.second_cycle_cr_prob:
-        log.add(record, "reinduction_failure", "after cycle 2")
+        log.add(record, "reinduction_failure", cycle=2)
         return Block1Outcome(died=False, failed=True, mrd_percent=None)
     mrd = min(MRD_MAX_PERCENT, 10.0 ** (model.mrd_mu[record.relapse_group] + block.mrd_log10_sd * record.resistance_z))
-    log.add(record, "remission", f"after cycle 2, MRD {mrd:.6g}%")
+    log.add(record, "remission", cycle=2, mrd_percent=mrd)
     return Block1Outcome(died=False, failed=False, mrd_percent=mrd)
