@@ -116,11 +116,15 @@ def test_survivor_without_adverse_events(model, params) -> None:
     assert record.block1_death is False and record.block1_death_day is None and record.block1_death_cause is None
     assert record.early_treatment_failure is False
     assert events_of(log) == [(0.0, "block1_start", None), (end, "block1_end", None)]
-    # MRD = 10^(mu + sd z), mu set so that P(MRD >= 0.01%) = 0.507 in late BM relapse.
-    sd = params.block1.mrd_log10_sd
-    mu = math.log10(0.01) - sd * NormalDist().inv_cdf(1 - 0.507)
+    # In remission the level is the parent log-normal's below 5%, at the patient's rank among
+    # remissions; mu makes P(MRD >= 0.01%) = 0.507 in late BM relapse, failures (2.03%) counted positive.
+    phi, sd = NormalDist(), params.block1.mrd_log10_sd
+    mu = model.mrd["bm_ge36"].mu
+    below = phi.cdf((math.log10(5) - mu) / sd)
+    assert 1 - phi.cdf((math.log10(0.01) - mu) / sd) / below == pytest.approx((0.507 - 0.0203) / (1 - 0.0203), rel=1e-6)
+    rank = phi.cdf(-1.0) / phi.cdf(phi.inv_cdf(1 - 0.0203))
     assert outcome.died is False and outcome.failed is False
-    assert outcome.mrd_percent == pytest.approx(10 ** (mu + sd * -1.0), rel=1e-9)
+    assert outcome.mrd_percent == pytest.approx(10 ** (mu + sd * phi.inv_cdf(rank * below)), rel=1e-6)
 
 
 def test_grade_probabilities_reproduce_the_cohort_rates(model, params) -> None:
@@ -266,7 +270,7 @@ def test_older_patients_carry_the_toxic_death_relative_risk(model, params) -> No
 @pytest.mark.parametrize("u_unknown, mrd_known", [(0.0, False), (0.5, True)])
 def test_early_treatment_failure(model, u_unknown: float, mrd_known: bool) -> None:
     # P(failure) in late BM is 0.0203: failure when z > z_0.9797 (about 2.05).
-    assert model.failure_z["bm_ge36"] == pytest.approx(NormalDist().inv_cdf(1 - 0.0203), rel=1e-9)
+    assert model.mrd["bm_ge36"].failure_z == pytest.approx(NormalDist().inv_cdf(1 - 0.0203), rel=1e-9)
     record = patient(resistance_z=3.0)
     draws = {**SURVIVOR_DRAWS, "block1.failure_mrd_unknown": u_unknown}
     _, log, (outcome,) = run(model, [record], FixedStreams(1, draws))

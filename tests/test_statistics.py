@@ -180,10 +180,22 @@ def test_mrd_positive_among_risk_assigned(patients, params, group: str) -> None:
 
 
 def test_ir_among_risk_assigned_late_bm(patients, params) -> None:
-    """IR iff MRD >= 0.1%, one log above the positivity threshold: z > z_pos + 1/sd."""
+    """IR iff MRD >= 0.1%: among remissions, the parent log-normal's share in [0.1%, 5%) of its share below 5%,
+    with mu solved so that P(MRD >= 0.01%) is the group's parameter (sim.model.phases.mrd)."""
     m, f = params.block1.mrd_ge_0_01_prob.bm_ge36, params.block1.early_treatment_failure_prob.bm_ge36
-    z_ir = PHI.inv_cdf(1 - m) + 1 / params.block1.mrd_log10_sd
-    expected = (1 - PHI.cdf(z_ir) - f) / (1 - f)
+    sd = params.block1.mrd_log10_sd
+    share = (m - f) / (1 - f)  # P(>= 0.01% | remission)
+    # solve mu by bisection, independently of the model's solver
+    low, high = -30.0, 30.0
+    for _ in range(200):
+        mu = (low + high) / 2
+        below = PHI.cdf((math.log10(5) - mu) / sd)
+        if 1 - PHI.cdf((-2 - mu) / sd) / below < share:
+            low = mu
+        else:
+            high = mu
+    below = PHI.cdf((math.log10(5) - mu) / sd)
+    expected = 1 - PHI.cdf((-1 - mu) / sd) / below
     assert_rate(_late_and_assigned(patients, "bm_ge36")["risk_group"] == "IR", expected, "IR | assigned late BM")
 
 

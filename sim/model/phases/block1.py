@@ -27,9 +27,9 @@ Clinical steps, in order, for one patient:
 5. **End of block** at day 28 plus an exponential wait for count recovery.
 6. **Response.** The patient's latent disease resistance ``z`` sets both
    early treatment failure (the top ``p_fail`` tail of ``z`` in the group) and
-   the end-of-block marrow MRD level ``10^(mu_g + sd z)`` percent, where
-   ``mu_g`` makes ``P(MRD >= 0.01%)`` equal the group's parameter. A share of
-   failures have no MRD result.
+   the end-of-block marrow MRD level, below 5% blasts in remission and at or
+   above it in failure, with ``P(MRD >= 0.01%)`` the group's parameter
+   (``sim.model.phases.mrd``). A share of failures have no MRD result.
 
 Parameters: ``[block1]`` of the scenario (AALL1331-all sections 3.1-3.3).
 Streams: ``block1.*``.
@@ -43,11 +43,11 @@ from typing import Generator
 
 import simpy
 from scipy.optimize import brentq
-from scipy.special import expit, ndtri
+from scipy.special import expit
 
-from sim.clinical import MRD_MAX_PERCENT, MRD_POSITIVE_PERCENT
 from sim.model.cohort import ETHNICITIES, CaseMix
 from sim.model.phases.common import queue_for, race, start_therapy_block
+from sim.model.phases.mrd import MrdGroup
 from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.scenario.schema import Block1Params, EventRates
@@ -92,8 +92,7 @@ class Block1Model:
     grade4_intercept: float
     grade3_log_or: float
     grade4_log_or: float
-    failure_z: dict[str, float]
-    mrd_mu: dict[str, float]
+    mrd: dict[str, MrdGroup]  # relapse group -> response and MRD map (sim.model.phases.mrd)
     infection_multiplier: dict[str, tuple[float, float]]  # ae group -> (grade 3+, grade 4+)
     # (age band, sex, ae group) -> per named event (grade 3+, grade 4+): computed once, read per patient
     event_rate_table: dict[tuple[str, str, str], tuple[tuple[float, float], ...]]
@@ -115,12 +114,11 @@ class Block1Model:
         log_or3 = math.log(params.grade3plus_or_hispanic_or_asian)
         log_or4 = math.log(params.grade4plus_or_hispanic)
 
-        sd = params.mrd_log10_sd
-        failure_z, mrd_mu = {}, {}
-        for group in RELAPSE_GROUPS:
-            failure_z[group] = float(ndtri(1 - getattr(params.early_treatment_failure_prob, group)))
-            z_positive = float(ndtri(1 - getattr(params.mrd_ge_0_01_prob, group)))
-            mrd_mu[group] = math.log10(MRD_POSITIVE_PERCENT) - sd * z_positive
+        mrd = {
+            group: MrdGroup.solve(getattr(params.early_treatment_failure_prob, group),
+                                  getattr(params.mrd_ge_0_01_prob, group), params.mrd_log10_sd)
+            for group in RELAPSE_GROUPS
+        }
 
         ae_weights = {a: 0.0 for a in AE_GROUPS}
         for group in RELAPSE_GROUPS:
@@ -159,8 +157,7 @@ class Block1Model:
             grade4_intercept=grade4_intercept,
             grade3_log_or=log_or3,
             grade4_log_or=log_or4,
-            failure_z=failure_z,
-            mrd_mu=mrd_mu,
+            mrd=mrd,
             infection_multiplier=infection_multiplier,
             event_rate_table=event_rate_table,
             grade_table=grade_table,
@@ -363,9 +360,9 @@ def block1(
 
     # 6. response
     z = record.resistance_z
-    failed = z > model.failure_z[group]
+    failed = model.mrd[group].failed(z)
     record.early_treatment_failure = failed
-    mrd = min(MRD_MAX_PERCENT, 10.0 ** (model.mrd_mu[group] + params.mrd_log10_sd * z))
+    mrd = model.mrd[group].level(z)
     if failed and streams.uniform("block1.failure_mrd_unknown", i) < params.mrd_unknown_after_failure_prob:
         mrd = None
     if failed:

@@ -22,7 +22,6 @@ from typing import Generator
 
 import simpy
 
-from sim.clinical import MRD_MAX_PERCENT
 from sim.model.phases.block1 import Block1Model, Block1Outcome
 from sim.model.phases.common import death, queue_for, race, start_therapy_block
 from sim.model.records import EventLog, PatientRecord
@@ -74,6 +73,6 @@ def second_cycle(
     if streams.uniform("second_cycle.cr", i) >= params.second_cycle_cr_prob:
         log.add(record, "reinduction_failure", cycle=2)
         return Block1Outcome(died=False, failed=True, mrd_percent=None)
-    mrd = min(MRD_MAX_PERCENT, 10.0 ** (model.mrd_mu[record.relapse_group] + block.mrd_log10_sd * record.resistance_z))
+    mrd = model.mrd[record.relapse_group].level_after_second_cycle(record.resistance_z)
     log.add(record, "remission", cycle=2, mrd_percent=mrd)
     return Block1Outcome(died=False, failed=False, mrd_percent=mrd)
