@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.clinical import REMISSION_BLAST_PERCENT
 from sim.model.phases.assignment import EARLY_GROUPS
 from sim.scenario.distributions import central_value
 from sim.scenario.load import load_scenario
@@ -174,12 +175,25 @@ def check_recorded_mrd_is_an_assay_reading(patients: pd.DataFrame, events: pd.Da
         assert status.dropna().isin(["negative", "positive"]).all()
 
 
+def check_no_remission_with_5_percent_blasts(patients: pd.DataFrame, events: pd.DataFrame) -> None:
+    """Morphological remission is fewer than 5% blasts: no patient recorded in remission, nor any
+    remission event, carries an MRD of 5% or more; no early treatment failure with a result has less."""
+    in_remission = patients["block1_death"].eq(False) & patients["early_treatment_failure"].eq(False)
+    high = patients[in_remission & (patients["eob1_mrd_percent"] >= REMISSION_BLAST_PERCENT)]
+    assert high.empty, high[KEYS + ["reinduction_cycles", "eob1_mrd_percent"]]
+    remission = events[events["event"] == "remission"]
+    assert not (remission["mrd_percent"] >= REMISSION_BLAST_PERCENT).any()
+    failed_cycle1 = patients["early_treatment_failure"].eq(True) & patients["reinduction_cycles"].eq(1)
+    assert not (patients.loc[failed_cycle1, "eob1_mrd_percent"] < REMISSION_BLAST_PERCENT).any()
+
+
 @PROPERTY_SETTINGS
 @given(st.tuples(small_variants(MITCL), seeds, replications))
 def test_recorded_mrd_is_what_an_assay_reports(run) -> None:
     scenario, seed, replication = run
     patients, events = simulate(scenario, seed, replication)
     check_recorded_mrd_is_an_assay_reading(patients, events, central_value(scenario.prognosis.mrd_detection_limit_percent))
+    check_no_remission_with_5_percent_blasts(patients, events)
 
 
 # --- the same checks on the shared session run --------------------------------------
