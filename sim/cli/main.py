@@ -48,11 +48,54 @@ QUIET_OPTION = click.option("--quiet", is_flag=True, help="No progress bar.")
 
 
 def EXECUTOR_OPTIONS(command):
-    """--executor and --scheduler, shared by every command that runs replications."""
+    """--workers, --executor and --scheduler, shared by every command that runs replications on an executor."""
     command = click.option("--scheduler", default=None,
                            help="Address of an existing Dask scheduler (with --executor dask).")(command)
-    return click.option("--executor", "executor_kind", type=click.Choice(["process", "dask"]), default="process",
-                        show_default=True, help="Local process pool, or Dask (a local cluster, or --scheduler).")(command)
+    command = click.option("--executor", "executor_kind", type=click.Choice(["process", "dask"]), default="process",
+                           show_default=True, help="Local process pool, or Dask (a local cluster, or --scheduler).")(command)
+    return WORKERS_OPTION(command)
+
+
+def scenario_command(name: str):
+    """A ``simulate`` subcommand whose argument is a scenario file."""
+
+    def decorate(command):
+        command = click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))(command)
+        return main.command(name)(command)
+
+    return decorate
+
+
+def seed_option(help: str):
+    """--seed: a root seed in the range ``numpy.random.SeedSequence`` is given (63 bits)."""
+    return click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None, help=help)
+
+
+def out_option(help: str):
+    """--out: the directory a run writes into."""
+    return click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, help=help)
+
+
+def resume_options(resume_help: str):
+    """--resume and --overwrite: what to do with a run already in --out."""
+
+    def decorate(command):
+        command = click.option("--overwrite", is_flag=True,
+                               help="Replace the run in a non-empty --out directory.")(command)
+        return click.option("--resume", is_flag=True, help=resume_help)(command)
+
+    return decorate
+
+
+def check_executor_and_resume(executor_kind: str, scheduler: str | None, resume: bool, out: Path | None,
+                              run: str = "run") -> None:
+    """The option combinations every resumable command refuses (raises ``OutputError``)."""
+    from sim.execution.output import OutputError
+
+    if scheduler is not None and executor_kind != "dask":
+        raise OutputError("--scheduler needs --executor dask")
+    if resume and out is None:
+        raise OutputError(f"--resume needs --out DIR: the {run} to finish")
 
 
 def _plural(n: int, word: str) -> str:
@@ -255,18 +298,13 @@ def capped_workers(request: RunRequest) -> RunRequest:
     return dataclasses.replace(request, workers=workers, workers_requested=request.workers)
 
 
-@main.command("run")
-@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@scenario_command("run")
 @click.option("--reps", type=click.IntRange(min=1), default=None,
               help="Monte Carlo replications (per point of a sweep) [default: the scenario's; with --resume, the run's own].")
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
-              help="Root seed [default: a fresh one, recorded in the manifest; with --resume, the run's own].")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Output directory [default: a new outputs/<scenario>/<time>/].")
-@WORKERS_OPTION
+@seed_option("Root seed [default: a fresh one, recorded in the manifest; with --resume, the run's own].")
+@out_option("Output directory [default: a new outputs/<scenario>/<time>/].")
 @EXECUTOR_OPTIONS
-@click.option("--resume", is_flag=True, help="Finish the run in --out: compute only what is missing.")
-@click.option("--overwrite", is_flag=True, help="Replace the run in a non-empty --out directory.")
+@resume_options("Finish the run in --out: compute only what is missing.")
 @QUIET_OPTION
 @known_errors
 def run_command(scenario: Path, reps, seed, out, workers, executor_kind, scheduler, resume, overwrite, quiet) -> None:
@@ -276,7 +314,6 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     points/, summary/ (per point), sensitivity/ and manifest.json.
     """
     from sim.execution.output import (
-        OutputError,
         default_run_dir,
         prepare_run_dir,
         remove_if_empty,
@@ -287,10 +324,7 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     from sim.scenario.load import load_scenario
 
     loaded = load_scenario(scenario)
-    if scheduler is not None and executor_kind != "dask":
-        raise OutputError("--scheduler needs --executor dask")
-    if resume and out is None:
-        raise OutputError("--resume needs --out DIR: the run to finish")
+    check_executor_and_resume(executor_kind, scheduler, resume, out)
     sweep = loaded.scenario.sweep
     recorded = recorded_identity(out) if resume else {}
     replications = reps or recorded.get("replications") \
@@ -416,12 +450,10 @@ def _widest(table) -> int:
     return natural_width(table)
 
 
-@main.command("validate")
-@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@scenario_command("validate")
 @click.option("--reps", type=click.IntRange(min=1), default=100, show_default=True,
               help="Monte Carlo replications.")
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
-              help="Root seed [default: a fresh one, printed].")
+@seed_option("Root seed [default: a fresh one, printed].")
 @WORKERS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON records.")
 @click.option("--subgroups/--no-subgroups", default=True, show_default=True,
@@ -576,12 +608,10 @@ def _cross_validate(scenario: Path, loaded, workers) -> None:
     click.echo(f"{time.perf_counter() - started:.0f} s")
 
 
-@main.command("calibrate")
-@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@scenario_command("calibrate")
 @click.option("--reps", type=click.IntRange(min=2), default=None,
               help="Replications per evaluation [default: 30].")
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
-              help="Root seed, fixed for every evaluation (common random numbers) [default: 20261121].")
+@seed_option("Root seed, fixed for every evaluation (common random numbers) [default: 20261121].")
 @WORKERS_OPTION
 @click.option("--max-iterations", type=click.IntRange(min=1), default=12, show_default=True,
               help="Most optimiser steps (each costs one Jacobian: one simulation per free parameter).")

@@ -20,10 +20,13 @@ import click
 from sim.cli.main import (
     EXECUTOR_OPTIONS,
     QUIET_OPTION,
-    WORKERS_OPTION,
     _progress,
+    check_executor_and_resume,
     known_errors,
-    main,
+    out_option,
+    resume_options,
+    scenario_command,
+    seed_option,
 )
 from sim.clinical import YEAR_DAYS
 
@@ -31,24 +34,19 @@ if TYPE_CHECKING:  # the heavy modules load when the command runs, so `simulate 
     import pandas as pd
 
 
-@main.command("trial")
-@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@scenario_command("trial")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="Simulated trials [default: the scenario's trial.trials].")
 @click.option("--assurance-trials", type=click.IntRange(min=0), default=None,
               help="Trials with a fresh parameter set each (assurance) [default: trial.assurance_trials].")
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
-              help="Root seed [default: a fresh one, recorded; with --resume, the run's own].")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Output directory [default: a new outputs/<scenario>-trial/<time>/].")
+@seed_option("Root seed [default: a fresh one, recorded; with --resume, the run's own].")
+@out_option("Output directory [default: a new outputs/<scenario>-trial/<time>/].")
 @click.option("--target-power", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
               help="Find the smallest N reaching this power (bisection on common random numbers).")
 @click.option("--max-n", type=click.IntRange(min=4), default=None,
               help="Largest N the search tries [default: 3 x trial.n_patients].")
-@WORKERS_OPTION
 @EXECUTOR_OPTIONS
-@click.option("--resume", is_flag=True, help="Finish the trial run in --out.")
-@click.option("--overwrite", is_flag=True, help="Replace the run in a non-empty --out directory.")
+@resume_options("Finish the trial run in --out.")
 @QUIET_OPTION
 @known_errors
 def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_power, max_n, workers, executor_kind,
@@ -75,10 +73,7 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
     from sim.trial.run import TrialRequest, execute, identity, search_sample_size
 
     loaded = load_scenario(scenario)
-    if scheduler is not None and executor_kind != "dask":
-        raise OutputError("--scheduler needs --executor dask")
-    if resume and out is None:
-        raise OutputError("--resume needs --out DIR: the trial run to finish")
+    check_executor_and_resume(executor_kind, scheduler, resume, out, run="trial run")
     if resume and target_power is not None:
         raise OutputError("--resume and --target-power: choose one (a search is not resumable)")
     settings = loaded.scenario.trial

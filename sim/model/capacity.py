@@ -35,21 +35,17 @@ from typing import Generator
 import pyarrow as pa
 import simpy
 
+from sim.model.records import REPLICATION_COLUMNS
 from sim.scenario.schema import CapacitySettings, places
 
 MONTH_DAYS = 365.25 / 12
 
 OCCUPANCY_SCHEMA = pa.schema(
     [
-        ("strategy", pa.string()),
-        ("replication", pa.int32()),
+        *REPLICATION_COLUMNS,
         ("resource", pa.string()),
         ("day", pa.int32()),
-        ("capacity", pa.int32()),
-        ("in_use", pa.int32()),
-        ("queued", pa.int32()),
-        ("in_use_max", pa.int32()),
-        ("queued_max", pa.int32()),
+        *[(count, pa.int32()) for count in ("capacity", "in_use", "queued", "in_use_max", "queued_max")],
     ]
 )
 
@@ -152,7 +148,7 @@ def occupancy_monitor(
 
 
 def occupancy_table(strategy: str, replication: int, rows: list[tuple]) -> pa.Table:
-    names = OCCUPANCY_SCHEMA.names[2:]
+    names = OCCUPANCY_SCHEMA.names[len(REPLICATION_COLUMNS):]
     columns = list(zip(*rows)) if rows else [()] * len(names)
     arrays = [pa.array([strategy] * len(rows), pa.string()), pa.array([replication] * len(rows), pa.int32())]
     arrays += [pa.array(column, OCCUPANCY_SCHEMA.field(name).type) for name, column in zip(names, columns)]

@@ -32,11 +32,19 @@ BLOCK1_ADVERSE_EVENTS = (
     "hypoalbuminaemia",
 )
 
+# The columns that lead every table a replication writes: which run a row belongs to.
+REPLICATION_COLUMNS = [("strategy", pa.string()), ("replication", pa.int32())]
+PATIENT_KEY_COLUMNS = [*REPLICATION_COLUMNS, ("patient_id", pa.int32())]
+
+
+def mrd_columns(prefix: str = "") -> list[tuple[str, pa.DataType]]:
+    """An MRD result as the tables record it (:func:`mrd_reading`): the value, then the status."""
+    return [(f"{prefix}mrd_percent", pa.float64()), (f"{prefix}mrd_status", pa.string())]
+
+
 PATIENT_SCHEMA = pa.schema(
     [
-        ("strategy", pa.string()),
-        ("replication", pa.int32()),
-        ("patient_id", pa.int32()),
+        *PATIENT_KEY_COLUMNS,
         ("enrolment_day", pa.float64()),
         ("relapse_group", pa.string()),
         ("relapse_site", pa.string()),
@@ -60,8 +68,7 @@ PATIENT_SCHEMA = pa.schema(
         ("block1_death_cause", pa.string()),
         ("early_treatment_failure", pa.bool_()),
         ("eob1_day", pa.float64()),
-        ("eob1_mrd_percent", pa.float64()),
-        ("eob1_mrd_status", pa.string()),
+        *mrd_columns("eob1_"),
         ("risk_group", pa.string()),
         ("not_assigned_reason", pa.string()),
         ("randomized", pa.bool_()),
@@ -69,10 +76,8 @@ PATIENT_SCHEMA = pa.schema(
         ("not_randomized_reason", pa.string()),
         ("off_protocol_therapy", pa.string()),
         ("consolidation_cycles", pa.int8()),
-        ("cycle1_mrd_percent", pa.float64()),
-        ("cycle1_mrd_status", pa.string()),
-        ("cycle2_mrd_percent", pa.float64()),
-        ("cycle2_mrd_status", pa.string()),
+        *mrd_columns("cycle1_"),
+        *mrd_columns("cycle2_"),
         ("late_treatment_failure", pa.bool_()),
         ("donor_type", pa.string()),
         ("hsct", pa.bool_()),
@@ -100,16 +105,13 @@ PATIENT_SCHEMA = pa.schema(
 
 EVENT_SCHEMA = pa.schema(
     [
-        ("strategy", pa.string()),
-        ("replication", pa.int32()),
-        ("patient_id", pa.int32()),
+        *PATIENT_KEY_COLUMNS,
         ("time_days", pa.float64()),
         ("event", pa.string()),
         ("detail", pa.string()),
         ("cycle", pa.int8()),
         ("grade", pa.int8()),
-        ("mrd_percent", pa.float64()),
-        ("mrd_status", pa.string()),
+        *mrd_columns(),
         ("dose_gy", pa.float64()),
         ("wait_days", pa.float64()),
     ]

@@ -22,7 +22,7 @@ from sim.scenario.types import (
     Positive,
     Probability,
     Utility,
-    check_not_above,
+    not_above,
 )
 
 
@@ -189,11 +189,7 @@ class OffProtocolParams(Documented):
     not_assigned_death_timing: WeibullTiming
     not_randomised_care: NotRandomisedCare
 
-    @model_validator(mode="after")
-    def _survival_needs_event_free(self) -> "OffProtocolParams":
-        check_not_above("not_assigned_event_free_prob", self.not_assigned_event_free_prob,
-                        "not_assigned_survival_prob", self.not_assigned_survival_prob)
-        return self
+    _survival_needs_event_free = not_above("not_assigned_event_free_prob", "not_assigned_survival_prob")
 
 
 class MitclParams(Documented):

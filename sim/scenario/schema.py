@@ -52,7 +52,7 @@ from sim.scenario.types import (
     ProbabilityByRelapseGroup,
     ProbabilityByRiskGroup,
     ProbabilityBySex,
-    check_not_above,
+    not_above,
 )
 
 
@@ -207,11 +207,7 @@ class Block1Params(Documented):
     infection_by_ae_group: InfectionByAeGroup
     adverse_events: AdverseEvents
 
-    @model_validator(mode="after")
-    def _grades_nested(self) -> "Block1Params":
-        check_not_above("grade4plus_given_survival", self.grade4plus_given_survival,
-                        "grade3plus_given_survival", self.grade3plus_given_survival)
-        return self
+    _grades_nested = not_above("grade4plus_given_survival", "grade3plus_given_survival")
 
 
 class NotAssignedReasons(Frozen):

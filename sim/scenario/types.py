@@ -11,9 +11,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Callable
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    model_validator,
+)
 
-from sim.scenario.distributions import _Dist, parse_distribution
+from sim.scenario.distributions import _Dist, central_value, parse_distribution
 
 
 class Frozen(BaseModel):
@@ -78,13 +84,20 @@ AnyReal = Annotated[
 ]
 
 
-def check_not_above(lower_name: str, lower: Any, upper_name: str, upper: Any) -> None:
-    """A nested pair of rates (e.g. grade 4+ within grade 3+): the first must not exceed the second."""
-    from sim.scenario.distributions import central_value
+def not_above(lower_name: str, upper_name: str):
+    """A model check for a nested pair of rates (e.g. grade 4+ within grade 3+): field
+    ``lower_name`` must not exceed field ``upper_name`` (central values compared).
 
-    low, high = central_value(lower), central_value(upper)
-    if low > high:
-        raise ValueError(f"'{lower_name}' must not exceed '{upper_name}' (got {low:g} > {high:g})")
+    Assign it in the class body: ``_nested = not_above("grade4plus", "grade3plus")``.
+    """
+
+    def check(model: Any) -> Any:
+        low, high = central_value(getattr(model, lower_name)), central_value(getattr(model, upper_name))
+        if low > high:
+            raise ValueError(f"'{lower_name}' must not exceed '{upper_name}' (got {low:g} > {high:g})")
+        return model
+
+    return model_validator(mode="after")(check)
 
 
 class Documented(Frozen):
