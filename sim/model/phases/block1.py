@@ -249,11 +249,7 @@ def _named_event_grade(u: float, worst: int, q4: float, q3: float, fatal: bool, 
 
 
 def block1(
-    env: simpy.Environment,
-    record: PatientRecord,
-    model: Block1Model,
-    streams: Streams,
-    log: EventLog,
+    env: simpy.Environment, record: PatientRecord, model: Block1Model, streams: Streams, log: EventLog,
     beds: simpy.Resource | None = None,
 ) -> Generator[simpy.Event, object, Block1Outcome]:
     """Run one patient through Block 1; return its outcome."""

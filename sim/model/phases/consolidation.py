@@ -84,15 +84,8 @@ def no_hsct_relapse_day(
 
 
 def consolidation(
-    env: simpy.Environment,
-    record: PatientRecord,
-    params: ConsolidationParams,
-    therapy: str,
-    mrd_percent: float,
-    effects: PrognosisParams,
-    streams: Streams,
-    log: EventLog,
-    resources: Resources | None = None,
+    env: simpy.Environment, record: PatientRecord, params: ConsolidationParams, therapy: str, mrd_percent: float,
+    effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None = None,
 ) -> Generator[simpy.Event, object, ConsolidationOutcome]:
     """Two consolidation cycles of ``therapy`` ("chemo" or "blinatumomab").
 

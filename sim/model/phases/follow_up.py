@@ -36,14 +36,8 @@ SALVAGE_CONTEXTS = ("after_lr", "after_hr_ir", "after_hsct")
 
 
 def after_relapse(
-    env: simpy.Environment,
-    record: PatientRecord,
-    params: SecondRelapseParams,
-    effects: PrognosisParams,
-    context: str,
-    streams: Streams,
-    log: EventLog,
-    therapy: str = "chemo",
+    env: simpy.Environment, record: PatientRecord, params: SecondRelapseParams, effects: PrognosisParams,
+    context: str, streams: Streams, log: EventLog, therapy: str = "chemo",
 ) -> Generator[simpy.Event, object, None]:
     """A relapse now: EFS event, salvage, then survival or death from relapse.
 
@@ -73,16 +67,8 @@ def after_relapse(
 
 
 def in_remission(
-    env: simpy.Environment,
-    record: PatientRecord,
-    params: SecondRelapseParams,
-    effects: PrognosisParams,
-    context: str,
-    relapse_day: float,
-    death_day: float,
-    death_cause: str,
-    streams: Streams,
-    log: EventLog,
+    env: simpy.Environment, record: PatientRecord, params: SecondRelapseParams, effects: PrognosisParams,
+    context: str, relapse_day: float, death_day: float, death_cause: str, streams: Streams, log: EventLog,
     therapy: str = "chemo",
 ) -> Generator[simpy.Event, object, None]:
     """Remission until relapse, death in remission, or the end of follow-up."""

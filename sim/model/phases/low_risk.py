@@ -59,15 +59,8 @@ def low_risk_relapse_day(
 
 
 def low_risk_therapy(
-    env: simpy.Environment,
-    record: PatientRecord,
-    params: LowRiskParams,
-    therapy: str,
-    mrd_percent: float,
-    effects: PrognosisParams,
-    streams: Streams,
-    log: EventLog,
-    resources: Resources | None = None,
+    env: simpy.Environment, record: PatientRecord, params: LowRiskParams, therapy: str, mrd_percent: float,
+    effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None = None,
 ) -> Generator[simpy.Event, object, tuple[str, float]]:
     """Therapy to the end of maintenance; returns (status, relapse day).
 
