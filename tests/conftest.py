@@ -1,5 +1,12 @@
 """Shared fixtures: where the scenarios are, small extending scenarios, and
-replications run once per session (a small cohort, and the full AALL1331 cohort)."""
+replications run once per session (a small cohort, and the full AALL1331 cohort).
+
+Under pytest-xdist (``-n 2 --dist loadgroup``, the default in pyproject.toml)
+each test module runs whole on one worker, so a module-scoped fixture (a CLI
+run, a fit) is computed once; the modules that read the session's
+``full_run`` share one worker, so those forty full-cohort replications are
+run once too.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +32,15 @@ SMALL_RUN_REPLICATIONS = 4
 
 FULL_RUN_SEED = 7
 FULL_RUN_REPLICATIONS = 40
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist group per test module; the modules that use ``full_run`` form one group."""
+    uses_full_run = {item.module.__name__ for item in items if "full_run" in getattr(item, "fixturenames", ())}
+    for item in items:
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("full_run" if module in uses_full_run else module))
 
 
 def write_scenario(directory: Path, body: str = "", name: str = "small.toml") -> Path:
