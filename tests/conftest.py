@@ -19,6 +19,7 @@ import pytest
 
 from sim.model.replication import run_replication
 from sim.scenario.load import load_scenario
+from sim.scenario.problems import ScenarioError
 from sim.scenario.schema import Scenario
 
 SCENARIOS_DIR = Path(__file__).parents[1] / "scenarios"
@@ -48,6 +49,14 @@ def write_scenario(directory: Path, body: str = "", name: str = "small.toml") ->
     path = directory / name
     path.write_text(f'extends = "{AALL1331_TOML.resolve().as_posix()}"\n{body}', encoding="utf-8")
     return path
+
+
+def load_error(directory: Path, body: str) -> tuple[Path, ScenarioError]:
+    """Write ``body`` as bad.toml (extending the AALL1331 scenario) and return the path and the refusal."""
+    path = write_scenario(directory, body, name="bad.toml")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    return path, caught.value
 
 
 def small_cohort_body(n_patients: int, extra: str = "") -> str:

@@ -33,6 +33,7 @@ from tests.conftest import (
     AALL1331_TOML,
     FULL_RUN_REPLICATIONS,
     FULL_RUN_SEED,
+    load_error,
     run_frames,
     write_scenario,
 )
@@ -175,11 +176,9 @@ BAD_FOLLOW_UP = [
 
 @pytest.mark.parametrize("body, expected", BAD_FOLLOW_UP)
 def test_bad_post_induction_value_message(tmp_path: Path, body: str, expected: str) -> None:
-    path = write_scenario(tmp_path, body, name="bad.toml")
-    with pytest.raises(ScenarioError) as caught:
-        load_scenario(path)
-    assert str(caught.value) == expected.format(file=path)
-    assert caught.value.problems == [expected.format(file=path)]
+    path, refusal = load_error(tmp_path, body)
+    assert str(refusal) == expected.format(file=path)
+    assert refusal.problems == [expected.format(file=path)]
 
 
 @pytest.mark.parametrize(
