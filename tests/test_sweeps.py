@@ -40,7 +40,7 @@ def content(run_dir: Path, datasets=DATASETS) -> dict[str, pd.DataFrame]:
         keys = [c for c in ("point", "strategy", "replication", "patient_id", "subgroup", "level", "measure",
                             "comparison", "outcome", "parameter", "statistic") if c in table.columns]
         if name == "events":  # keep each patient's log order, which is part of the content
-            table = table.assign(order=table.groupby(["strategy", "replication", "patient_id"]).cumcount())
+            table = table.assign(order=table.groupby(["strategy", "replication", "patient_id"], observed=True).cumcount())
             keys.append("order")
         tables[name] = table.sort_values(keys, kind="stable").reset_index(drop=True)
     return tables
