@@ -226,3 +226,18 @@ def test_a_used_capacity_loads(tmp_path: Path) -> None:
                                     "blinatumomab_places = 6\n", name="ok.toml")
     assert load_scenario(path).scenario.capacity.limited == ("inpatient_beds", "hsct_slots_per_month",
                                                              "blinatumomab_places")
+
+
+def test_capacity_run_prints_the_queue_and_its_report_shows_it(tmp_path: Path) -> None:
+    """End to end: a limited run prints the queue and its effect, and `simulate report` renders them."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "sim", str(SCENARIOS_DIR / "capacity.toml"), "--reps", "2", "--seed", "3",
+               "--out", str(out), "--quiet"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "Queues" in run.stdout and "Effect of the queue" in run.stdout
+    report = subprocess.run([sys.executable, "-m", "sim", "report", str(out)], capture_output=True, text=True,
+                            timeout=600)
+    assert report.returncode == 0, report.stderr
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Capacity: occupancy and queues" in page and "What the wait does to relapse and survival" in page

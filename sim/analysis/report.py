@@ -270,6 +270,9 @@ def _capacity_section(run: Run, patients: pd.DataFrame) -> str:
                   "streams are keyed by patient, not by place in the queue); differences are paired within "
                   "replications, in percentage points for % outcomes.</p>",
                   _table(["strategy", "outcome", "this capacity", "unlimited", "difference"], rows, label_columns=2)]
+    return "".join(parts)
+
+
 def _economics_section(run: Run) -> str:
     """Discounted costs, QALYs and net benefit per strategy, the ICER, the CEAC, EVPI and EVPPI."""
     from sim.analysis.notebook import plot_ceac
