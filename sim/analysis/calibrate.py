@@ -43,6 +43,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from sim.analysis.km import Z95
 from sim.analysis.validate import compare, load_targets
 from sim.model.replication import run_replication
 from sim.model.streams import generator_for
@@ -117,7 +118,7 @@ def prior_of(path: str, dist: _Dist) -> Prior:
     q_low = to_fit(min(max(dist.ppf(0.025), lo), hi))
     q_high = to_fit(min(max(dist.ppf(0.975), lo), hi))
     low, high = to_fit(lo), to_fit(hi)
-    return Prior(path, logit_scale, 0.5 * (q_low + q_high), (q_high - q_low) / (2 * 1.959963984540054), low, high)
+    return Prior(path, logit_scale, 0.5 * (q_low + q_high), (q_high - q_low) / (2 * Z95), low, high)
 
 
 def priors_of(scenario: Scenario, paths: tuple[str, ...] = FREE_PARAMETERS) -> list[Prior]:

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from sim.analysis.summary import Z95, SummaryAccumulator
+from sim.analysis.km import Z95
+from sim.analysis.summary import SummaryAccumulator
 
 RESOURCES = {  # resource -> (wait column, readable name)
     "hsct_slots": ("hsct_wait_days", "HSCT slot"),

@@ -41,11 +41,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from sim.analysis.km import Z95
 from sim.clinical import YEAR_DAYS
 from sim.model.streams import generator_for, library_seed
 from sim.scenario.measures import ECONOMICS_MEASURES  # noqa: F401 (re-exported)
-
-Z95 = 1.959963984540054
 
 BOOTSTRAP_RESAMPLES = 2000
 

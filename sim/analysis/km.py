@@ -30,6 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Standard normal quantile for two-sided 95% intervals, shared by every interval in the analysis.
+Z95 = 1.959963984540054
+
 
 @dataclass(frozen=True)
 class GroupedKaplanMeier:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sim import __version__
-from sim.analysis.km import restricted_mean, survival_at
+from sim.analysis.km import Z95, restricted_mean, survival_at
 from sim.analysis.summary import MEASURE_LABELS, measure_scale
 from sim.clinical import YEAR_DAYS
 
@@ -482,7 +482,6 @@ TOXICITY = {
     "febrile neutropenia 3+": lambda p: p["block1_febrile_neutropenia_grade"] >= 3,
     "reinduction death": lambda p: p["block1_death"].astype(bool),
 }
-Z95 = 1.959963984540054
 
 
 def toxicity(patients: pd.DataFrame, by: str = "relapse_group") -> pd.DataFrame:

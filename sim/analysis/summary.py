@@ -21,11 +21,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.analysis.km import GroupedKaplanMeier
+from sim.analysis.km import Z95, GroupedKaplanMeier
 from sim.clinical import YEAR_DAYS
 from sim.scenario.measures import MEASURE_LABELS, MEASURES, measure_label, measure_scale  # noqa: F401 (re-exported)
-
-Z95 = 1.959963984540054
 
 SUBGROUPS = ("all", "relapse_group", "risk_group", "age_band")
 
