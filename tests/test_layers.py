@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sim"
 LAYERS = {
@@ -48,35 +47,52 @@ def imports() -> dict[str, set[tuple[str, int]]]:
     return graph
 
 
-def test_every_import_points_to_the_same_or_a_lower_layer() -> None:
-    upward = [
+def upward_imports(graph: dict[str, set[tuple[str, int]]]) -> list[str]:
+    return [
         f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)}) at line {line}"
-        for module, targets in imports().items()
+        for module, targets in graph.items()
         for target, line in targets
         if target != "sim" and layer_of(target) > layer_of(module)
     ]
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a path (first module repeated at the end), or None."""
+    state: dict[str, int] = {}
+
+    def visit(module: str, stack: list[str]) -> list[str] | None:
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                return stack[stack.index(target):] + [target]
+            if target in graph and state.get(target) is None:
+                found = visit(target, stack + [target])
+                if found:
+                    return found
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            found = visit(module, [module])
+            if found:
+                return found
+    return None
+
+
+def test_every_import_points_to_the_same_or_a_lower_layer() -> None:
+    upward = upward_imports(imports())
     assert not upward, "\n".join(upward)
 
 
 def test_no_import_cycle() -> None:
     graph = {module: {t for t, _ in targets if t != module} for module, targets in imports().items()}
-    state: dict[str, int] = {}
-
-    def visit(module: str, stack: list[str]) -> None:
-        state[module] = 1
-        for target in sorted(graph.get(module, ())):
-            if state.get(target) == 1:
-                cycle = stack[stack.index(target):] + [target] if target in stack else [module, target]
-                pytest.fail("import cycle: " + " -> ".join(cycle))
-            if target in graph and state.get(target) is None:
-                visit(target, stack + [target])
-        state[module] = 2
-
-    for module in sorted(graph):
-        if module not in state:
-            visit(module, [module])
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
-def test_the_checker_sees_an_upward_import() -> None:
-    assert layer_of("sim.scenario.schema") < layer_of("sim.analysis.summary")
-    assert layer_of("sim.model.phases.block1") == 2
+def test_the_checks_catch_an_upward_import_and_a_cycle() -> None:
+    upward = upward_imports({"sim.scenario.schema": {("sim.analysis.summary", 7), ("sim.clinical", 3)}})
+    assert upward == ["sim.scenario.schema (layer 1) imports sim.analysis.summary (layer 3) at line 7"]
+    assert find_cycle({"sim.a": {"sim.b"}, "sim.b": {"sim.c"}, "sim.c": {"sim.a"}}) == ["sim.a", "sim.b", "sim.c", "sim.a"]
+    assert find_cycle({"sim.a": {"sim.b"}, "sim.b": set()}) is None
