@@ -44,6 +44,8 @@ class MrdGroup:
     """The MRD map of one relapse group: failure threshold on ``z`` and the split parent log-normal."""
 
     failure_z: float
+    remission_share: float   # Phi(failure_z): P(remission), computed once
+    failure_share: float     # Phi(-failure_z): P(failure), computed once, accurate in the tail
     mu: float                # mean of log10 level of the parent log-normal
     sd: float                # its standard deviation
     below_remission: float   # P(parent < 5%)
@@ -61,24 +63,24 @@ class MrdGroup:
 
         mu = brentq(excess, _LOG_POSITIVE - 30 * sd, _LOG_REMISSION + 30 * sd, xtol=1e-12)
         cut = (_LOG_REMISSION - mu) / sd
-        return cls(failure_z, mu, sd, float(ndtr(cut)), float(ndtr(-cut)))
+        return cls(failure_z, float(ndtr(failure_z)), float(ndtr(-failure_z)), mu, sd, float(ndtr(cut)),
+                   float(ndtr(-cut)))
 
     def failed(self, z: float) -> bool:
         return z > self.failure_z
 
     def level(self, z: float) -> float:
         """The end-of-reinduction level (%) of a patient of resistance ``z``."""
-        phi_fail = ndtr(self.failure_z)
         if z <= self.failure_z:  # remission: below 5%, at the rank among remissions
-            return self._at(ndtr(z) / phi_fail * self.below_remission)
+            return self._at(ndtr(z) / self.remission_share * self.below_remission)
         # failure: above 5%, at the rank among failures (counted from the top, for accuracy)
-        from_top = ndtr(-z) / ndtr(-self.failure_z) * self.above_remission
+        from_top = ndtr(-z) / self.failure_share * self.above_remission
         level = 10.0 ** (self.mu - self.sd * float(ndtri(max(from_top, 1e-300))))
         return min(MRD_MAX_PERCENT, max(REMISSION_BLAST_PERCENT, level))
 
     def level_after_second_cycle(self, z: float) -> float:
         """A failure brought into remission by a second cycle: below 5%, at the rank among failures."""
-        rank = 1.0 - ndtr(-z) / ndtr(-self.failure_z)
+        rank = 1.0 - ndtr(-z) / self.failure_share
         return self._at(rank * self.below_remission)
 
     def _at(self, p: float) -> float:
