@@ -7,6 +7,7 @@ any executor can run it and the result does not depend on which one did.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -48,9 +49,45 @@ def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scen
     ensemble = scenario.calibration_ensemble
     if ensemble is None:
         return realised
-    u = float(generator_for(seed, replication, "parameters.calibration_ensemble").random())
-    row = ensemble.values[min(int(u * len(ensemble.values)), len(ensemble.values) - 1)]
+    row = ensemble.values[_ensemble_row(scenario, seed, replication)]
     return with_values(realised, dict(zip(ensemble.paths, row)))
+
+
+def _ensemble_row(scenario: Scenario, seed: int, replication: int) -> int | None:
+    """The calibrated set a replication uses (its own stream), or None without an ensemble."""
+    ensemble = scenario.calibration_ensemble
+    if ensemble is None:
+        return None
+    u = float(generator_for(seed, replication, "parameters.calibration_ensemble").random())
+    return min(int(u * len(ensemble.values)), len(ensemble.values) - 1)
+
+
+# Realised parameters and models of recent (scenario, calibrated set) pairs, in this process.
+# Without sampling they are the same for every replication, and building them is a
+# good part of a replication's cost. Keyed by the scenario's id, which the entry
+# keeps alive (so the id cannot be reused while cached).
+_REALISED: OrderedDict[tuple[int, int | None], tuple[Scenario, Scenario, Models]] = OrderedDict()
+_REALISED_KEPT = 32
+
+
+def replication_models(scenario: Scenario, seed: int, replication: int) -> tuple[Scenario, Models]:
+    """:func:`realised_parameters` and :func:`build_models` of one replication, reusing the
+    last ones built when the replication's values cannot differ from theirs ("central"
+    mode, or "calibrated" mode's same calibrated set); "sampled" mode builds afresh."""
+    mode = scenario.run.parameter_mode
+    if mode == "sampled":
+        params = realised_parameters(scenario, seed, replication)
+        return params, build_models(params)
+    key = (id(scenario), None if mode == "central" else _ensemble_row(scenario, seed, replication))
+    cached = _REALISED.get(key)
+    if cached is None or cached[0] is not scenario:
+        params = realised_parameters(scenario, seed, replication)
+        cached = _REALISED[key] = (scenario, params, build_models(params))
+        if len(_REALISED) > _REALISED_KEPT:
+            _REALISED.popitem(last=False)
+    else:
+        _REALISED.move_to_end(key)
+    return cached[1], cached[2]
 
 
 def build_models(scenario: Scenario) -> Models:
@@ -94,8 +131,7 @@ def simulate_replication(
     (``sim.model.capacity``) are shared by the patients of one strategy; the run
     then ends when the last patient's pathway ends.
     """
-    params = realised_parameters(scenario, seed, replication)
-    models = build_models(params)
+    params, models = replication_models(scenario, seed, replication)
     n = params.cohort.n_patients
     streams = Streams(seed, replication, n)
     accrual_days = params.cohort.accrual_days if params.cohort.accrual == "staggered" else 0.0
