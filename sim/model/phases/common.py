@@ -11,26 +11,6 @@ import simpy
 from sim.model.records import EventLog, PatientRecord
 
 
-def wait_until(env: simpy.Environment, record: PatientRecord, day: float) -> Generator[simpy.Event, object, None]:
-    """Let time pass until ``day`` on the patient's clock (days since enrolment).
-
-    The clock is set to ``day`` exactly, so recorded times are the planned
-    ones, free of accumulated rounding.
-    """
-    if day < record.now_days:
-        raise ValueError(f"patient {record.patient_id}: cannot go back from day {record.now_days} to day {day}")
-    if day > record.now_days:
-        yield env.timeout(day - record.now_days)
-    record.now_days = day
-
-
-def wait(env: simpy.Environment, record: PatientRecord, days: float) -> Generator[simpy.Event, object, None]:
-    """Let ``days`` pass for this patient."""
-    if days < 0:
-        raise ValueError(f"patient {record.patient_id}: negative wait of {days} days")
-    yield from wait_until(env, record, record.now_days + days)
-
-
 def race(
     env: simpy.Environment, record: PatientRecord, until_day: float, **competitors: float
 ) -> Generator[simpy.Event, object, str]:
@@ -38,8 +18,11 @@ def race(
 
     Returns ``"done"`` when ``until_day`` comes first (or ties), else the name
     of the competitor that cut the wait short. Every day is on the patient's
-    clock; ``record.censor_day`` always competes as ``"censored"``, so no
-    patient is followed past the scenario's horizon or data cut-off.
+    clock (days since enrolment); ``record.censor_day`` always competes as
+    ``"censored"``, so no patient is followed past the scenario's horizon or
+    data cut-off. A day already past ends the wait at once. The clock is then
+    set to the winning day exactly, so recorded times are the planned ones,
+    free of accumulated rounding.
     """
     winner, day = "done", until_day
     if record.censor_day < day:
@@ -47,7 +30,9 @@ def race(
     for name, competitor_day in competitors.items():
         if competitor_day < day:
             winner, day = name, competitor_day
-    yield from wait_until(env, record, max(day, record.now_days))
+    if day > record.now_days:
+        yield env.timeout(day - record.now_days)
+        record.now_days = day
     return winner
 
 
