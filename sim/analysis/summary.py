@@ -95,17 +95,30 @@ def per_replication(patients: pd.DataFrame, economics: dict | None = None) -> pd
         columns = columns.join(patient_economics(patients, economics))
         measures += list(ECONOMICS_MEASURES)
     tables = []
+    columns = columns.assign(strategy=patients["strategy"].to_numpy(), replication=patients["replication"].to_numpy())
     for subgroup in SUBGROUPS:
-        keys = [patients["strategy"], patients["replication"], patients[subgroup].astype(str).rename("level")]
-        grouped = columns.groupby(keys, sort=True, observed=True)
+        # grouped by column names: grouping by Series makes pandas format each one (a third of the time)
+        columns["level"] = patients[subgroup].astype(str).to_numpy()
+        grouped = columns.groupby(["strategy", "replication", "level"], sort=True, observed=True)
         wide = grouped.mean()
         wide = wide.assign(**_survival_measures(patients, grouped.ngroup().to_numpy(), grouped.ngroups))
-        long = wide[measures].stack(future_stack=True).rename("value").reset_index()
-        tables.append(long.rename(columns={f"level_{3}": "measure"}).assign(subgroup=subgroup))
-    result = pd.concat(tables, ignore_index=True)
-    result.columns = [str(c) for c in result.columns]
-    result = result.rename(columns={result.columns[3]: "measure"})
-    return result[["strategy", "replication", "subgroup", "level", "measure", "value"]]
+        tables.append(_long(wide, measures, subgroup))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _long(wide: pd.DataFrame, measures: list[str], subgroup: str) -> pd.DataFrame:
+    """One row per (index row, measure), index rows in order and each row's measures in
+    ``measures`` order (as ``DataFrame.stack`` gives, NaN kept, at a fraction of its cost)."""
+    keys = wide.index.to_frame(index=False)
+    repeated = np.repeat(np.arange(len(keys)), len(measures))
+    return pd.DataFrame({
+        "strategy": keys["strategy"].to_numpy()[repeated],
+        "replication": keys["replication"].to_numpy()[repeated],
+        "subgroup": subgroup,
+        "level": keys["level"].to_numpy()[repeated],
+        "measure": np.tile(np.asarray(measures, dtype=object), len(keys)),
+        "value": wide[measures].to_numpy(float).ravel(),
+    })
 
 
 KEYS = ["subgroup", "level", "measure"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.analysis.sensitivity import salib_problem
 from sim.model.streams import generator_for, library_seed
 from sim.scenario.keypaths import distribution_paths
 from sim.scenario.sweep import (
@@ -32,6 +31,8 @@ def design_points(sweep: SweepSettings, scenario, seed: int) -> tuple[list[str],
         paths, points = listed_points(sweep, scenario)
         return paths, points, None
     paths = swept_paths(sweep, distribution_paths(scenario))
+    from sim.analysis.sensitivity import salib_problem  # scipy.stats: 0.7 s, for sampled designs only
+
     problem = salib_problem(paths)
     design_seed = library_seed(seed, f"sweep.{sweep.design}")
     if sweep.design == "sobol":

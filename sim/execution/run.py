@@ -35,7 +35,6 @@ import pyarrow.parquet as pq
 
 from sim import __version__
 from sim.analysis.capacity import UNLIMITED, capacity_effect
-from sim.analysis.sensitivity import analyse, point_differences
 from sim.analysis.summary import SummaryAccumulator
 from sim.execution.designs import design_points
 from sim.execution.output import (
@@ -152,6 +151,8 @@ def execute(
     reference = scenario.reference_strategy
     summary = summarise_parts(run_dir / MARKER, scenario.strategies, reference, by_point=sweep is not None)
     if sweep is not None:
+        from sim.analysis.sensitivity import analyse, point_differences  # scipy.stats: 0.7 s, for sweeps only
+
         write_part(run_dir, "points", "part-0", pa.Table.from_pandas(points_table, preserve_index=False))
         overall = pd.read_parquet(run_dir / MARKER, filters=[("subgroup", "==", "all"),
                                                             ("measure", "in", list(sweep.outcomes))])

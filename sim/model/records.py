@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import field, make_dataclass
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 # Named Block 1 adverse events, each recorded as its worst grade (3, 4 or 5;
 # null when below grade 3). Must match sim.scenario.schema.AdverseEvents.
@@ -252,30 +253,24 @@ def _constant_columns(strategy: str, replication: int, n: int) -> list[pa.Array]
     ]
 
 
-def _readings(levels, limit: float) -> tuple[list, list]:
-    readings = [mrd_reading(level, limit) for level in levels]
-    return [value for value, _ in readings], [status for _, status in readings]
-
-
 def patients_table(strategy: str, replication: int, records: list[PatientRecord],
                    mrd_detection_limit_percent: float) -> pa.Table:
     """The records as a table; latent MRD levels become assay readings (value and status)."""
     values = list(zip(*map(_written_values, records))) if records else [()] * len(_WRITTEN_FIELDS)
-    by_name = dict(zip(_WRITTEN_FIELDS, values))
+    by_name = {name: pa.array(column, PATIENT_SCHEMA.field(name).type) for name, column in zip(_WRITTEN_FIELDS, values)}
     for name in MRD_COLUMNS:
-        by_name[name], by_name[name.replace("_percent", "_status")] = _readings(
+        by_name[name], by_name[name.replace("_percent", "_status")] = _reading_arrays(
             by_name[name], mrd_detection_limit_percent)
     columns = _constant_columns(strategy, replication, len(records))
-    for name in PATIENT_SCHEMA.names[len(_CONSTANT_FIELDS):]:
-        columns.append(pa.array(by_name[name], PATIENT_SCHEMA.field(name).type))
+    columns += [by_name[name] for name in PATIENT_SCHEMA.names[len(_CONSTANT_FIELDS):]]
     return pa.Table.from_arrays(columns, schema=PATIENT_SCHEMA)
 
 
 def events_table(strategy: str, replication: int, log: EventLog, mrd_detection_limit_percent: float) -> pa.Table:
     """The log as a table, each patient's rows together (by patient, then in the order logged)."""
-    rows = sorted(log.rows, key=itemgetter(0))  # stable: a patient's rows keep their order
+    rows = log.rows
     patient_id, time_days, event, detail, cycle, grade, mrd_level, dose_gy, wait_days = zip(*rows) if rows else ([],) * 9
-    mrd_percent, mrd_status = _readings(mrd_level, mrd_detection_limit_percent)
+    mrd_percent, mrd_status = _reading_arrays(pa.array(mrd_level, pa.float64()), mrd_detection_limit_percent)
     columns = _constant_columns(strategy, replication, len(rows)) + [
         pa.array(patient_id, pa.int32()),
         pa.array(time_days, pa.float64()),
@@ -283,9 +278,18 @@ def events_table(strategy: str, replication: int, log: EventLog, mrd_detection_l
         pa.array(detail, pa.string()),
         pa.array(cycle, pa.int8()),
         pa.array(grade, pa.int8()),
-        pa.array(mrd_percent, pa.float64()),
-        pa.array(mrd_status, pa.string()),
+        mrd_percent,
+        mrd_status,
         pa.array(dose_gy, pa.float64()),
         pa.array(wait_days, pa.float64()),
     ]
-    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+    table = pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+    return table.take(pc.sort_indices(columns[2]))  # a stable sort: a patient's rows keep their order
+
+
+def _reading_arrays(levels: pa.Array, limit: float) -> tuple[pa.Array, pa.Array]:
+    """:func:`mrd_reading` of every level at once: the value and status arrays."""
+    below = pc.less(levels, limit)
+    value = pc.if_else(below, pa.scalar(None, pa.float64()), pc.min_element_wise(levels, 100.0))
+    status = pc.if_else(below, MRD_NEGATIVE, MRD_POSITIVE)
+    return value, status
