@@ -26,7 +26,6 @@ There is no global random state anywhere in the package.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from itertools import accumulate
 from statistics import NormalDist
 
@@ -133,13 +132,22 @@ class Streams:
 
 def pick_weighted(u: float, weights: object) -> str:
     """Inverse-CDF choice among the fields of a weights model (e.g. reasons with counts)."""
-    cumulative, names = _weights_table(weights)
+    cached = _WEIGHTS_TABLES.get(id(weights))
+    if cached is None or cached[0] is not weights:
+        if len(_WEIGHTS_TABLES) >= 256:
+            _WEIGHTS_TABLES.clear()
+        cached = _WEIGHTS_TABLES[id(weights)] = (weights, _weights_table(weights))
+    cumulative, names = cached[1]
     return pick(u, cumulative, names)
 
 
-@lru_cache(maxsize=256)
+# Each weights model's table, keyed by the model's id (the entry keeps the model alive, so the
+# id is not reused while cached): hashing a pydantic model per patient would cost more than the pick.
+_WEIGHTS_TABLES: dict[int, tuple[object, tuple[tuple[float, ...], tuple[str, ...]]]] = {}
+
+
 def _weights_table(weights: object) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """Cumulative shares and field names of a (frozen, hashable) weights model, computed once."""
+    """Cumulative shares and field names of a weights model."""
     names = tuple(type(weights).model_fields)
     values = [getattr(weights, name) for name in names]
     total = sum(values)

@@ -83,6 +83,19 @@ def no_hsct_relapse_day(
     )
 
 
+# Stream names of each (therapy, cycle), built once rather than per patient.
+_STREAMS = {
+    (therapy, cycle): {
+        "cycle": f"cycle{cycle}",
+        "stop_after_cycle1": f"consolidation.{therapy}.stop_after_cycle1",
+        **{name: f"consolidation.{therapy}.cycle{cycle}.{name}" for name in (
+            "grade3plus", "infection_grade3plus", "toxic_death", "toxic_death_day", "late_failure", "mrd",
+            "mrd_unassessed")},
+    }
+    for therapy in ("chemo", "blinatumomab") for cycle in (1, 2)
+}
+
+
 def consolidation(
     env: simpy.Environment, record: PatientRecord, params: ConsolidationParams, therapy: str, mrd_percent: float,
     effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None = None,
@@ -101,7 +114,8 @@ def consolidation(
     for cycle in (1, 2):
         stop = block.stop_after_cycle1_prob
         stop_prob = stop.mrd_negative if mrd is not None and mrd < effects.mrd_detection_limit_percent else stop.mrd_positive
-        if cycle == 2 and streams.uniform(f"consolidation.{therapy}.stop_after_cycle1", i) < stop_prob:
+        names = _STREAMS[(therapy, cycle)]
+        if cycle == 2 and streams.uniform(names["stop_after_cycle1"], i) < stop_prob:
             log.add(record, "consolidation_stopped", therapy, cycle=1)
             break
         resource = None if resources is None else (resources.beds if therapy == "chemo" else resources.blinatumomab)
@@ -113,14 +127,13 @@ def consolidation(
                 return ConsolidationOutcome(waited, mrd, relapse_day)
         record.consolidation_cycles = cycle
         start = record.now_days
-        key = f"consolidation.{therapy}.cycle{cycle}"
         log.add(record, "consolidation_start", therapy, cycle=cycle)
         for name, prob in (("grade3plus", block.grade3plus_prob), ("infection_grade3plus", block.infection_grade3plus_prob)):
-            if streams.uniform(f"{key}.{name}", i) < getattr(prob, f"cycle{cycle}"):
+            if streams.uniform(names[name], i) < getattr(prob, names["cycle"]):
                 log.add(record, "adverse_event", name, cycle=cycle)
         death_day = math.inf
-        if streams.uniform(f"{key}.toxic_death", i) < block.toxic_death_prob:
-            death_day = start + streams.uniform(f"{key}.toxic_death_day", i) * block.duration_days
+        if streams.uniform(names["toxic_death"], i) < block.toxic_death_prob:
+            death_day = start + streams.uniform(names["toxic_death_day"], i) * block.duration_days
         start_therapy_block(record, start + block.duration_days + block.rest_days)
         if place is None:
             outcome = yield from race(
@@ -143,15 +156,15 @@ def consolidation(
             return ConsolidationOutcome("death", mrd, relapse_day)
         if outcome in ("relapse", "censored"):
             return ConsolidationOutcome(outcome, mrd, relapse_day)
-        if streams.uniform(f"{key}.late_failure", i) < block.late_failure_prob:
+        if streams.uniform(names["late_failure"], i) < block.late_failure_prob:
             record.late_treatment_failure = True
             efs_event(record, log, "treatment_failure")
             log.add(record, "late_treatment_failure", therapy, cycle=cycle)
             return ConsolidationOutcome("late_failure", mrd, relapse_day)
         if mrd > 0:
-            noise = params.mrd_response_sd * streams.normal(f"{key}.mrd", i)
+            noise = params.mrd_response_sd * streams.normal(names["mrd"], i)
             mrd = min(MRD_MAX_PERCENT, 10.0 ** (math.log10(mrd) - block.mrd_log10_reduction + noise))
-        unassessed = cycle == 2 and streams.uniform(f"{key}.mrd_unassessed", i) < block.mrd_unassessed_after_cycle2_prob
+        unassessed = cycle == 2 and streams.uniform(names["mrd_unassessed"], i) < block.mrd_unassessed_after_cycle2_prob
         setattr(record, f"cycle{cycle}_mrd_percent", None if unassessed else mrd)
         log.add(record, "mrd", therapy, cycle=cycle, mrd_percent=None if unassessed else mrd)
         relapse_day = max(record.now_days, no_hsct_relapse_day(record, params, randomisation_day, mrd, effects, streams))

@@ -58,6 +58,11 @@ def low_risk_relapse_day(
     )
 
 
+# Block 3's adverse events: (stream, parameter, event label), built once rather than per patient.
+_BLOCK3_EVENTS = tuple((f"low_risk.{name}", f"block3_{name}_prob", f"{name}_grade3plus")
+                       for name in ("febrile_neutropenia", "infection", "sepsis"))
+
+
 def low_risk_therapy(
     env: simpy.Environment, record: PatientRecord, params: LowRiskParams, therapy: str, mrd_percent: float,
     effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None = None,
@@ -96,9 +101,9 @@ def low_risk_therapy(
             day = record.now_days
         log.add(record, "therapy_start", stage)
         if stage in ("block3", "blinatumomab_block"):
-            for name in ("febrile_neutropenia", "infection", "sepsis"):
-                if streams.uniform(f"low_risk.{name}", i) < getattr(getattr(params, f"block3_{name}_prob"), therapy):
-                    log.add(record, "adverse_event", f"{name}_grade3plus")
+            for stream, field, label in _BLOCK3_EVENTS:
+                if streams.uniform(stream, i) < getattr(getattr(params, field), therapy):
+                    log.add(record, "adverse_event", label)
         stage_start = day
         day += days
         start_therapy_block(record, day)  # maintenance is counted as remission off (intensive) therapy
