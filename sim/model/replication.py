@@ -8,7 +8,6 @@ any executor can run it and the result does not depend on which one did.
 from __future__ import annotations
 
 import gc
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -64,32 +63,31 @@ def _ensemble_row(scenario: Scenario, seed: int, replication: int) -> int | None
     return min(int(u * len(ensemble.values)), len(ensemble.values) - 1)
 
 
-# Realised parameters and models of recent (scenario, calibrated set) pairs, in this process.
-# Without sampling they are the same for every replication, and building them is a
-# good part of a replication's cost. Keyed by the scenario's id, which the entry
-# keeps alive (so the id cannot be reused while cached).
-_REALISED: OrderedDict[tuple[int, int | None], tuple[Scenario, Scenario, Models]] = OrderedDict()
-_REALISED_KEPT = 32
+# The realised parameters and models of the last scenario object run in this process, by
+# calibrated set (None without one). Without sampling they are the same for every replication,
+# and building them is a good part of a replication's cost. A new scenario object (the next
+# task, sweep point or calibration iterate) replaces them all, so memory stays flat.
+_REALISED: dict[int | None, tuple[Scenario, Models]] = {}
+_REALISED_OF: list[Scenario] = []
 
 
 def replication_models(scenario: Scenario, seed: int, replication: int) -> tuple[Scenario, Models]:
-    """:func:`realised_parameters` and :func:`build_models` of one replication, reusing the
-    last ones built when the replication's values cannot differ from theirs ("central"
-    mode, or "calibrated" mode's same calibrated set); "sampled" mode builds afresh."""
+    """:func:`realised_parameters` and :func:`build_models` of one replication, reusing those
+    built for an earlier replication of the same scenario object when the values cannot differ
+    ("central" mode, or "calibrated" mode's same calibrated set); "sampled" mode builds afresh."""
     mode = scenario.run.parameter_mode
     if mode == "sampled":
         params = realised_parameters(scenario, seed, replication)
         return params, build_models(params)
-    key = (id(scenario), None if mode == "central" else _ensemble_row(scenario, seed, replication))
+    if not _REALISED_OF or _REALISED_OF[0] is not scenario:
+        _REALISED.clear()
+        _REALISED_OF[:] = [scenario]
+    key = None if mode == "central" else _ensemble_row(scenario, seed, replication)
     cached = _REALISED.get(key)
-    if cached is None or cached[0] is not scenario:
+    if cached is None:
         params = realised_parameters(scenario, seed, replication)
-        cached = _REALISED[key] = (scenario, params, build_models(params))
-        if len(_REALISED) > _REALISED_KEPT:
-            _REALISED.popitem(last=False)
-    else:
-        _REALISED.move_to_end(key)
-    return cached[1], cached[2]
+        cached = _REALISED[key] = (params, build_models(params))
+    return cached
 
 
 def build_models(scenario: Scenario) -> Models:

@@ -134,7 +134,7 @@ def pick_weighted(u: float, weights: object) -> str:
     """Inverse-CDF choice among the fields of a weights model (e.g. reasons with counts)."""
     cached = _WEIGHTS_TABLES.get(id(weights))
     if cached is None or cached[0] is not weights:
-        if len(_WEIGHTS_TABLES) >= 256:
+        if len(_WEIGHTS_TABLES) >= 64:
             _WEIGHTS_TABLES.clear()
         cached = _WEIGHTS_TABLES[id(weights)] = (weights, _weights_table(weights))
     cumulative, names = cached[1]
