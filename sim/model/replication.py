@@ -131,12 +131,12 @@ def simulate_replication(
     (``sim.model.capacity``) are shared by the patients of one strategy; the run
     then ends when the last patient's pathway ends.
     """
-    with _collector_paused():
+    with collector_paused():
         return _simulate(scenario, seed, replication, select, environment)
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused while a replication runs.
 
     A replication allocates hundreds of thousands of short-lived objects
