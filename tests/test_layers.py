@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-
 PACKAGE = Path(__file__).resolve().parents[1] / "sim"
 LAYERS = {
     "sim": 0, "sim.clinical": 0, "sim.data": 0,

@@ -31,7 +31,8 @@ def design_points(sweep: SweepSettings, scenario, seed: int) -> tuple[list[str],
         paths, points = listed_points(sweep, scenario)
         return paths, points, None
     paths = swept_paths(sweep, distribution_paths(scenario))
-    from sim.analysis.sensitivity import salib_problem  # scipy.stats: 0.7 s, for sampled designs only
+    # imported here: it loads scipy.stats (0.7 s), which only sampled designs need
+    from sim.analysis.sensitivity import salib_problem
 
     problem = salib_problem(paths)
     design_seed = library_seed(seed, f"sweep.{sweep.design}")

@@ -151,7 +151,8 @@ def execute(
     reference = scenario.reference_strategy
     summary = summarise_parts(run_dir / MARKER, scenario.strategies, reference, by_point=sweep is not None)
     if sweep is not None:
-        from sim.analysis.sensitivity import analyse, point_differences  # scipy.stats: 0.7 s, for sweeps only
+        # imported here: it loads scipy.stats (0.7 s), which only sweeps need
+        from sim.analysis.sensitivity import analyse, point_differences
 
         write_part(run_dir, "points", "part-0", pa.Table.from_pandas(points_table, preserve_index=False))
         overall = pd.read_parquet(run_dir / MARKER, filters=[("subgroup", "==", "all"),
