@@ -585,20 +585,49 @@ def test_low_risk_relapse_probability_by_arm_and_relapse_in_continuation(models,
 # --- off protocol ------------------------------------------------------------------------
 
 def test_after_early_failure_salvage_hsct_then_death(params) -> None:
+    """The off-protocol transplant takes the HSCT phase's path: a matched unrelated donor found 42
+    days after the failure, 7 days of conditioning; no transplant-related death; death of
+    progression at the median of its Weibull after the graft."""
     record = randomised_patient(mrd_percent=None)
     draws = {
         "off_protocol.salvage_blinatumomab": 0.1,   # < 0.524
         "off_protocol.failure_hsct": 0.05,          # < 0.119
-        "off_protocol.failure_death": 0.0,          # < 1 - 0.6
+        "hsct.donor": 0.6,                          # matched unrelated
+        "hsct.trm": 0.999, "hsct.trm_day": 0.5,     # no transplant-related death
+        "off_protocol.failure_death": 0.0,          # < 1 - 0.6 / (1 - TRM)
         "off_protocol.failure_death_day": 0.5,
     }
-    _, events = trace(lambda env, streams, log: after_failure(env, record, params.off_protocol, params.prognosis, streams, log), record, draws)
-    hsct_day = EOB1 + params.off_protocol.failure_hsct_days
+    _, events = trace(lambda env, streams, log: after_failure(
+        env, record, params.off_protocol, params.hsct, params.prognosis, streams, log), record, draws)
+    hsct_day = EOB1 + 42.0 + 7.0
     death_day = hsct_day + weibull_days(0.5, 150.0, 1.0)
-    assert (hsct_day, death_day) == (120.0, 270.0)
-    assert (record.salvage, record.hsct, record.hsct_day, record.donor_type) == ("blinatumomab", True, hsct_day, "off_protocol")
+    assert (hsct_day, death_day) == (79.0, 229.0)
+    assert (record.salvage, record.hsct, record.hsct_day, record.donor_type) == ("blinatumomab", True, hsct_day, "matched_unrelated")
     assert (record.os_days, record.death_cause) == (death_day, "progression")
-    assert events == [(30.0, "salvage", "blinatumomab"), (hsct_day, "hsct", "off protocol"), (death_day, "death", "progression")]
+    assert events == [(30.0, "salvage", "blinatumomab"), (hsct_day, "hsct", "matched_unrelated"), (death_day, "death", "progression")]
+
+
+def test_after_early_failure_hsct_can_end_in_transplant_related_death(params) -> None:
+    """TRM as after any transplant; survival of progression is 3 in 5 over (1 - TRM), so a draw
+    just above 1 - 0.6 / (1 - TRM) survives progression and dies of the transplant."""
+    record = randomised_patient(mrd_percent=None)
+    trm = params.hsct.trm_prob  # aged 8: no AYA factor
+    progression_death = 1.0 - params.off_protocol.failure_survival_prob_hsct / (1.0 - trm)
+    draws = {
+        "off_protocol.salvage_blinatumomab": 0.9,   # no salvage blinatumomab
+        "off_protocol.failure_hsct": 0.05,
+        "hsct.donor": 0.1,                          # matched sibling: 14 days
+        "hsct.trm": 0.0, "hsct.trm_day": 0.5,
+        "off_protocol.failure_death": progression_death + 1e-9,
+        "off_protocol.failure_death_day": 0.5,
+    }
+    _, events = trace(lambda env, streams, log: after_failure(
+        env, record, params.off_protocol, params.hsct, params.prognosis, streams, log), record, draws)
+    hsct_day = EOB1 + 14.0 + 7.0
+    trm_day = hsct_day + weibull_days(0.5, 90.0, 1.0)
+    assert (record.hsct_day, record.donor_type, record.os_days, record.death_cause) == (
+        hsct_day, "matched_sibling", trm_day, "transplant")
+    assert events == [(hsct_day, "hsct", "matched_sibling"), (trm_day, "death", "transplant")]
 
 
 def test_after_early_failure_without_hsct_survivor_is_followed_to_the_censor_day(params) -> None:
@@ -608,7 +637,7 @@ def test_after_early_failure_without_hsct_survivor_is_followed_to_the_censor_day
         "off_protocol.failure_death": 0.95,         # >= 1 - 0.131: long-term survivor
         "off_protocol.failure_death_day": 0.5,
     }
-    _, events = trace(lambda env, streams, log: after_failure(env, record, params.off_protocol, params.prognosis, streams, log), record, draws)
+    _, events = trace(lambda env, streams, log: after_failure(env, record, params.off_protocol, params.hsct, params.prognosis, streams, log), record, draws)
     assert events == []
     assert (record.salvage, record.hsct, record.os_event, record.now_days) == (None, False, False, 500.0)
 

@@ -109,7 +109,7 @@ def hr_ir_course(env, record, therapy, models, streams, log, resources=None) -> 
     if out.status == "relapse":
         return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
     if out.status == "late_failure":
-        return (yield from after_failure(env, record, scenario.off_protocol, scenario.prognosis, streams, log,
+        return (yield from after_failure(env, record, scenario.off_protocol, scenario.hsct, scenario.prognosis, streams, log,
                                          _slots(resources)))
     if out.status != "remission":
         return
@@ -227,7 +227,7 @@ def _after_enrolment(env, record, strategy_name, models, streams, log, resources
             record.risk_group, record.arm = "HR", "B_blinatumomab"
             log.add(record, "partial_response", "blinatumomab at once")
             return (yield from hr_ir_course(env, record, "blinatumomab", models, streams, log, resources))
-        return (yield from after_failure(env, record, scenario.off_protocol, scenario.prognosis, streams, log,
+        return (yield from after_failure(env, record, scenario.off_protocol, scenario.hsct, scenario.prognosis, streams, log,
                                          _slots(resources)))
 
     randomise = strategy.after == "trial"

@@ -179,7 +179,6 @@ class OffProtocolParams(Documented):
 
     failure_salvage_blinatumomab_prob: Probability
     failure_hsct_prob: Probability
-    failure_hsct_days: NonNegative
     failure_survival_prob_hsct: Probability
     failure_survival_prob_no_hsct: Probability
     failure_death_timing: WeibullTiming

@@ -80,24 +80,33 @@ def wait_for_hsct(
     return (yield from race(env, record, record.now_days + params.conditioning_days, relapse=relapse_day))
 
 
+def trm_prob(record: PatientRecord, params: HsctParams) -> float:
+    """The patient's probability of transplant-related death (``trm_rr_aya`` for adolescents and young adults)."""
+    aya = record.age_years >= params.aya_min_age_years
+    return min(1.0, params.trm_prob * (params.trm_rr_aya if aya else 1.0))
+
+
+def trm_day(record: PatientRecord, params: HsctParams, streams: Streams) -> float:
+    """Day of transplant-related death on the patient clock (inf when none), drawn at the graft."""
+    i = record.patient_id
+    return record.now_days + cure_weibull_time(
+        streams.uniform("hsct.trm", i), streams.uniform("hsct.trm_day", i),
+        trm_prob(record, params), params.trm_timing.median_days, params.trm_timing.shape,
+    )
+
+
 def transplant_outcome_days(
     record: PatientRecord, params: HsctParams, pre_hsct_mrd: float | None, effects: PrognosisParams,
     streams: Streams,
 ) -> tuple[float, float]:
     """(relapse day, transplant-related death day) on the patient clock; inf when none."""
     i = record.patient_id
-    aya = record.age_years >= params.aya_min_age_years
-    trm_prob = min(1.0, params.trm_prob * (params.trm_rr_aya if aya else 1.0))
-    trm_day = record.now_days + cure_weibull_time(
-        streams.uniform("hsct.trm", i), streams.uniform("hsct.trm_day", i),
-        trm_prob, params.trm_timing.median_days, params.trm_timing.shape,
-    )
     relapse_prob = adjusted_prob(params.relapse_prob, relapse_shift(record, effects, pre_hsct_mrd))
     relapse_day = record.now_days + cure_weibull_time(
         streams.uniform("hsct.relapse", i), streams.uniform("hsct.relapse_day", i),
         relapse_prob, params.relapse_timing.median_days, params.relapse_timing.shape,
     )
-    return relapse_day, trm_day
+    return relapse_day, trm_day(record, params, streams)
 
 
 def transplant(record: PatientRecord, params: HsctParams, log: EventLog) -> None:

@@ -22,22 +22,23 @@ Clinical steps, from the end of Block 1:
   never-assigned course); shares are assumptions with ranges. The routing
   (``sim.model.pathway``) sends them to the chosen course.
 
-Parameters: ``[off_protocol]``, effects ``[prognosis]``. Streams: ``off_protocol.*``.
+Parameters: ``[off_protocol]``, ``[hsct]``, effects ``[prognosis]``. Streams: ``off_protocol.*``, ``hsct.*``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Generator
 
 import simpy
 
-from sim.model.capacity import hold_for_a_month
-from sim.model.phases.common import death, efs_event, queue_for, race
+from sim.model.phases.common import death, efs_event, race
+from sim.model.phases.hsct import transplant, trm_day, trm_prob, wait_for_hsct
 from sim.model.phases.prognosis import relapse_shift, salvage_death_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams, pick_weighted
 from sim.model.survival import adjusted_prob, cure_weibull_time
-from sim.scenario.post_induction import OffProtocolParams, PrognosisParams
+from sim.scenario.post_induction import HsctParams, OffProtocolParams, PrognosisParams
 
 
 def not_randomised_care(record: PatientRecord, params: OffProtocolParams, streams: Streams, log: EventLog) -> str:
@@ -50,40 +51,36 @@ def not_randomised_care(record: PatientRecord, params: OffProtocolParams, stream
 
 
 def after_failure(
-    env: simpy.Environment, record: PatientRecord, params: OffProtocolParams, effects: PrognosisParams,
-    streams: Streams, log: EventLog, hsct_slots: simpy.PriorityResource | None = None,
+    env: simpy.Environment, record: PatientRecord, params: OffProtocolParams, hsct: HsctParams,
+    effects: PrognosisParams, streams: Streams, log: EventLog, hsct_slots: simpy.PriorityResource | None = None,
 ) -> Generator[simpy.Event, object, None]:
+    """After early treatment failure: salvage blinatumomab for some; HSCT for a few, through
+    the HSCT phase's path (donor search from the failure, a slot, conditioning, the
+    transplant and its transplant-related death); death of progressive disease for most."""
     i = record.patient_id
     if streams.uniform("off_protocol.salvage_blinatumomab", i) < params.failure_salvage_blinatumomab_prob:
         record.salvage = "blinatumomab"
         log.add(record, "salvage", "blinatumomab")
     transplanted = streams.uniform("off_protocol.failure_hsct", i) < params.failure_hsct_prob
-    survival = params.failure_survival_prob_hsct if transplanted else params.failure_survival_prob_no_hsct
+    survival, death_of_trm = params.failure_survival_prob_no_hsct, math.inf
+    if transplanted:
+        # 5 of 42 reached HSCT: drawn so, they reach it unless follow-up ends first
+        waited = yield from wait_for_hsct(env, record, hsct, record.now_days, math.inf, streams, log, hsct_slots)
+        if waited != "done":
+            return
+        transplant(record, hsct, log)
+        death_of_trm = trm_day(record, hsct, streams)
+        # 3 of 5 alive after HSCT: survival of progression such that, with the patient's TRM risk, it is 3 in 5
+        survival = min(1.0, params.failure_survival_prob_hsct / (1.0 - trm_prob(record, hsct)))
     death_prob = adjusted_prob(1.0 - survival, salvage_death_shift(record, effects))
     timing = params.failure_death_timing
-    start = record.now_days + (params.failure_hsct_days if transplanted else 0.0)
-    death_day = start + cure_weibull_time(
+    death_of_progression = record.now_days + cure_weibull_time(
         streams.uniform("off_protocol.failure_death", i), streams.uniform("off_protocol.failure_death_day", i),
         death_prob, timing.median_days, timing.shape,
     )
-    if transplanted:
-        outcome = yield from race(env, record, start)
-        if outcome != "done":
-            return
-        if hsct_slots is not None:  # a limited slot: the death clock runs while waiting
-            slot, outcome = yield from queue_for(env, record, hsct_slots, log, "hsct_wait_days",
-                                                 priority=record.enrolment_day + start, death=death_day)
-            record.hsct_wait_outcome = "granted" if slot is not None else outcome
-            if slot is None:
-                if outcome == "death":
-                    death(record, log, "progression")
-                return
-            hold_for_a_month(env, hsct_slots, slot)
-        record.hsct, record.hsct_day, record.donor_type = True, record.now_days, "off_protocol"
-        log.add(record, "hsct", "off protocol")
-    outcome = yield from race(env, record, record.censor_day, death=death_day)
-    if outcome == "death":
-        death(record, log, "progression")
+    cause = yield from race(env, record, record.censor_day, transplant=death_of_trm, progression=death_of_progression)
+    if cause in ("transplant", "progression"):
+        death(record, log, cause)
 
 
 def not_assigned_course(
