@@ -3,13 +3,15 @@
 Clinical steps, from the end of Block 1:
 
 * **Early treatment failure** (an EFS event at the end of Block 1): salvage
-  blinatumomab for about half (22 of 42, recorded); HSCT for a few (5 of 42)
-  about three months later (``failure_hsct_days``, an assumption: "within
-  6 months"); long-term
-  survival 3 of 5 after HSCT and about 13% without (fitted with the rest,
-  prior from 4-year OS 18.7%), the death probability shifted by the
-  prognostic layer (time to relapse, site); the others die of progressive
-  disease at a Weibull time.
+  blinatumomab for about half (22 of 42, recorded); HSCT for a few (5 of 42,
+  "within 6 months") through the HSCT phase (``sim.model.phases.hsct``): a
+  donor search from the failure by donor type, a slot when slots are
+  limited, conditioning, the transplant and its transplant-related death.
+  Long-term survival 3 of 5 after HSCT (TRM included: the rest of the risk
+  is progression) and about 13% without (fitted with the rest, prior from
+  4-year OS 18.7%), the progression death probability shifted by the
+  prognostic layer (time to relapse, site); deaths of progressive disease
+  at a Weibull time from the failure, or from the graft.
 * **Never risk-assigned**: off-protocol therapy; one uniform sets both the
   event (relapse or progression; 4-year EFS 8.1%) and death (4-year OS
   19.8%), so that every death follows an event and every event-free
