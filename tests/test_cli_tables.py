@@ -92,3 +92,22 @@ def test_sweep_summary_names_the_reference_and_the_unit() -> None:
     ]
     sobol = table.assign(statistic=table["statistic"].replace({"swing": "ST"}))
     assert sensitivity_lines(sobol, "sobol", "r3_blina")[0].startswith("4-year OS, mitcl minus r3_blina: ST hsct")
+
+
+def test_subgroup_grid_has_a_row_per_cell_in_the_views_order() -> None:
+    """Each (strategy, cell) once, cells in the view's order (MRD bands are not alphabetical), every
+    (endpoint, years) a column; not the cross product of cells and their patient counts."""
+    from sim.cli.main import subgroup_grid
+
+    cells = [("< 0.01%", 300.0), ("0.01-0.1%", 60.0), ("unknown", 35.0)]
+    view = pd.DataFrame([
+        {"strategy": strategy, "cell": cell, "patients_per_replication": n, "endpoint": endpoint, "years": years,
+         "mean": 0.5 + k / 100, "mc_se": math.nan if cell == "unknown" else 0.01}
+        for strategy in ("a", "b") for k, (cell, n) in enumerate(cells)
+        for endpoint in ("EFS", "OS") for years in (3, 4)
+    ])
+    grid = subgroup_grid(view, "mean")
+    assert list(grid.index) == [(s, cell, n) for s in ("a", "b") for cell, n in cells]
+    assert list(grid.columns) == [("EFS", 3), ("EFS", 4), ("OS", 3), ("OS", 4)]
+    assert grid.loc[("a", "0.01-0.1%", 60.0), ("OS", 4)] == 0.51
+    assert subgroup_grid(view, "mc_se").loc[("b", "unknown", 35.0)].isna().all()

@@ -544,16 +544,25 @@ def _print_gradient(patients: "pd.DataFrame") -> None:
     click.echo(f"size: simulated log odds ratio of death vs late within {low:g}-{high:g} x Rheingold's")
 
 
+def subgroup_grid(view: "pd.DataFrame", values: str) -> "pd.DataFrame":
+    """One row per (strategy, cell, patients per replication) of a subgroup view, in the view's
+    order, and one column per (endpoint, years): the cells that exist, not every combination."""
+    import pandas as pd
+
+    rows = pd.MultiIndex.from_frame(view[["strategy", "cell", "patients_per_replication"]].drop_duplicates())
+    columns = pd.MultiIndex.from_frame(view[["endpoint", "years"]].drop_duplicates())
+    grid = view.pivot(index=["strategy", "cell", "patients_per_replication"], columns=["endpoint", "years"],
+                      values=values)
+    return grid.reindex(index=rows, columns=columns)
+
+
 def _print_subgroups(patients: "pd.DataFrame") -> None:
     from rich.table import Table
 
     from sim.analysis.subgroups import subgroup_views
 
     for name, view in subgroup_views(patients).items():
-        keys = dict(index=["strategy", "cell", "patients_per_replication"], columns=["endpoint", "years"], sort=False,
-                    dropna=False)
-        wide = view.pivot_table(values="mean", **keys)
-        se = view.pivot_table(values="mc_se", **keys)  # NaN with one replication in the cell: shown as "-"
+        wide, se = subgroup_grid(view, "mean"), subgroup_grid(view, "mc_se")  # SE NaN with one replication: "-"
         table = Table(title=f"EFS and OS from enrolment by {name} (mean over replications +/- MC SE)")
         table.add_column("strategy")
         table.add_column(name)
