@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = (
         {"count": 2, "simulation": 3, "e2e": (1, 4), "parallel": (2, 4), "memory": (4, 8), "sweep": (4, 2)}
         if options.quick else
-        {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": (20, 80), "memory": (100, 2000), "sweep": (64, 10)}
+        {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": (20, 180), "memory": (100, 2000), "sweep": (64, 10)}
     )
     scenario = load_scenario(SCENARIO).scenario
     n_patients = scenario.cohort.n_patients * len(scenario.strategies)
