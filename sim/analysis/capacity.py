@@ -37,6 +37,10 @@ RESOURCES = {  # resource -> (wait column, readable name)
 }
 WAIT_COLUMNS = ["strategy", "replication", "bed_wait_days", "blinatumomab_wait_days", "hsct_wait_days",
                 "hsct_wait_outcome"]
+# How a wait for an HSCT slot can end other than granted (``hsct_wait_outcome``): the relapse
+# clock of a patient in remission runs while waiting; a patient bound for a transplant after
+# early treatment failure is assumed not to die while waiting (the death clock starts at the graft).
+WAIT_ENDINGS = ("relapse", "censored")
 EFFECT_MEASURES = ("hsct", "relapse", "efs_4y", "os_4y", "rmst_os_4y_days")
 UNLIMITED = "unlimited"  # the twin run's directory inside a run directory
 
@@ -78,7 +82,7 @@ def queue_summary(patients: pd.DataFrame, strategies: list[str]) -> pd.DataFrame
             }
             if resource == "hsct_slots":
                 ended = queued["hsct_wait_outcome"]
-                for outcome in ("relapse", "death", "censored"):
+                for outcome in WAIT_ENDINGS:
                     counts = (ended == outcome).groupby(queued["replication"]).sum()
                     counts = counts.reindex(mine["replication"].unique(), fill_value=0)
                     row[f"{outcome}_while_waiting_per_replication"] = float(counts.mean())

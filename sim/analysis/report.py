@@ -235,6 +235,7 @@ def _capacity_section(run: Run, patients: pd.DataFrame) -> str:
     """Occupancy over time, the queue, and the queue's effect on relapse and survival (``sim.analysis.capacity``)."""
     from sim.analysis.capacity import (
         RESOURCES,
+        WAIT_ENDINGS,
         occupancy_over_time,
         plot_occupancy,
         queue_summary,
@@ -249,12 +250,12 @@ def _capacity_section(run: Run, patients: pd.DataFrame) -> str:
     for row in queue.itertuples():
         hsct = row.resource == "hsct_slots"
         ended = [f"{getattr(row, f'{o}_while_waiting_per_replication'):.1f}" if hsct else "-"
-                 for o in ("relapse", "death", "censored")]
+                 for o in WAIT_ENDINGS]
         rows.append([html.escape(row.strategy), RESOURCES[row.resource][1], f"{row.queued_per_replication:.1f}",
                      _percent(row.waited_share) + "%", f"{row.wait_mean_days:.1f}", f"{row.wait_p50_days:.1f}",
                      f"{row.wait_p90_days:.1f}", *ended])
     parts.append(_table(["strategy", "resource", "queued per replication", "waited", "mean wait (days)",
-                         "median", "90th percentile", "relapsed waiting", "died waiting",
+                         "median", "90th percentile", "relapsed waiting",
                          "follow-up ended waiting"], rows, label_columns=2))
     effect_path = run.path / "capacity_effect"
     if effect_path.exists():

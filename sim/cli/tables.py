@@ -174,22 +174,22 @@ def sensitivity_lines(table: pd.DataFrame, design: str, reference: str) -> list[
 
 def queue_tables(queue: "pd.DataFrame", effect: "pd.DataFrame") -> list:
     """The queue per strategy and resource, then the effect of queueing on outcomes (limited minus unlimited)."""
-    from sim.analysis.capacity import RESOURCES
+    from sim.analysis.capacity import RESOURCES, WAIT_ENDINGS
 
     items: list = []
     table = Table(title="Queues (waits in days among patients who queued; intervals: Monte Carlo 95%)")
     for column in ("strategy", "resource", "queued / replication", "waited", "mean wait", "median", "90th pct",
-                   "longest", "relapsed waiting", "died waiting", "follow-up ended waiting"):
+                   "longest", "relapsed waiting", "follow-up ended waiting"):
         table.add_column(column, justify="left" if column in ("strategy", "resource") else "right")
     for row in queue.itertuples():
         low, high = row.waited_share_ci
         waited = f"{100 * row.waited_share:.1f}%" + (f" [{100 * low:.1f}, {100 * high:.1f}]" if math.isfinite(low) else "")
         low, high = row.wait_mean_ci
         mean = f"{row.wait_mean_days:.1f}" + (f" [{low:.1f}, {high:.1f}]" if math.isfinite(low) else "")
-        ended = ["-", "-", "-"]
+        ended = ["-"] * len(WAIT_ENDINGS)
         if row.resource == "hsct_slots":
             ended = [f"{getattr(row, f'{o}_while_waiting_per_replication'):.1f} "
-                     f"({100 * getattr(row, f'{o}_while_waiting_share'):.1f}%)" for o in ("relapse", "death", "censored")]
+                     f"({100 * getattr(row, f'{o}_while_waiting_share'):.1f}%)" for o in WAIT_ENDINGS]
         table.add_row(row.strategy, RESOURCES[row.resource][1], f"{row.queued_per_replication:.1f}", waited, mean,
                       f"{row.wait_p50_days:.1f}", f"{row.wait_p90_days:.1f}", f"{row.wait_max_days:.0f}", *ended)
     items.append(table)
