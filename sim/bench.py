@@ -23,9 +23,11 @@ Measures what a user pays, in one run:
    command (start-up excluded, as end to end: what the pool, its tasks and
    their writing cost); also the whole command's at the larger size,
    start-up included (a fixed second of imports that a short run notices);
-   and, since wall time means little on a machine other work shares, the CPU
-   time of all the command's processes with 1 worker over that with all
-   cores (1 when running in parallel adds no work).
+   and the CPU time of all the command's processes with 1 worker over that
+   with all cores (1 when running in parallel adds no work). Runs with 1 and
+   with all workers are interleaved in rounds and the median round reported
+   with the range: single runs move by several % on a machine whose speed
+   drifts.
 5. **Peak memory** (largest resident set of any process of the run) of the
    command at 100 and at 2,000 replications.
 6. **A sampled sweep:** the wall time of a 64-point Latin hypercube sweep of
@@ -160,12 +162,11 @@ def cli_run(args: list[str]) -> dict:
     return {"seconds": float(seconds), "cpu_seconds": float(cpu_seconds), "peak_rss_mib": int(max_rss_kib) / 1024}
 
 
-def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, workers: int = 1,
-               label: str = "e2e") -> dict:
-    """Marginal seconds per replication of `simulate --workers N`, start-up excluded."""
+def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int) -> dict:
+    """Marginal seconds per replication of `simulate --workers 1`, start-up excluded."""
     def run(reps: int, name: str) -> dict:
-        return cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{label}_{name}",
-                        "--workers", str(workers), "--quiet"])
+        return cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{name}",
+                        "--workers", "1", "--quiet"])
 
     # The fastest of a few runs: other load on the machine only ever adds time.
     def fastest(reps: int, name: str) -> dict:
@@ -182,6 +183,38 @@ def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, w
             "patients_per_second": patients_per_replication / per_replication,
             "cpu_seconds_per_patient": cpu_per_replication / patients_per_replication,
             "patients_per_cpu_second": patients_per_replication / cpu_per_replication}
+
+
+def parallel_efficiency(tmp: str, base: int, extra: int, cores: int, pairs: int) -> dict:
+    """``T1 / (cores x Tn)`` from ``pairs`` interleaved rounds, each timing the command with 1
+    worker and with all cores at ``base`` and ``base + extra`` replications; the median round
+    and the range (a machine whose speed drifts between runs moves single runs by several %).
+
+    Marginal: start-up excluded, as end to end (what the pool, its tasks and their writing cost);
+    command: the whole command at the larger size, start-up included.
+    """
+    rounds = []
+    for k in range(pairs):
+        times = {}
+        for workers in (1, cores):
+            for reps in (base, base + extra):
+                times[workers, reps] = cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out",
+                                                f"{tmp}/parallel_{k}_{workers}_{reps}", "--workers", str(workers),
+                                                "--quiet"])
+        one, many = times[1, base + extra], times[cores, base + extra]
+        rounds.append({
+            "efficiency": (one["seconds"] - times[1, base]["seconds"])
+            / (cores * (many["seconds"] - times[cores, base]["seconds"])),
+            "command_efficiency": one["seconds"] / (cores * many["seconds"]),
+            "cpu_efficiency": one["cpu_seconds"] / many["cpu_seconds"],
+            "seconds_1_worker": one["seconds"], "seconds_all_workers": many["seconds"],
+        })
+    summary = {"replications": (base, base + extra), "cores": cores, "rounds": rounds}
+    for name in ("efficiency", "command_efficiency", "cpu_efficiency", "seconds_1_worker", "seconds_all_workers"):
+        values = sorted(r[name] for r in rounds)
+        summary[name] = values[len(values) // 2]
+        summary[f"{name}_range"] = (values[0], values[-1])
+    return summary
 
 
 def sweep_scenario(tmp: str, points: int, replications: int) -> Path:
@@ -213,9 +246,9 @@ def main(argv: list[str] | None = None) -> dict:
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     sizes = (
-        {"count": 2, "simulation": 3, "e2e": (1, 4), "parallel": (2, 4), "memory": (4, 8), "sweep": (4, 2)}
+        {"count": 2, "simulation": 3, "e2e": (1, 4), "parallel": (2, 4), "pairs": 2, "memory": (4, 8), "sweep": (4, 2)}
         if options.quick else
-        {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": (20, 180), "memory": (100, 2000), "sweep": (64, 10)}
+        {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": (20, 100), "pairs": 5, "memory": (100, 2000), "sweep": (64, 10)}
     )
     scenario = load_scenario(SCENARIO).scenario
     n_patients = scenario.cohort.n_patients * len(scenario.strategies)
@@ -240,20 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
             return _report(results, sizes, cores, options.json_out, options.quick)
 
         base, extra = sizes["parallel"]
-        one = end_to_end(tmp, base, extra, n_patients, workers=1, label="parallel_1")
-        many = end_to_end(tmp, base, extra, n_patients, workers=cores, label=f"parallel_{cores}")
-        results["parallel"] = {
-            "replications": (base, base + extra), "cores": cores,
-            # start-up excluded (marginal, as end to end): what the pool and its tasks cost
-            "seconds_per_replication_1_worker": one["seconds_per_replication"],
-            "seconds_per_replication_all_workers": many["seconds_per_replication"],
-            "efficiency": one["seconds_per_replication"] / (cores * many["seconds_per_replication"]),
-            # the whole command at the larger size, start-up (imports, summaries) included
-            "seconds_1_worker": one["seconds"][1], "seconds_all_workers": many["seconds"][1],
-            "command_efficiency": one["seconds"][1] / (cores * many["seconds"][1]),
-            "cpu_seconds_1_worker": one["cpu_seconds"][1], "cpu_seconds_all_workers": many["cpu_seconds"][1],
-            "cpu_efficiency": one["cpu_seconds"][1] / many["cpu_seconds"][1],
-        }
+        results["parallel"] = parallel_efficiency(tmp, base, extra, cores, sizes["pairs"])
         memory = {}
         for reps in sizes["memory"]:
             run = cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/m{reps}", "--quiet"])
@@ -289,13 +309,15 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
             json_out.write_text(json.dumps(results, indent=1))
         return results
     p, memory = results["parallel"], results["memory"]
-    print(f"parallel efficiency 1 -> {cores} workers, start-up excluded (marginal over replications "
-          f"{p['replications'][0]} -> {p['replications'][1]}): {p['efficiency']:.2f} "
-          f"({p['seconds_per_replication_1_worker']:.3f} s vs {p['seconds_per_replication_all_workers']:.3f} s "
-          f"per replication); whole command at {p['replications'][1]} replications {p['command_efficiency']:.2f} "
-          f"({p['seconds_1_worker']:.1f} s vs {p['seconds_all_workers']:.1f} s wall); CPU time 1 worker / {cores} "
-          f"workers {p['cpu_efficiency']:.2f} ({p['cpu_seconds_1_worker']:.1f} s vs {p['cpu_seconds_all_workers']:.1f} s: "
-          "the work parallelism adds, whatever else the machine runs)")
+    low, high = p["efficiency_range"]
+    command_low, command_high = p["command_efficiency_range"]
+    cpu_low, cpu_high = p["cpu_efficiency_range"]
+    print(f"parallel efficiency 1 -> {cores} workers (median of {len(p['rounds'])} rounds [range]): start-up excluded "
+          f"(marginal over replications {p['replications'][0]} -> {p['replications'][1]}) {p['efficiency']:.2f} "
+          f"[{low:.2f}, {high:.2f}]; whole command at {p['replications'][1]} replications {p['command_efficiency']:.2f} "
+          f"[{command_low:.2f}, {command_high:.2f}] ({p['seconds_1_worker']:.1f} s vs {p['seconds_all_workers']:.1f} s); "
+          f"CPU time of all processes 1 worker / {cores} workers {p['cpu_efficiency']:.2f} [{cpu_low:.2f}, {cpu_high:.2f}] "
+          "(1: running in parallel adds no work)")
     print("peak memory: " + ", ".join(f"{k} {v:.0f}" for k, v in memory.items() if k.startswith("peak"))
           + f" MiB (ratio {memory['ratio']:.2f})")
     s = results["lhs_sweep"]

@@ -16,6 +16,7 @@ all cores by default, one worker in-process, or a Dask cluster
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -196,9 +197,17 @@ def make_executor(workers: int, kind: str = "process", scheduler: str | None = N
     if workers == 1:
         yield _InProcess()
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method()),
-                             initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-        yield pool
+    method = start_method()
+    if method == "fork":
+        # Objects alive now move out of the collector's reach, so that collections in a forked
+        # worker do not touch (and copy) the pages it shares with the driver.
+        gc.freeze()
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                                 initializer=_worker_init, initargs=(os.getpid(),)) as pool:
+            yield pool
+    finally:
+        gc.unfreeze()
 
 
 def start_method() -> str:
