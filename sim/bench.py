@@ -7,8 +7,9 @@ Measures what a user pays, in one run:
    worker, summaries and Parquet included: the wall time of a run of
    ``base + extra`` replications minus that of ``base`` replications, over
    ``extra`` (start-up cancels out). Reported as patient trajectories per
-   second per core.
-   Each size runs three times and keeps its fastest (the same for 2 and 3).
+   second per core: the median of five interleaved pairs of runs, with the
+   range. The simulation alone and bare SimPy keep the fastest of three
+   passes in this process.
 2. **Simulation only.** ``run_replication`` in this process (cohort, SimPy
    processes, patient and event tables; no summaries, no Parquet).
 3. **Bare SimPy, same run.** The simulator's SimPy timeouts per patient are
@@ -162,25 +163,24 @@ def cli_run(args: list[str]) -> dict:
     return {"seconds": float(seconds), "cpu_seconds": float(cpu_seconds), "peak_rss_mib": int(max_rss_kib) / 1024}
 
 
-def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int) -> dict:
-    """Marginal seconds per replication of `simulate --workers 1`, start-up excluded."""
+def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, rounds: int = 5) -> dict:
+    """Marginal seconds per replication of `simulate --workers 1`, start-up excluded: the median
+    over ``rounds`` interleaved pairs of runs (``base`` and ``base + extra`` replications), so a
+    machine whose speed drifts between runs moves the figure less than a single pair would."""
     def run(reps: int, name: str) -> dict:
         return cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{name}",
                         "--workers", "1", "--quiet"])
 
-    # The fastest of a few runs: other load on the machine only ever adds time.
-    def fastest(reps: int, name: str) -> dict:
-        runs = [run(reps, f"{name}_{k}") for k in range(REPEATS)]
-        return {"seconds": min(r["seconds"] for r in runs), "cpu_seconds": min(r["cpu_seconds"] for r in runs)}
-
-    small, large = fastest(base, "e2e_small"), fastest(base + extra, "e2e_large")
-    per_replication = (large["seconds"] - small["seconds"]) / extra
-    cpu_per_replication = (large["cpu_seconds"] - small["cpu_seconds"]) / extra
-    return {"replications": (base, base + extra), "seconds": (small["seconds"], large["seconds"]),
-            "cpu_seconds": (small["cpu_seconds"], large["cpu_seconds"]),
+    pairs = [(run(base, f"e2e_small_{k}"), run(base + extra, f"e2e_large_{k}")) for k in range(rounds)]
+    wall = sorted((large["seconds"] - small["seconds"]) / extra for small, large in pairs)
+    cpu = sorted((large["cpu_seconds"] - small["cpu_seconds"]) / extra for small, large in pairs)
+    per_replication, cpu_per_replication = wall[len(wall) // 2], cpu[len(cpu) // 2]
+    return {"replications": (base, base + extra), "rounds": rounds,
+            "seconds_per_replication_range": (wall[0], wall[-1]),
             "seconds_per_replication": per_replication,
             "seconds_per_patient": per_replication / patients_per_replication,
             "patients_per_second": patients_per_replication / per_replication,
+            "patients_per_second_range": (patients_per_replication / wall[-1], patients_per_replication / wall[0]),
             "cpu_seconds_per_patient": cpu_per_replication / patients_per_replication,
             "patients_per_cpu_second": patients_per_replication / cpu_per_replication}
 
@@ -296,8 +296,10 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
     if quick:
         print("--quick: small sizes, a smoke test; these figures are not comparable with a full run's")
     print(f"SimPy work per patient: {work['timeouts_per_patient']:.2f} timeouts, {work['steps_per_patient']:.2f} events processed")
-    print(f"end to end (simulate, 1 worker, marginal over {sizes['e2e'][1]} replications): "
-          f"{e2e['patients_per_second']:,.0f} trajectories/s/core, {e2e['patients_per_cpu_second']:,.0f} per CPU second; "
+    low, high = e2e["patients_per_second_range"]
+    print(f"end to end (simulate, 1 worker, marginal over {sizes['e2e'][1]} replications, median of {e2e['rounds']} "
+          f"rounds [range]): {e2e['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] trajectories/s/core, "
+          f"{e2e['patients_per_cpu_second']:,.0f} per CPU second; "
           f"vs bare SimPy {results['ratio_end_to_end']:.2f} (wall), {results['cpu_ratio_end_to_end']:.2f} (CPU)")
     print(f"simulation only: {sim['patients_per_second']:,.0f} trajectories/s/core, "
           f"{sim['patients_per_cpu_second']:,.0f} per CPU second; vs bare SimPy "
