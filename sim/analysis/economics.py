@@ -85,6 +85,10 @@ def _by_replication(replications: np.ndarray, economics: dict, read) -> np.ndarr
     return np.array([values[r] for r in replications], dtype=float)
 
 
+# The patient columns :func:`patient_economics` reads, besides the summary's.
+PATIENT_COLUMNS = ("hsct_day", "salvage")
+
+
 def patient_economics(patients: pd.DataFrame, economics: dict) -> pd.DataFrame:
     """Discounted cost, life-years, QALYs and net benefit of each patient (module docstring).
 

@@ -26,6 +26,13 @@ from sim.clinical import YEAR_DAYS
 from sim.scenario.measures import MEASURE_LABELS, MEASURES, measure_label, measure_scale  # noqa: F401 (re-exported)
 
 SUBGROUPS = ("all", "relapse_group", "risk_group", "age_band")
+# The patient columns :func:`per_replication` reads (a run converts only these to pandas).
+PATIENT_COLUMNS = (
+    "strategy", "replication", "relapse_group", "risk_group", "age_years", "block1_death", "early_treatment_failure",
+    "block1_max_grade", "block1_infection_grade", "block1_sepsis_grade", "eob1_mrd_status", "hsct", "relapse_day",
+    "inpatient_days", "blinatumomab_days", "on_therapy_days", "remission_days", "after_relapse_days",
+    "efs_days", "efs_event", "os_days", "os_event",
+)
 
 
 def age_band(age_years: pd.Series) -> pd.Series:

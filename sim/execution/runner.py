@@ -31,6 +31,8 @@ from typing import Callable, Iterator
 
 import pyarrow as pa
 
+from sim.analysis.economics import PATIENT_COLUMNS as ECONOMICS_INPUTS
+from sim.analysis.summary import PATIENT_COLUMNS as SUMMARY_INPUTS
 from sim.analysis.summary import per_replication
 from sim.execution.output import (
     OutputError,
@@ -102,7 +104,8 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     economics = None
     if point_scenario.economics is not None:  # each replication's realised costs and utilities (PSA draws them)
         economics = {r: realised_parameters(point_scenario, seed, r).economics for r in range(task.first, task.stop)}
-    outcomes = per_replication(patients.to_pandas(), economics)
+    columns = list(SUMMARY_INPUTS) + (list(ECONOMICS_INPUTS) if economics is not None else [])
+    outcomes = per_replication(patients.select(columns).to_pandas(), economics)
     if task.point is not None:
         outcomes.insert(0, "point", task.point)
     write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False),
