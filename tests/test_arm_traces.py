@@ -26,6 +26,7 @@ from statistics import NormalDist
 import pytest
 import simpy
 
+from sim.model.capacity import TrackedPriorityResource
 from sim.model.pathway import hr_ir_course, lr_course
 from sim.model.phases.consolidation import ConsolidationOutcome, consolidation
 from sim.model.phases.follow_up import after_relapse
@@ -628,6 +629,44 @@ def test_after_early_failure_hsct_can_end_in_transplant_related_death(params) ->
     assert (record.hsct_day, record.donor_type, record.os_days, record.death_cause) == (
         hsct_day, "matched_sibling", trm_day, "transplant")
     assert events == [(hsct_day, "hsct", "matched_sibling"), (trm_day, "death", "transplant")]
+
+
+@pytest.mark.parametrize("above, dies", [(1e-9, False), (-1e-9, True)])
+def test_after_failure_hsct_survival_uses_the_reference_trm(params, above, dies) -> None:
+    """3 of 5 alive after HSCT at the reference TRM: an adolescent (higher TRM) keeps the same
+    progression threshold, 1 - 0.6 / (1 - trm_prob), so his higher TRM adds to his risk."""
+    record = randomised_patient(mrd_percent=None, age_years=20.0)
+    threshold = 1.0 - params.off_protocol.failure_survival_prob_hsct / (1.0 - params.hsct.trm_prob)
+    draws = {
+        "off_protocol.salvage_blinatumomab": 0.9, "off_protocol.failure_hsct": 0.05, "hsct.donor": 0.1,
+        "hsct.trm": 0.999, "hsct.trm_day": 0.5,
+        "off_protocol.failure_death": threshold + above, "off_protocol.failure_death_day": 0.5,
+    }
+    trace(lambda env, streams, log: after_failure(
+        env, record, params.off_protocol, params.hsct, params.prognosis, streams, log), record, draws)
+    assert record.hsct and (record.death_cause == "progression") is dies and record.os_event is dies
+
+
+def test_after_failure_the_disease_can_kill_while_queued_for_a_slot(params) -> None:
+    """Every slot taken: the patient bound for HSCT after failure waits, and the untreated disease's
+    clock from the failure (no-HSCT survival) ends the wait: no transplant, death of progression."""
+    record = randomised_patient(mrd_percent=None)
+    draws = {
+        "off_protocol.salvage_blinatumomab": 0.9, "off_protocol.failure_hsct": 0.05, "hsct.donor": 0.1,
+        "off_protocol.failure_death": 0.0, "off_protocol.failure_death_day": 0.5,
+    }
+
+    def process(env, streams, log):
+        slots = TrackedPriorityResource(env, 1, "hsct_slots")
+        slots.request(priority=-1.0)  # taken for good
+        return after_failure(env, record, params.off_protocol, params.hsct, params.prognosis, streams, log, slots)
+
+    _, events = trace(process, record, draws)
+    death_day = EOB1 + weibull_days(0.5, 150.0, 1.0)
+    assert (record.hsct, record.hsct_wait_outcome, record.death_cause, record.os_days) == (
+        False, "death", "progression", death_day)
+    assert record.hsct_wait_days == death_day - (EOB1 + 14.0)  # queued from the donor found, day 44
+    assert events[-2:] == [(death_day, "queue", "hsct_slots: death"), (death_day, "death", "progression")]
 
 
 def test_after_early_failure_without_hsct_survivor_is_followed_to_the_censor_day(params) -> None:

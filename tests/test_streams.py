@@ -17,7 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.model.replication import run_replication
-from sim.model.streams import Streams, decision_id, generator_for, stream_key, stream_keys
+from sim.model.streams import (
+    Streams,
+    decision_id,
+    generator_for,
+    stream_key,
+    stream_keys,
+)
 from sim.scenario.schema import CohortSettings
 from tests.strategies import cohort_sizes, decision_names, replications, seeds
 
@@ -215,3 +221,42 @@ def test_the_source_check_catches_global_random_state(snippet: str) -> None:
 def test_the_source_check_allows_named_streams() -> None:
     allowed = "import numpy as np\nrng = np.random.Generator(np.random.Philox(key=np.random.SeedSequence(1).generate_state(2)))\nrng.random(3)\n"
     assert _global_random_uses(allowed) == []
+
+
+def test_the_collector_is_restored_after_a_replication_even_on_error() -> None:
+    """Paused inside, restored after, also when the replication raises; left off when it was off."""
+    import gc
+    import threading
+
+    from sim.model.replication import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with collector_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a replication failed")
+    assert gc.isenabled()
+    # replications in two threads at once: on until the last ends
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with collector_paused():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait(5)
+    with collector_paused():
+        pass
+    assert not gc.isenabled()  # the other thread's replication still runs
+    release.set()
+    thread.join()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -38,9 +38,9 @@ RESOURCES = {  # resource -> (wait column, readable name)
 WAIT_COLUMNS = ["strategy", "replication", "bed_wait_days", "blinatumomab_wait_days", "hsct_wait_days",
                 "hsct_wait_outcome"]
 # How a wait for an HSCT slot can end other than granted (``hsct_wait_outcome``): the relapse
-# clock of a patient in remission runs while waiting; a patient bound for a transplant after
-# early treatment failure is assumed not to die while waiting (the death clock starts at the graft).
-WAIT_ENDINGS = ("relapse", "censored")
+# clock of a patient in remission runs while waiting, and the disease of a patient bound for a
+# transplant after treatment failure can kill first.
+WAIT_ENDINGS = ("relapse", "death", "censored")
 EFFECT_MEASURES = ("hsct", "relapse", "efs_4y", "os_4y", "rmst_os_4y_days")
 UNLIMITED = "unlimited"  # the twin run's directory inside a run directory
 

@@ -255,7 +255,7 @@ def _capacity_section(run: Run, patients: pd.DataFrame) -> str:
                      _percent(row.waited_share) + "%", f"{row.wait_mean_days:.1f}", f"{row.wait_p50_days:.1f}",
                      f"{row.wait_p90_days:.1f}", *ended])
     parts.append(_table(["strategy", "resource", "queued per replication", "waited", "mean wait (days)",
-                         "median", "90th percentile", "relapsed waiting",
+                         "median", "90th percentile", "relapsed waiting", "died waiting",
                          "follow-up ended waiting"], rows, label_columns=2))
     effect_path = run.path / "capacity_effect"
     if effect_path.exists():

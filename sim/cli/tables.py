@@ -179,7 +179,7 @@ def queue_tables(queue: "pd.DataFrame", effect: "pd.DataFrame") -> list:
     items: list = []
     table = Table(title="Queues (waits in days among patients who queued; intervals: Monte Carlo 95%)")
     for column in ("strategy", "resource", "queued / replication", "waited", "mean wait", "median", "90th pct",
-                   "longest", "relapsed waiting", "follow-up ended waiting"):
+                   "longest", "relapsed waiting", "died waiting", "follow-up ended waiting"):
         table.add_column(column, justify="left" if column in ("strategy", "resource") else "right")
     for row in queue.itertuples():
         low, high = row.waited_share_ci

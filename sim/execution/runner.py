@@ -201,7 +201,8 @@ def make_executor(workers: int, kind: str = "process", scheduler: str | None = N
         yield _InProcess()
         return
     method = start_method()
-    if method == "fork":
+    frozen = method == "fork" and gc.get_freeze_count() == 0
+    if frozen:
         # Objects alive now move out of the collector's reach, so that collections in a forked
         # worker do not touch (and copy) the pages it shares with the driver.
         gc.freeze()
@@ -210,7 +211,8 @@ def make_executor(workers: int, kind: str = "process", scheduler: str | None = N
                                  initializer=_worker_init, initargs=(os.getpid(),)) as pool:
             yield pool
     finally:
-        gc.unfreeze()
+        if frozen:
+            gc.unfreeze()
 
 
 def start_method() -> str:

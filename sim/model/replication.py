@@ -8,6 +8,7 @@ any executor can run it and the result does not depend on which one did.
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -63,12 +64,14 @@ def _ensemble_row(scenario: Scenario, seed: int, replication: int) -> int | None
     return min(int(u * len(ensemble.values)), len(ensemble.values) - 1)
 
 
-# The realised parameters and models of the last scenario object run in this process, by
-# calibrated set (None without one). Without sampling they are the same for every replication,
-# and building them is a good part of a replication's cost. A new scenario object (the next
-# task, sweep point or calibration iterate) replaces them all, so memory stays flat.
-_REALISED: dict[int | None, tuple[Scenario, Models]] = {}
-_REALISED_OF: list[Scenario] = []
+# Realised parameters and models by (scenario object, calibrated set): without sampling they are
+# the same for every replication, and building them is a good part of a replication's cost. Each
+# entry holds its scenario object, so an entry is used only for that very object (its id cannot be
+# reused while cached, and a lookup is one dict read, safe when threads share the process); a new
+# scenario object (the next task, sweep point or calibration iterate) empties the cache, so memory
+# stays flat.
+_REALISED: dict[tuple[int, int | None], tuple[Scenario, Scenario, Models]] = {}
+_LAST_SCENARIO: list[Scenario] = []
 
 
 def replication_models(scenario: Scenario, seed: int, replication: int) -> tuple[Scenario, Models]:
@@ -79,15 +82,15 @@ def replication_models(scenario: Scenario, seed: int, replication: int) -> tuple
     if mode == "sampled":
         params = realised_parameters(scenario, seed, replication)
         return params, build_models(params)
-    if not _REALISED_OF or _REALISED_OF[0] is not scenario:
-        _REALISED.clear()
-        _REALISED_OF[:] = [scenario]
-    key = None if mode == "central" else _ensemble_row(scenario, seed, replication)
+    key = (id(scenario), None if mode == "central" else _ensemble_row(scenario, seed, replication))
     cached = _REALISED.get(key)
-    if cached is None:
+    if cached is None or cached[0] is not scenario:
+        if not _LAST_SCENARIO or _LAST_SCENARIO[0] is not scenario:
+            _REALISED.clear()
+            _LAST_SCENARIO[:] = [scenario]
         params = realised_parameters(scenario, seed, replication)
-        cached = _REALISED[key] = (params, build_models(params))
-    return cached
+        cached = _REALISED[key] = (scenario, params, build_models(params))
+    return cached[1], cached[2]
 
 
 def build_models(scenario: Scenario) -> Models:
@@ -135,6 +138,10 @@ def simulate_replication(
         return _simulate(scenario, seed, replication, select, environment)
 
 
+_PAUSE_LOCK = threading.Lock()
+_PAUSES = [0, False]  # replications under way in this process; whether the collector ran before the first
+
+
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused while a replication runs.
@@ -143,15 +150,22 @@ def collector_paused() -> Iterator[None]:
     (events, generator frames, rows), and the collector would otherwise stop
     every 700 allocations to scan them, a fifth of the run time. What the
     replication leaves in reference cycles is bounded by one replication and
-    collected at the first collection after it.
+    collected at the first collection after it. Replications running at once
+    in threads of one process share the pause: the collector is restored, as
+    it was, when the last of them ends (also on an exception).
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    with _PAUSE_LOCK:
+        if _PAUSES[0] == 0:
+            _PAUSES[1] = gc.isenabled()
+            gc.disable()
+        _PAUSES[0] += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _PAUSE_LOCK:
+            _PAUSES[0] -= 1
+            if _PAUSES[0] == 0 and _PAUSES[1]:
+                gc.enable()
 
 
 def _simulate(scenario: Scenario, seed: int, replication: int, select, environment) -> ReplicationResult:

@@ -5,14 +5,16 @@ Clinical steps:
 1. **Donor.** Each patient's donor type is drawn with the IntReALL-HR shares
    (matched sibling ~25%, haploidentical ~27%, matched unrelated ~33%,
    mismatched unrelated ~15%; section 6). The search starts at
-   randomisation and takes a type-specific time (assumption).
+   randomisation (at the failure, for a transplant after early treatment
+   failure: ``sim.model.phases.off_protocol``) and takes a type-specific
+   time (assumption).
 2. **Transplant** on the later of the end of consolidation and the end of
    the search, plus conditioning; the no-HSCT relapse clock keeps running
    meanwhile, and a relapse first means no transplant. When the scenario
    limits HSCT slots (``sim.model.capacity``), the patient then waits for a slot,
    served in the order donors were found, with the relapse clock running;
-   ``hsct_wait_outcome`` says how the wait ended (granted, relapse, censored).
-   meanwhile, and a relapse first means no transplant.
+   ``hsct_wait_outcome`` says how the wait ended (granted, relapse, death,
+   censored: death only for a patient with active disease, after failure).
    The admission (resource use only) runs from the start of conditioning to
    ``inpatient_days_after_graft`` after the graft (assumption, 3-6 weeks).
 3. **Transplant-related mortality**: probability ``trm_prob`` (under ~15%
@@ -29,6 +31,7 @@ Parameters: ``[hsct]``, effects ``[prognosis]``. Streams: ``hsct.*``.
 
 from __future__ import annotations
 
+import math
 from typing import Generator
 
 import simpy
@@ -60,8 +63,10 @@ def wait_for_hsct(
     streams: Streams,
     log: EventLog | None = None,
     slots: simpy.PriorityResource | None = None,
+    death_while_queued: float = math.inf,
 ) -> Generator[simpy.Event, object, str]:
-    """Wait for donor, a slot (when ``slots`` limits them) and conditioning; returns "done", "relapse" or "censored"."""
+    """Wait for donor, a slot (when ``slots`` limits them) and conditioning; returns "done", "relapse",
+    "death" (``death_while_queued`` comes first while queued for a slot) or "censored"."""
     record.donor_type = donor_type(record, params, streams)
     found_day = search_start_day + getattr(params.donor_search_days, record.donor_type)
     ready = max(record.now_days, found_day)
@@ -72,7 +77,8 @@ def wait_for_hsct(
         return outcome
     # Slots go in the order donors were found (study days, so across patients).
     slot, outcome = yield from queue_for(env, record, slots, log, "hsct_wait_days",
-                                         priority=record.enrolment_day + found_day, relapse=relapse_day)
+                                         priority=record.enrolment_day + found_day, relapse=relapse_day,
+                                         death=death_while_queued)
     record.hsct_wait_outcome = "granted" if slot is not None else outcome
     if slot is None:
         return outcome

@@ -8,10 +8,12 @@ Clinical steps, from the end of Block 1:
   donor search from the failure by donor type, a slot when slots are
   limited, conditioning, the transplant and its transplant-related death.
   Long-term survival 3 of 5 after HSCT (TRM included: the rest of the risk
-  is progression) and about 13% without (fitted with the rest, prior from
+  is progression, at the reference TRM) and about 13% without (fitted with the rest, prior from
   4-year OS 18.7%), the progression death probability shifted by the
   prognostic layer (time to relapse, site); deaths of progressive disease
-  at a Weibull time from the failure, or from the graft.
+  at a Weibull time from the failure, or from the graft (a patient queued
+  for a limited slot can die of the disease while waiting). Late failures
+  in consolidation take the same course.
 * **Never risk-assigned**: off-protocol therapy; one uniform sets both the
   event (relapse or progression; 4-year EFS 8.1%) and death (4-year OS
   19.8%), so that every death follows an event and every event-free
@@ -35,7 +37,7 @@ from typing import Generator
 import simpy
 
 from sim.model.phases.common import death, efs_event, race
-from sim.model.phases.hsct import transplant, trm_day, trm_prob, wait_for_hsct
+from sim.model.phases.hsct import transplant, trm_day, wait_for_hsct
 from sim.model.phases.prognosis import relapse_shift, salvage_death_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams, pick_weighted
@@ -56,33 +58,47 @@ def after_failure(
     env: simpy.Environment, record: PatientRecord, params: OffProtocolParams, hsct: HsctParams,
     effects: PrognosisParams, streams: Streams, log: EventLog, hsct_slots: simpy.PriorityResource | None = None,
 ) -> Generator[simpy.Event, object, None]:
-    """After early treatment failure: salvage blinatumomab for some; HSCT for a few, through
-    the HSCT phase's path (donor search from the failure, a slot, conditioning, the
-    transplant and its transplant-related death); death of progressive disease for most."""
+    """After treatment failure (early, at the end of Block 1, or late, in consolidation): salvage
+    blinatumomab for some; HSCT for a few, through the HSCT phase's path (donor search from the
+    failure, a slot, conditioning, the transplant and its transplant-related death); death of
+    progressive disease for most."""
     i = record.patient_id
     if streams.uniform("off_protocol.salvage_blinatumomab", i) < params.failure_salvage_blinatumomab_prob:
         record.salvage = "blinatumomab"
         log.add(record, "salvage", "blinatumomab")
-    transplanted = streams.uniform("off_protocol.failure_hsct", i) < params.failure_hsct_prob
+    shift = salvage_death_shift(record, effects)
+    timing = params.failure_death_timing
+    u_death, u_day = streams.uniform("off_protocol.failure_death", i), streams.uniform("off_protocol.failure_death_day", i)
+
+    def progression_death_day(survival: float) -> float:
+        death_prob = adjusted_prob(1.0 - survival, shift)
+        return record.now_days + cure_weibull_time(u_death, u_day, death_prob, timing.median_days, timing.shape)
+
     survival, death_of_trm = params.failure_survival_prob_no_hsct, math.inf
-    if transplanted:
-        # 5 of 42 reached HSCT: drawn so, they reach it unless follow-up ends first
-        waited = yield from wait_for_hsct(env, record, hsct, record.now_days, math.inf, streams, log, hsct_slots)
+    if streams.uniform("off_protocol.failure_hsct", i) < params.failure_hsct_prob:
+        # 5 of 42 reached HSCT: drawn so, they reach it unless follow-up ends first or, queued for
+        # a limited slot, the untreated disease kills them first (its clock from the failure)
+        waited = yield from wait_for_hsct(env, record, hsct, record.now_days, math.inf, streams, log, hsct_slots,
+                                          death_while_queued=progression_death_day(survival))
+        if waited == "death":
+            death(record, log, "progression")
         if waited != "done":
             return
         transplant(record, hsct, log)
         death_of_trm = trm_day(record, hsct, streams)
-        # 3 of 5 alive after HSCT: survival of progression such that, with the patient's TRM risk, it is 3 in 5
-        survival = min(1.0, params.failure_survival_prob_hsct / (1.0 - trm_prob(record, hsct)))
-    death_prob = adjusted_prob(1.0 - survival, salvage_death_shift(record, effects))
-    timing = params.failure_death_timing
-    death_of_progression = record.now_days + cure_weibull_time(
-        streams.uniform("off_protocol.failure_death", i), streams.uniform("off_protocol.failure_death_day", i),
-        death_prob, timing.median_days, timing.shape,
-    )
-    cause = yield from race(env, record, record.censor_day, transplant=death_of_trm, progression=death_of_progression)
+        survival = failure_survival_after_hsct(params, hsct)
+    cause = yield from race(env, record, record.censor_day, transplant=death_of_trm,
+                            progression=progression_death_day(survival))
     if cause in ("transplant", "progression"):
         death(record, log, cause)
+
+
+def failure_survival_after_hsct(params: OffProtocolParams, hsct: HsctParams) -> float:
+    """Survival of progression after an HSCT following failure: 3 of 5 were alive after HSCT,
+    transplant-related deaths included, so progression spares ``0.6 / (1 - TRM)`` at the reference
+    TRM (``hsct.trm_prob``); a patient with a higher TRM (adolescents and young adults) does worse
+    overall. Capped at 1 when the TRM alone exceeds the published deaths."""
+    return min(1.0, params.failure_survival_prob_hsct / max(1e-12, 1.0 - hsct.trm_prob))
 
 
 def not_assigned_course(
