@@ -20,6 +20,8 @@ from operator import attrgetter
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sim.clinical import MRD_MAX_PERCENT
+
 # Named Block 1 adverse events, each recorded as its worst grade (3, 4 or 5;
 # null when below grade 3). Must match sim.scenario.schema.AdverseEvents.
 BLOCK1_ADVERSE_EVENTS = (
@@ -149,7 +151,7 @@ def mrd_reading(level_percent: float | None, detection_limit_percent: float) -> 
         return None, None
     if level_percent < detection_limit_percent:
         return None, MRD_NEGATIVE
-    return min(level_percent, 100.0), MRD_POSITIVE
+    return min(level_percent, MRD_MAX_PERCENT), MRD_POSITIVE
 
 
 _STATUS_COLUMNS = tuple(name.replace("_percent", "_status") for name in MRD_COLUMNS)
@@ -246,7 +248,8 @@ class EventLog:
     wait_days = property(lambda self: self._column(8))
 
 
-def _constant_columns(strategy: str, replication: int, n: int) -> list[pa.Array]:
+def replication_columns(strategy: str, replication: int, n: int) -> list[pa.Array]:
+    """The ``REPLICATION_COLUMNS`` of ``n`` rows of one (strategy, replication)."""
     return [
         pa.array([strategy] * n, pa.string()),
         pa.array([replication] * n, pa.int32()) if n else pa.array([], pa.int32()),
@@ -261,7 +264,7 @@ def patients_table(strategy: str, replication: int, records: list[PatientRecord]
     for name in MRD_COLUMNS:
         by_name[name], by_name[name.replace("_percent", "_status")] = _reading_arrays(
             by_name[name], mrd_detection_limit_percent)
-    columns = _constant_columns(strategy, replication, len(records))
+    columns = replication_columns(strategy, replication, len(records))
     columns += [by_name[name] for name in PATIENT_SCHEMA.names[len(_CONSTANT_FIELDS):]]
     return pa.Table.from_arrays(columns, schema=PATIENT_SCHEMA)
 
@@ -271,7 +274,7 @@ def events_table(strategy: str, replication: int, log: EventLog, mrd_detection_l
     rows = log.rows
     patient_id, time_days, event, detail, cycle, grade, mrd_level, dose_gy, wait_days = zip(*rows) if rows else ([],) * 9
     mrd_percent, mrd_status = _reading_arrays(pa.array(mrd_level, pa.float64()), mrd_detection_limit_percent)
-    columns = _constant_columns(strategy, replication, len(rows)) + [
+    columns = replication_columns(strategy, replication, len(rows)) + [
         pa.array(patient_id, pa.int32()),
         pa.array(time_days, pa.float64()),
         pa.array(event, pa.string()),
@@ -290,6 +293,6 @@ def events_table(strategy: str, replication: int, log: EventLog, mrd_detection_l
 def _reading_arrays(levels: pa.Array, limit: float) -> tuple[pa.Array, pa.Array]:
     """:func:`mrd_reading` of every level at once: the value and status arrays."""
     below = pc.less(levels, limit)
-    value = pc.if_else(below, pa.scalar(None, pa.float64()), pc.min_element_wise(levels, 100.0))
+    value = pc.if_else(below, pa.scalar(None, pa.float64()), pc.min_element_wise(levels, MRD_MAX_PERCENT))
     status = pc.if_else(below, MRD_NEGATIVE, MRD_POSITIVE)
     return value, status

@@ -301,10 +301,11 @@ def block1(
     else:
         last_day = params.therapy_days
     n_events = len(BLOCK1_ADVERSE_EVENTS)
-    u_events = streams.row("block1.adverse_events", i, n_events) if worst >= 3 else ()
+    named = BLOCK1_ADVERSE_EVENTS if worst >= 3 else ()  # worst grade 2: none reach 3, nothing to draw
+    u_events = streams.row("block1.adverse_events", i, n_events) if named else ()
     u_days = None
     infectious_death = death_cause == "infection"
-    for k, name in enumerate(BLOCK1_ADVERSE_EVENTS if worst >= 3 else ()):  # worst grade 2: none reach 3
+    for k, name in enumerate(named):
         q4, q3 = chances.named[k]
         grade = _named_event_grade(u_events[k], worst, q4, q3, name in FATAL_IN_INFECTIOUS_DEATH, infectious_death)
         setattr(record, GRADE_COLUMNS[k], grade)
