@@ -112,11 +112,10 @@ EVENT_SCHEMA = pa.schema(
         ("time_days", pa.float64()),
         ("event", pa.string()),
         ("detail", pa.string()),
-        ("cycle", pa.int8()),
-        ("grade", pa.int8()),
+        # typed numbers (EventLog): whole ones, the MRD reading, then measures
+        *[(name, pa.int8()) for name in ("cycle", "grade")],
         *mrd_columns(),
-        ("dose_gy", pa.float64()),
-        ("wait_days", pa.float64()),
+        *[(name, pa.float64()) for name in ("dose_gy", "wait_days")],
     ]
 )
 
@@ -260,34 +259,35 @@ def patients_table(strategy: str, replication: int, records: list[PatientRecord]
                    mrd_detection_limit_percent: float) -> pa.Table:
     """The records as a table; latent MRD levels become assay readings (value and status)."""
     values = list(zip(*map(_written_values, records))) if records else [()] * len(_WRITTEN_FIELDS)
-    by_name = {name: pa.array(column, PATIENT_SCHEMA.field(name).type) for name, column in zip(_WRITTEN_FIELDS, values)}
-    for name in MRD_COLUMNS:
-        by_name[name], by_name[name.replace("_percent", "_status")] = _reading_arrays(
-            by_name[name], mrd_detection_limit_percent)
-    columns = replication_columns(strategy, replication, len(records))
-    columns += [by_name[name] for name in PATIENT_SCHEMA.names[len(_CONSTANT_FIELDS):]]
-    return pa.Table.from_arrays(columns, schema=PATIENT_SCHEMA)
+    return _table(PATIENT_SCHEMA, strategy, replication, dict(zip(_WRITTEN_FIELDS, values)), MRD_COLUMNS,
+                  mrd_detection_limit_percent)
+
+
+# An EventLog row's fields, in order (``mrd_percent`` holds the latent level).
+_LOG_FIELDS = ("patient_id", "time_days", "event", "detail", "cycle", "grade", "mrd_percent", "dose_gy", "wait_days")
 
 
 def events_table(strategy: str, replication: int, log: EventLog, mrd_detection_limit_percent: float) -> pa.Table:
     """The log as a table, each patient's rows together (by patient, then in the order logged)."""
     rows = log.rows
-    patient_id, time_days, event, detail, cycle, grade, mrd_level, dose_gy, wait_days = zip(*rows) if rows else ([],) * 9
-    mrd_percent, mrd_status = _reading_arrays(pa.array(mrd_level, pa.float64()), mrd_detection_limit_percent)
-    columns = replication_columns(strategy, replication, len(rows)) + [
-        pa.array(patient_id, pa.int32()),
-        pa.array(time_days, pa.float64()),
-        pa.array(event, pa.string()),
-        pa.array(detail, pa.string()),
-        pa.array(cycle, pa.int8()),
-        pa.array(grade, pa.int8()),
-        mrd_percent,
-        mrd_status,
-        pa.array(dose_gy, pa.float64()),
-        pa.array(wait_days, pa.float64()),
-    ]
-    table = pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
-    return table.take(pc.sort_indices(columns[2]))  # a stable sort: a patient's rows keep their order
+    values = list(zip(*rows)) if rows else [()] * len(_LOG_FIELDS)
+    table = _table(EVENT_SCHEMA, strategy, replication, dict(zip(_LOG_FIELDS, values)), ("mrd_percent",),
+                   mrd_detection_limit_percent)
+    return table.take(pc.sort_indices(table["patient_id"]))  # a stable sort: a patient's rows keep their order
+
+
+def _table(schema: pa.Schema, strategy: str, replication: int, values: dict[str, tuple], mrd_levels: tuple[str, ...],
+           mrd_detection_limit_percent: float) -> pa.Table:
+    """A table of ``schema`` from its columns' values by name, all but the replication columns
+    (added here); each of ``mrd_levels`` holds latent levels, written as the assay's value and status."""
+    arrays = {name: pa.array(column, schema.field(name).type) for name, column in values.items()}
+    for name in mrd_levels:
+        arrays[name], arrays[name.replace("_percent", "_status")] = _reading_arrays(
+            arrays[name], mrd_detection_limit_percent)
+    n = len(next(iter(values.values())))
+    columns = replication_columns(strategy, replication, n)
+    columns += [arrays[name] for name in schema.names[len(REPLICATION_COLUMNS):]]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _reading_arrays(levels: pa.Array, limit: float) -> tuple[pa.Array, pa.Array]:

@@ -126,37 +126,6 @@ class Triangular(_Dist):
         return float(_stats().triang.ppf(u, c, loc=self.low, scale=width))
 
 
-class LogNormal(_Dist):
-    dist: Literal["lognormal"]
-    median: float = Field(gt=0)
-    sigma: float = Field(gt=0)
-
-    def central(self) -> float:
-        return self.median
-
-    def support(self) -> tuple[float, float]:
-        return (0.0, math.inf)
-
-    def ppf(self, u: float) -> float:
-        return float(_stats().lognorm.ppf(u, self.sigma, scale=self.median))
-
-
-class Gamma(_Dist):
-    dist: Literal["gamma"]
-    mean: float = Field(gt=0)
-    sd: float = Field(gt=0)
-
-    def central(self) -> float:
-        return self.mean
-
-    def support(self) -> tuple[float, float]:
-        return (0.0, math.inf)
-
-    def ppf(self, u: float) -> float:
-        shape = (self.mean / self.sd) ** 2
-        return float(_stats().gamma.ppf(u, shape, scale=self.sd**2 / self.mean))
-
-
 class Normal(_Dist):
     dist: Literal["normal"]
     mean: float
@@ -170,6 +139,47 @@ class Normal(_Dist):
 
     def ppf(self, u: float) -> float:
         return float(_stats().norm.ppf(u, self.mean, self.sd))
+
+
+class _OnPositives(_Dist):
+    """A family whose values are the positive numbers."""
+
+    def support(self) -> tuple[float, float]:
+        return (0.0, math.inf)
+
+
+class LogNormal(_OnPositives):
+    dist: Literal["lognormal"]
+    median: float = Field(gt=0)
+    sigma: float = Field(gt=0)
+
+    def central(self) -> float:
+        return self.median
+
+    def ppf(self, u: float) -> float:
+        return float(_stats().lognorm.ppf(u, self.sigma, scale=self.median))
+
+
+class Gamma(_OnPositives):
+    """Written by its mean and sd; scipy's shape and scale follow from them."""
+
+    dist: Literal["gamma"]
+    mean: float = Field(gt=0)
+    sd: float = Field(gt=0)
+
+    @property
+    def shape(self) -> float:
+        return (self.mean / self.sd) ** 2
+
+    @property
+    def scale(self) -> float:
+        return self.sd**2 / self.mean
+
+    def central(self) -> float:
+        return self.mean
+
+    def ppf(self, u: float) -> float:
+        return float(_stats().gamma.ppf(u, self.shape, scale=self.scale))
 
 
 Distribution = Annotated[

@@ -246,7 +246,8 @@ class Scenario(Frozen):
     reference: str | None = None
     run: RunSettings = RunSettings()
     cohort: CohortSettings
-    capacity: CapacitySettings = CapacitySettings()
+    capacity: CapacitySettings = CapacitySettings()  # resources, and (optional) what their use costs
+    economics: EconomicsParams | None = None
     block1: Block1Params
     reinduction: dict[str, Block1Params] = {}
     assignment: AssignmentParams
@@ -262,7 +263,6 @@ class Scenario(Frozen):
     sweep: SweepSettings | None = None
     calibration_ensemble: CalibrationEnsemble | None = None
     trial: TrialSettings | None = None
-    economics: EconomicsParams | None = None
 
     def strategy(self, name: str) -> Strategy:
         """The strategy called ``name``: a custom definition, else a built-in one."""
