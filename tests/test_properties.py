@@ -242,3 +242,21 @@ def test_efs_never_after_os_with_a_long_bed_queue(long_queue_run) -> None:
 
 def test_pathway_end_event_time_is_pathway_end_day_with_a_long_bed_queue(long_queue_run) -> None:
     check_pathway_end_day_is_the_end_event_day(*long_queue_run)
+
+
+def test_each_record_holds_its_own_cohort_row() -> None:
+    """Records are built positionally from the cohort's columns: every covariate lands in its own column."""
+    from sim.model.cohort import case_mix_for, draw_cohort
+    from sim.model.replication import realised_parameters, run_replication
+    from sim.model.streams import Streams
+
+    scenario = load_scenario("scenarios/aall1331.toml").scenario
+    patients, _ = run_replication(scenario, 5, 2)
+    params = realised_parameters(scenario, 5, 2)
+    n = params.cohort.n_patients
+    accrual = params.cohort.accrual_days if params.cohort.accrual == "staggered" else 0.0
+    cohort = draw_cohort(case_mix_for(params.cohort), n, accrual, Streams(5, 2, n))
+    table = patients.to_pandas()
+    for name, values in cohort.columns().items():
+        if name != "resistance_z":  # latent, not written
+            assert table[name].tolist() == list(values), name

@@ -154,8 +154,9 @@ def mrd_reading(level_percent: float | None, detection_limit_percent: float) -> 
 
 
 _STATUS_COLUMNS = tuple(name.replace("_percent", "_status") for name in MRD_COLUMNS)
-_PATIENT_FIELDS = tuple(name for name in PATIENT_SCHEMA.names if name not in _STATUS_COLUMNS)
-_CONSTANT_FIELDS = ("strategy", "replication")
+# What a record holds and the table writes: every column but the replication columns and MRD statuses,
+# in the schema's order (patient_id, then the cohort's covariates: a record is built positionally from them).
+_WRITTEN_FIELDS = tuple(name for name in PATIENT_SCHEMA.names[len(REPLICATION_COLUMNS):] if name not in _STATUS_COLUMNS)
 # Facts that are false until a phase makes them true, and running totals. `block1_death` and
 # `early_treatment_failure` turn null when follow-up ends inside reinduction (not known).
 _STARTING_VALUES = {
@@ -174,15 +175,18 @@ _STARTING_VALUES = {
 # records per strategy is one generated __init__ each, not a setattr loop.
 PatientRecord = make_dataclass(
     "PatientRecord",
-    [(name, object, field(default=_STARTING_VALUES.get(name))) for name in _PATIENT_FIELDS]
+    [(name, object, field(default=_STARTING_VALUES.get(name))) for name in _WRITTEN_FIELDS]
     + [("now_days", float, field(default=0.0)), ("resistance_z", float, field(default=None)),
        ("censor_day", float, field(default=math.inf)),
        ("therapy_until_day", float, field(default=None))],
     slots=True, eq=False,
     namespace={"__doc__": """One patient's flat row, filled in by the phases as the patient moves.
 
-    Every column of ``PATIENT_SCHEMA`` but the MRD status columns is a field
-    (``None`` until a phase sets it, except the facts in ``_STARTING_VALUES``);
+    Every column of ``PATIENT_SCHEMA`` but the replication columns and the MRD
+    status columns is a field, in the schema's order: ``patient_id``, then the
+    cohort's covariates (so a record is built as ``PatientRecord(i, *covariates,
+    resistance_z=z)``), then what the phases fill in (``None`` until a phase
+    sets it, except the facts in ``_STARTING_VALUES``);
     the ``*_mrd_percent`` fields hold the latent level, which the table turns
     into the assay's reading and status. Four fields are not
     written out: ``now_days``, the patient's own clock (days since
@@ -196,7 +200,6 @@ PatientRecord = make_dataclass(
     """},
 )
 PatientRecord.__module__ = __name__
-_WRITTEN_FIELDS = tuple(name for name in _PATIENT_FIELDS if name not in _CONSTANT_FIELDS)
 _written_values = attrgetter(*_WRITTEN_FIELDS)
 
 

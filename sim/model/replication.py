@@ -174,16 +174,14 @@ def _simulate(scenario: Scenario, seed: int, replication: int, select, environme
     streams = Streams(seed, replication, n)
     accrual_days = params.cohort.accrual_days if params.cohort.accrual == "staggered" else 0.0
     cohort = draw_cohort(case_mix_for(params.cohort), n, accrual_days, streams)
-    covariates = cohort.columns()
+    rows = list(zip(*cohort.columns().values()))  # a patient's covariates, in the record's order, then z
     patient_tables, event_tables, occupancy_tables = [], [], []
     for strategy in params.strategies:
         env = environment()
         resources = resources_for(env, params.capacity)
         log = EventLog()
-        names = tuple(covariates)
-        rows = list(zip(*covariates.values()))
         records = [
-            PatientRecord(patient_id=i, **dict(zip(names, rows[i])))
+            PatientRecord(i, *rows[i][:-1], resistance_z=rows[i][-1])
             for i in (range(n) if select is None else select(cohort))
         ]
         processes = [

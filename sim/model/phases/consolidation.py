@@ -35,8 +35,7 @@ Parameters: ``[consolidation]``, effects ``[prognosis]``. Streams: ``consolidati
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Generator
+from typing import Generator, NamedTuple
 
 import simpy
 
@@ -56,8 +55,7 @@ from sim.model.survival import adjusted_prob, cure_weibull_time
 from sim.scenario.post_induction import ConsolidationParams, PrognosisParams
 
 
-@dataclass(frozen=True)
-class ConsolidationOutcome:
+class ConsolidationOutcome(NamedTuple):  # a tuple: built for every patient, three times cheaper than a frozen dataclass
     status: str                 # "remission", "death", "late_failure", "relapse", "censored"
     mrd_percent: float | None   # after the last completed cycle
     relapse_day: float          # the no-HSCT relapse day (patient clock); inf if cured
