@@ -106,7 +106,7 @@ def test_streams_draw_as_a_generator_of_their_own_would() -> None:
 def test_uniform_and_normal_read_the_block() -> None:
     streams = Streams(3, 4, 5)
     block = streams.block("x", 3)
-    assert streams.uniform("x", 2, k=1, width=3) == block[2, 1]
+    assert streams.row("x", 2, 3)[1] == block[2, 1]
     u = streams.uniform("y", 4)
     z = streams.normal("y", 4)
     assert (z > 0) == (u > 0.5)

@@ -252,10 +252,7 @@ class EventLog:
 
 def replication_columns(strategy: str, replication: int, n: int) -> list[pa.Array]:
     """The ``REPLICATION_COLUMNS`` of ``n`` rows of one (strategy, replication)."""
-    return [
-        pa.array([strategy] * n, pa.string()),
-        pa.array([replication] * n, pa.int32()) if n else pa.array([], pa.int32()),
-    ]
+    return [pa.repeat(pa.scalar(strategy, pa.string()), n), pa.repeat(pa.scalar(replication, pa.int32()), n)]
 
 
 def patients_table(strategy: str, replication: int, records: list[PatientRecord],

@@ -188,11 +188,9 @@ class Streams:
         start = patient * width
         return self._flat(name, width)[start:start + width]
 
-    def uniform(self, name: str, patient: int, k: int = 0, width: int = 1) -> float:
-        """Patient's ``k``-th uniform of decision ``name``."""
-        if width == 1:
-            return self._singles[name][patient]  # a block not drawn yet is drawn by _Singles.__missing__
-        return self._flat(name, width)[patient * width + k]
+    def uniform(self, name: str, patient: int) -> float:
+        """Patient's uniform of decision ``name`` (several of a decision: :meth:`row`)."""
+        return self._singles[name][patient]  # a block not drawn yet is drawn by _Singles.__missing__
 
     def normal(self, name: str, patient: int) -> float:
         """A standard normal, by inverse CDF of the patient's uniform."""
