@@ -244,6 +244,17 @@ def test_pathway_end_event_time_is_pathway_end_day_with_a_long_bed_queue(long_qu
     check_pathway_end_day_is_the_end_event_day(*long_queue_run)
 
 
+def test_a_record_takes_the_cohort_columns_in_their_order() -> None:
+    """The record is built positionally: patient_id, the cohort's covariates in its field order, z by name."""
+    from sim.model.cohort import Cohort
+    from sim.model.records import PatientRecord
+
+    cohort_fields = tuple(Cohort.__dataclass_fields__)
+    record_fields = tuple(PatientRecord.__dataclass_fields__)
+    assert cohort_fields[-1] == "resistance_z"
+    assert record_fields[: len(cohort_fields)] == ("patient_id", *cohort_fields[:-1])
+
+
 def test_each_record_holds_its_own_cohort_row() -> None:
     """Records are built positionally from the cohort's columns: every covariate lands in its own column."""
     from sim.model.cohort import case_mix_for, draw_cohort
@@ -257,6 +268,7 @@ def test_each_record_holds_its_own_cohort_row() -> None:
     accrual = params.cohort.accrual_days if params.cohort.accrual == "staggered" else 0.0
     cohort = draw_cohort(case_mix_for(params.cohort), n, accrual, Streams(5, 2, n))
     table = patients.to_pandas()
+    assert table["strategy"].nunique() == 1  # one strategy: a row per patient, in patient order
     for name, values in cohort.columns().items():
         if name != "resistance_z":  # latent, not written
             assert table[name].tolist() == list(values), name

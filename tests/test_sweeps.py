@@ -351,3 +351,27 @@ def test_resume_refuses_another_run_and_keeps_it(tmp_path: Path) -> None:
     again = simulate(scenario, "--reps", 2, "--seed", 1, "--out", run_dir, "--workers", 1)
     assert again.returncode == 2 and "--resume" in again.stderr and "--overwrite" in again.stderr
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+# Sampled designs (psa, and Sobol or Morris without a parameter list) take the scenario's
+# distribution-valued parameters as their columns in schema order: reordering the schema's fields
+# would silently give every parameter other values for the same seed. A change that does so on
+# purpose updates these fingerprints and says so.
+DISTRIBUTION_ORDER = {
+    "aall1331.toml": (67, "d004126d22dea99f"),
+    "economics_example.toml": (113, "58011cd9fd87a9ca"),
+    "mitcl.toml": (102, "aaecc7eb8106515e"),
+    "reduced_intensity.toml": (108, "73ac1a5d63c2bf55"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTION_ORDER))
+def test_sampled_designs_keep_their_column_order(name: str) -> None:
+    import hashlib
+
+    from sim.scenario.load import load_scenario
+    from sim.scenario.schema import distribution_paths
+
+    paths = distribution_paths(load_scenario(f"scenarios/{name}").scenario)
+    fingerprint = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+    assert (len(paths), fingerprint) == DISTRIBUTION_ORDER[name]

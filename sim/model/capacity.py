@@ -35,7 +35,7 @@ from typing import Generator
 import pyarrow as pa
 import simpy
 
-from sim.model.records import REPLICATION_COLUMNS, replication_columns
+from sim.model.records import REPLICATION_COLUMNS, table_of
 from sim.scenario.schema import CapacitySettings, places
 
 MONTH_DAYS = 365.25 / 12
@@ -150,6 +150,4 @@ def occupancy_monitor(
 def occupancy_table(strategy: str, replication: int, rows: list[tuple]) -> pa.Table:
     names = OCCUPANCY_SCHEMA.names[len(REPLICATION_COLUMNS):]
     columns = list(zip(*rows)) if rows else [()] * len(names)
-    arrays = replication_columns(strategy, replication, len(rows))
-    arrays += [pa.array(column, OCCUPANCY_SCHEMA.field(name).type) for name, column in zip(names, columns)]
-    return pa.Table.from_arrays(arrays, schema=OCCUPANCY_SCHEMA)
+    return table_of(OCCUPANCY_SCHEMA, strategy, replication, dict(zip(names, columns)))

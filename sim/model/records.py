@@ -259,7 +259,7 @@ def patients_table(strategy: str, replication: int, records: list[PatientRecord]
                    mrd_detection_limit_percent: float) -> pa.Table:
     """The records as a table; latent MRD levels become assay readings (value and status)."""
     values = list(zip(*map(_written_values, records))) if records else [()] * len(_WRITTEN_FIELDS)
-    return _table(PATIENT_SCHEMA, strategy, replication, dict(zip(_WRITTEN_FIELDS, values)), MRD_COLUMNS,
+    return table_of(PATIENT_SCHEMA, strategy, replication, dict(zip(_WRITTEN_FIELDS, values)), MRD_COLUMNS,
                   mrd_detection_limit_percent)
 
 
@@ -271,13 +271,13 @@ def events_table(strategy: str, replication: int, log: EventLog, mrd_detection_l
     """The log as a table, each patient's rows together (by patient, then in the order logged)."""
     rows = log.rows
     values = list(zip(*rows)) if rows else [()] * len(_LOG_FIELDS)
-    table = _table(EVENT_SCHEMA, strategy, replication, dict(zip(_LOG_FIELDS, values)), ("mrd_percent",),
+    table = table_of(EVENT_SCHEMA, strategy, replication, dict(zip(_LOG_FIELDS, values)), ("mrd_percent",),
                    mrd_detection_limit_percent)
     return table.take(pc.sort_indices(table["patient_id"]))  # a stable sort: a patient's rows keep their order
 
 
-def _table(schema: pa.Schema, strategy: str, replication: int, values: dict[str, tuple], mrd_levels: tuple[str, ...],
-           mrd_detection_limit_percent: float) -> pa.Table:
+def table_of(schema: pa.Schema, strategy: str, replication: int, values: dict[str, tuple],
+             mrd_levels: tuple[str, ...] = (), mrd_detection_limit_percent: float = 0.0) -> pa.Table:
     """A table of ``schema`` from its columns' values by name, all but the replication columns
     (added here); each of ``mrd_levels`` holds latent levels, written as the assay's value and status."""
     arrays = {name: pa.array(column, schema.field(name).type) for name, column in values.items()}

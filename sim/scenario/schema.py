@@ -244,10 +244,14 @@ class Scenario(Frozen):
     custom_strategies: dict[str, CustomStrategy] = {}
     strategies: list[str]
     reference: str | None = None
+    # how to run it: replications and parameter mode, then a sweep, a trial design, calibrated sets
     run: RunSettings = RunSettings()
+    sweep: SweepSettings | None = None
+    trial: TrialSettings | None = None
+    calibration_ensemble: CalibrationEnsemble | None = None
+    # what is simulated
     cohort: CohortSettings
-    capacity: CapacitySettings = CapacitySettings()  # resources, and (optional) what their use costs
-    economics: EconomicsParams | None = None
+    capacity: CapacitySettings = CapacitySettings()
     block1: Block1Params
     reinduction: dict[str, Block1Params] = {}
     assignment: AssignmentParams
@@ -260,9 +264,7 @@ class Scenario(Frozen):
     follow_up: FollowUpParams
     mitcl: MitclParams | None = None
     partial_response: PartialResponseParams | None = None
-    sweep: SweepSettings | None = None
-    calibration_ensemble: CalibrationEnsemble | None = None
-    trial: TrialSettings | None = None
+    economics: EconomicsParams | None = None
 
     def strategy(self, name: str) -> Strategy:
         """The strategy called ``name``: a custom definition, else a built-in one."""

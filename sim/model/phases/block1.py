@@ -265,7 +265,7 @@ def block1(
         if request is None:  # no bed before the end of follow-up
             record.block1_death = record.early_treatment_failure = None  # never started: not known
             log.add(record, "block1_not_started", "no bed before the end of follow-up")
-            return Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
+            return _ENDED_EARLY
     log.add(record, "block1_start")
 
     # 2. death in the block
@@ -366,7 +366,7 @@ def block1(
     return Block1Outcome(died=False, failed=failed, mrd_percent=mrd)
 
 
-
+# Follow-up ended before the block did (or, queued for a bed, before it began).
 _ENDED_EARLY = Block1Outcome(died=False, failed=False, mrd_percent=None, censored=True)
 
 
@@ -380,5 +380,5 @@ def _unobserved(record: PatientRecord) -> None:
     """Follow-up ended inside Block 1: its worst grades, death and response are not known."""
     record.block1_death = record.early_treatment_failure = None
     record.block1_max_grade = None
-    for name in BLOCK1_ADVERSE_EVENTS:
-        setattr(record, f"block1_{name}_grade", None)
+    for column in GRADE_COLUMNS:
+        setattr(record, column, None)
