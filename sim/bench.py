@@ -33,6 +33,13 @@ Measures what a user pays, in one run:
    command at 100 and at 2,000 replications.
 6. **A sampled sweep:** the wall time of a 64-point Latin hypercube sweep of
    ``scenarios/mitcl_sensitivity.toml`` at 10 replications per point.
+7. **Where the time goes:** ``run_replication`` sampled every half
+   millisecond of CPU time (``SIGPROF``; each sample weighted by the CPU time
+   since the previous one, so a long call into Arrow or numpy counts in full)
+   and each sample given to the part of the program it stood in (the
+   innermost frame of the package or of SimPy): SimPy's engine, each phase,
+   the random streams, the tables, and so on. Where ``SIGPROF`` is missing
+   (Windows) this part is left out.
 
 It prints a table and writes it as JSON (``--json-out``). A benchmark, not a
 test: nothing here fails on a slow machine. Each time is measured as wall
@@ -47,10 +54,12 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import simpy
@@ -117,6 +126,64 @@ def simulation_only(scenario, seed: int, replications: int) -> dict:
     return {"patients": patients, "event_rows": events, "seconds": seconds, "cpu_seconds": cpu_seconds,
             "seconds_per_patient": seconds / patients, "patients_per_second": patients / seconds,
             "cpu_seconds_per_patient": cpu_seconds / patients, "patients_per_cpu_second": patients / cpu_seconds}
+
+
+PACKAGE = Path(__file__).resolve().parent
+SIMPY = Path(simpy.__file__).resolve().parent
+# The part of the program each module of the model is (``where_time_goes``); other modules of the package: "other".
+PARTS = {
+    "model/phases/block1.py": "Block 1 with its MRD map", "model/phases/mrd.py": "Block 1 with its MRD map",
+    "model/phases/common.py": "waits and closing (phases/common.py)", "model/pathway.py": "routing (pathway.py)",
+    "model/streams.py": "random streams", "model/records.py": "patients and events tables",
+    "model/cohort.py": "the cohort", "model/replication.py": "records, processes, replication",
+    "model/capacity.py": "records, processes, replication", "model/survival.py": "the other phases",
+}
+
+
+def _part(frame) -> str:
+    """The part of the program a sample stands in: its innermost frame of the package or of SimPy
+    (a call into Arrow, numpy or the standard library counts for the code that made it)."""
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.is_relative_to(SIMPY):
+            return "SimPy engine"
+        if path.is_relative_to(PACKAGE):
+            module = path.relative_to(PACKAGE).as_posix()
+            if module == "model/records.py" and frame.f_code.co_name in ("add", "add_at"):
+                return "event log"
+            if module.startswith("model/phases/") and module not in PARTS:
+                return "the other phases"
+            return PARTS.get(module, "other")
+        frame = frame.f_back
+    return "other"
+
+
+def where_time_goes(scenario, seed: int, replications: int, interval: float = 0.0005) -> dict | None:
+    """Shares of ``run_replication``'s CPU time by part of the program, from samples every
+    ``interval`` seconds of CPU time, each weighted by the CPU time since the previous one.
+    None where the platform has no ``SIGPROF`` (Windows)."""
+    if not hasattr(signal, "SIGPROF"):
+        return None
+    seconds: Counter[str] = Counter()
+    last = [time.process_time()]
+
+    def sample(signum, frame) -> None:
+        now = time.process_time()
+        seconds[_part(frame)] += now - last[0]
+        last[0] = now
+
+    run_replication(scenario, seed, replications)  # warm-up: caches, as in the other measures
+    previous = signal.signal(signal.SIGPROF, sample)
+    last[0] = time.process_time()
+    signal.setitimer(signal.ITIMER_PROF, interval, interval)
+    try:
+        for r in range(replications):
+            run_replication(scenario, seed, r)
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, previous)
+    total = sum(seconds.values())
+    return {part: value / total for part, value in seconds.most_common()} if total else {}
 
 
 def timeouts_of_each(n_processes: int, total_timeouts: int) -> list[int]:
@@ -260,6 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{platform.system()} {platform.machine()}, {cores} cores, Python {platform.python_version()}",
         "load_average_at_start": os.getloadavg()[0],
         "simpy_work": work, "simulation_only": sim, "bare_simpy": bare,
+        "where_time_goes": where_time_goes(scenario, 1, sizes["simulation"]),
         "ratio_simulation_only": bare["seconds_per_patient"] / sim["seconds_per_patient"],
         "cpu_ratio_simulation_only": bare["cpu_seconds_per_patient"] / sim["cpu_seconds_per_patient"],
     }
@@ -306,6 +374,9 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
           f"{results['ratio_simulation_only']:.2f} (wall), {results['cpu_ratio_simulation_only']:.2f} (CPU)")
     print(f"bare SimPy, same timeouts per patient: {1 / bare['seconds_per_patient']:,.0f} trajectories/s, "
           f"{1 / bare['cpu_seconds_per_patient']:,.0f} per CPU second ({bare['timeouts'] / bare['seconds']:,.0f} timeouts/s)")
+    if results["where_time_goes"]:
+        print("where the simulation's time goes (sampled): "
+              + ", ".join(f"{part} {share:.1%}" for part, share in results["where_time_goes"].items()))
     if "parallel" not in results:
         if json_out is not None:
             json_out.write_text(json.dumps(results, indent=1))
