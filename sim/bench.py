@@ -33,13 +33,16 @@ Measures what a user pays, in one run:
    command at 100 and at 2,000 replications.
 6. **A sampled sweep:** the wall time of a 64-point Latin hypercube sweep of
    ``scenarios/mitcl_sensitivity.toml`` at 10 replications per point.
-7. **Where the time goes:** ``run_replication`` sampled every half
-   millisecond of CPU time (``SIGPROF``; each sample weighted by the CPU time
-   since the previous one, so a long call into Arrow or numpy counts in full)
-   and each sample given to the part of the program it stood in (the
-   innermost frame of the package or of SimPy): SimPy's engine, each phase,
-   the random streams, the tables, and so on. Where ``SIGPROF`` is missing
-   (Windows) this part is left out.
+7. **Where the time goes:** ``run_replication`` (100 replications) sampled
+   by the CPU-time timer (``SIGPROF``; at most every half millisecond, in
+   practice at the kernel's tick, every 4 ms on a common Linux), each sample
+   weighted by the CPU time since the previous one, so a long call into
+   Arrow or numpy counts in full, and given to the part of the program it
+   stood in (the innermost frame of the package or of SimPy): SimPy's engine,
+   each phase, the random streams, the tables, and so on. Python runs a
+   signal handler only between bytecodes, so a little of a caller's time
+   goes to what it calls next. Left out where ``SIGPROF`` is missing
+   (Windows).
 
 It prints a table and writes it as JSON (``--json-out``). A benchmark, not a
 test: nothing here fails on a slow machine. Each time is measured as wall
@@ -52,12 +55,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -140,50 +145,68 @@ PARTS = {
 }
 
 
-def _part(frame) -> str:
+def _part(frame, parts: dict[str, str] = {}) -> str:  # noqa: B006 - a cache of each code file's part
     """The part of the program a sample stands in: its innermost frame of the package or of SimPy
     (a call into Arrow, numpy or the standard library counts for the code that made it)."""
     while frame is not None:
-        path = Path(frame.f_code.co_filename)
-        if path.is_relative_to(SIMPY):
-            return "SimPy engine"
-        if path.is_relative_to(PACKAGE):
-            module = path.relative_to(PACKAGE).as_posix()
-            if module == "model/records.py" and frame.f_code.co_name in ("add", "add_at"):
-                return "event log"
-            if module.startswith("model/phases/") and module not in PARTS:
-                return "the other phases"
-            return PARTS.get(module, "other")
+        code = frame.f_code
+        part = parts.get(code.co_filename)
+        if part is None:
+            part = parts[code.co_filename] = _part_of_file(code.co_filename)
+        if part == "event log?":
+            return "event log" if code.co_name in ("add", "add_at") else "patients and events tables"
+        if part:
+            return part
         frame = frame.f_back
     return "other"
 
 
+def _part_of_file(filename: str) -> str:
+    """A code file's part; "" for one outside the package and SimPy (look at its caller)."""
+    path = Path(filename).resolve()
+    if path.is_relative_to(SIMPY):
+        return "SimPy engine"
+    if not path.is_relative_to(PACKAGE):
+        return ""
+    module = path.relative_to(PACKAGE).as_posix()
+    if module == "model/records.py":
+        return "event log?"  # by function: the log's add, or the tables
+    if module.startswith("model/phases/") and module not in PARTS:
+        return "the other phases"
+    return PARTS.get(module, "other")
+
+
 def where_time_goes(scenario, seed: int, replications: int, interval: float = 0.0005) -> dict | None:
-    """Shares of ``run_replication``'s CPU time by part of the program, from samples every
-    ``interval`` seconds of CPU time, each weighted by the CPU time since the previous one.
-    None where the platform has no ``SIGPROF`` (Windows)."""
-    if not hasattr(signal, "SIGPROF"):
+    """Shares of ``run_replication``'s CPU time by part of the program, from samples of the CPU-time
+    timer (``interval``, or the kernel's tick where that is coarser: 4 ms on a common Linux),
+    each weighted by the CPU time since the previous one; with the number of samples. None where
+    the platform has no ``SIGPROF`` (Windows) or when called outside the main thread."""
+    if not hasattr(signal, "SIGPROF") or threading.current_thread() is not threading.main_thread():
         return None
     seconds: Counter[str] = Counter()
-    last = [time.process_time()]
+    last, samples = [time.process_time()], [0]
 
     def sample(signum, frame) -> None:
         now = time.process_time()
         seconds[_part(frame)] += now - last[0]
-        last[0] = now
+        last[0], samples[0] = now, samples[0] + 1
 
     run_replication(scenario, seed, replications)  # warm-up: caches, as in the other measures
-    previous = signal.signal(signal.SIGPROF, sample)
-    last[0] = time.process_time()
-    signal.setitimer(signal.ITIMER_PROF, interval, interval)
+    previous_handler = signal.getsignal(signal.SIGPROF)
+    previous_timer = signal.getitimer(signal.ITIMER_PROF)
     try:
+        signal.signal(signal.SIGPROF, sample)
+        last[0] = time.process_time()
+        signal.setitimer(signal.ITIMER_PROF, interval, interval)
         for r in range(replications):
             run_replication(scenario, seed, r)
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0, 0)
-        signal.signal(signal.SIGPROF, previous)
+        signal.signal(signal.SIGPROF, signal.SIG_DFL if previous_handler is None else previous_handler)
+        signal.setitimer(signal.ITIMER_PROF, *previous_timer)
     total = sum(seconds.values())
-    return {part: value / total for part, value in seconds.most_common()} if total else {}
+    return {"samples": samples[0], "replications": replications,
+            "shares": {part: value / total for part, value in seconds.most_common()} if total else {}}
 
 
 def timeouts_of_each(n_processes: int, total_timeouts: int) -> list[int]:
@@ -313,9 +336,11 @@ def main(argv: list[str] | None = None) -> dict:
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     sizes = (
-        {"count": 2, "simulation": 3, "e2e": (1, 4), "parallel": (2, 4), "pairs": 2, "memory": (4, 8), "sweep": (4, 2)}
+        {"count": 2, "simulation": 3, "e2e": (1, 4), "parallel": (2, 4), "pairs": 2, "memory": (4, 8), "sweep": (4, 2),
+         "profile": 5}
         if options.quick else
-        {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": (20, 100), "pairs": 5, "memory": (100, 2000), "sweep": (64, 10)}
+        {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": (20, 100), "pairs": 5, "memory": (100, 2000),
+         "sweep": (64, 10), "profile": 100}
     )
     scenario = load_scenario(SCENARIO).scenario
     n_patients = scenario.cohort.n_patients * len(scenario.strategies)
@@ -327,7 +352,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{platform.system()} {platform.machine()}, {cores} cores, Python {platform.python_version()}",
         "load_average_at_start": os.getloadavg()[0],
         "simpy_work": work, "simulation_only": sim, "bare_simpy": bare,
-        "where_time_goes": where_time_goes(scenario, 1, sizes["simulation"]),
+        "where_time_goes": where_time_goes(scenario, 1, sizes["profile"]),
         "ratio_simulation_only": bare["seconds_per_patient"] / sim["seconds_per_patient"],
         "cpu_ratio_simulation_only": bare["cpu_seconds_per_patient"] / sim["cpu_seconds_per_patient"],
     }
@@ -374,9 +399,12 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
           f"{results['ratio_simulation_only']:.2f} (wall), {results['cpu_ratio_simulation_only']:.2f} (CPU)")
     print(f"bare SimPy, same timeouts per patient: {1 / bare['seconds_per_patient']:,.0f} trajectories/s, "
           f"{1 / bare['cpu_seconds_per_patient']:,.0f} per CPU second ({bare['timeouts'] / bare['seconds']:,.0f} timeouts/s)")
-    if results["where_time_goes"]:
-        print("where the simulation's time goes (sampled): "
-              + ", ".join(f"{part} {share:.1%}" for part, share in results["where_time_goes"].items()))
+    profile = results["where_time_goes"]
+    if profile:
+        margin = 200 * math.sqrt(0.09 / max(profile["samples"], 1))  # two binomial SE of a 10% share, in points
+        print(f"where the simulation's time goes ({profile['samples']:,} samples over {profile['replications']} "
+              f"replications: a 10% share is good to about +/-{margin:.1f} points): "
+              + ", ".join(f"{part} {share:.0%}" for part, share in profile["shares"].items()))
     if "parallel" not in results:
         if json_out is not None:
             json_out.write_text(json.dumps(results, indent=1))

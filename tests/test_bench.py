@@ -14,9 +14,12 @@ from sim.scenario.load import load_scenario
 @pytest.mark.skipif(not hasattr(signal, "SIGPROF"), reason="needs SIGPROF")
 def test_where_time_goes_names_the_engine_and_the_phases() -> None:
     scenario = load_scenario("scenarios/aall1331.toml").scenario
-    shares = where_time_goes(scenario, 1, 4)
+    before = signal.getsignal(signal.SIGPROF)
+    profile = where_time_goes(scenario, 1, 15)  # about a second of CPU: a couple of hundred samples or more
+    shares = profile["shares"]
+    assert profile["samples"] > 50
     assert math.isclose(sum(shares.values()), 1.0)
-    for part in ("SimPy engine", "Block 1 with its MRD map", "the other phases", "random streams"):
-        assert shares.get(part, 0.0) > 0.01, (part, shares)
-    assert shares.get("other", 0.0) < 0.05, shares  # nearly every sample lands in a named part
-    assert signal.getsignal(signal.SIGPROF) in (signal.SIG_DFL, None)  # the handler is removed afterwards
+    for part in ("SimPy engine", "Block 1 with its MRD map", "the other phases"):  # each about a tenth or more
+        assert shares.get(part, 0.0) > 0.02, (part, shares)
+    assert shares.get("other", 0.0) < 0.1, shares  # nearly every sample lands in a named part
+    assert signal.getsignal(signal.SIGPROF) == before and signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
