@@ -135,26 +135,30 @@ def simulation_only(scenario, seed: int, replications: int) -> dict:
 
 PACKAGE = Path(__file__).resolve().parent
 SIMPY = Path(simpy.__file__).resolve().parent
+TABLES = "patients and events tables"
 # The part of the program each module of the model is (``where_time_goes``); other modules of the package: "other".
 PARTS = {
     "model/phases/block1.py": "Block 1 with its MRD map", "model/phases/mrd.py": "Block 1 with its MRD map",
     "model/phases/common.py": "waits and closing (phases/common.py)", "model/pathway.py": "routing (pathway.py)",
-    "model/streams.py": "random streams", "model/records.py": "patients and events tables",
+    "model/streams.py": "random streams", "model/records.py": TABLES,
     "model/cohort.py": "the cohort", "model/replication.py": "records, processes, replication",
     "model/capacity.py": "records, processes, replication", "model/survival.py": "the other phases",
 }
 
 
-def _part(frame, parts: dict[str, str] = {}) -> str:  # noqa: B006 - a cache of each code file's part
+_FILE_PARTS: dict[str, str] = {}  # each code file's part, found once
+
+
+def _part(frame) -> str:
     """The part of the program a sample stands in: its innermost frame of the package or of SimPy
     (a call into Arrow, numpy or the standard library counts for the code that made it)."""
     while frame is not None:
         code = frame.f_code
-        part = parts.get(code.co_filename)
+        part = _FILE_PARTS.get(code.co_filename)
         if part is None:
-            part = parts[code.co_filename] = _part_of_file(code.co_filename)
-        if part == "event log?":
-            return "event log" if code.co_name in ("add", "add_at") else "patients and events tables"
+            part = _FILE_PARTS[code.co_filename] = _part_of_file(code.co_filename)
+        if part == TABLES and code.co_name in ("add", "add_at"):  # records.py: the event log's own
+            return "event log"
         if part:
             return part
         frame = frame.f_back
@@ -169,8 +173,6 @@ def _part_of_file(filename: str) -> str:
     if not path.is_relative_to(PACKAGE):
         return ""
     module = path.relative_to(PACKAGE).as_posix()
-    if module == "model/records.py":
-        return "event log?"  # by function: the log's add, or the tables
     if module.startswith("model/phases/") and module not in PARTS:
         return "the other phases"
     return PARTS.get(module, "other")

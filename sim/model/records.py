@@ -209,9 +209,8 @@ class EventLog:
     ``detail`` is a label (a name, never a number); numbers go in typed
     fields: ``cycle``, ``grade``, ``mrd_percent`` (the latent level; the
     table records the assay's reading), ``dose_gy`` and ``wait_days`` (a
-    queue). ``patient_id``, ``time_days``, ``event``, ``detail``, ``cycle``,
-    ``grade``, ``mrd_percent``, ``dose_gy`` and ``wait_days`` read the rows as
-    columns (for tests and traces).
+    queue). Each of ``FIELDS`` reads the rows as a column (for tests and
+    traces).
     """
 
     __slots__ = ("rows",)
@@ -236,18 +235,15 @@ class EventLog:
         """
         self.rows.append((record.patient_id, day, event, detail, None, grade, None, None, None))
 
-    def _column(self, k: int) -> list:
-        return [row[k] for row in self.rows]
+    # A row's fields, in order (``mrd_percent`` holds the latent level); each reads as a column.
+    FIELDS = ("patient_id", "time_days", "event", "detail", "cycle", "grade", "mrd_percent", "dose_gy", "wait_days")
 
-    patient_id = property(lambda self: self._column(0))
-    time_days = property(lambda self: self._column(1))
-    event = property(lambda self: self._column(2))
-    detail = property(lambda self: self._column(3))
-    cycle = property(lambda self: self._column(4))
-    grade = property(lambda self: self._column(5))
-    mrd_percent = property(lambda self: self._column(6))
-    dose_gy = property(lambda self: self._column(7))
-    wait_days = property(lambda self: self._column(8))
+    def __getattr__(self, name: str) -> list:
+        """A field of every row as a column, e.g. ``log.event`` (for tests and traces)."""
+        if name not in EventLog.FIELDS:
+            raise AttributeError(f"EventLog has no column {name!r} (columns: {', '.join(EventLog.FIELDS)})")
+        k = EventLog.FIELDS.index(name)
+        return [row[k] for row in self.rows]
 
 
 def replication_columns(strategy: str, replication: int, n: int) -> list[pa.Array]:
@@ -263,15 +259,11 @@ def patients_table(strategy: str, replication: int, records: list[PatientRecord]
                   mrd_detection_limit_percent)
 
 
-# An EventLog row's fields, in order (``mrd_percent`` holds the latent level).
-_LOG_FIELDS = ("patient_id", "time_days", "event", "detail", "cycle", "grade", "mrd_percent", "dose_gy", "wait_days")
-
-
 def events_table(strategy: str, replication: int, log: EventLog, mrd_detection_limit_percent: float) -> pa.Table:
     """The log as a table, each patient's rows together (by patient, then in the order logged)."""
     rows = log.rows
-    values = list(zip(*rows)) if rows else [()] * len(_LOG_FIELDS)
-    table = table_of(EVENT_SCHEMA, strategy, replication, dict(zip(_LOG_FIELDS, values)), ("mrd_percent",),
+    values = list(zip(*rows)) if rows else [()] * len(EventLog.FIELDS)
+    table = table_of(EVENT_SCHEMA, strategy, replication, dict(zip(EventLog.FIELDS, values)), ("mrd_percent",),
                    mrd_detection_limit_percent)
     return table.take(pc.sort_indices(table["patient_id"]))  # a stable sort: a patient's rows keep their order
 

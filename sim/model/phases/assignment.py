@@ -41,7 +41,7 @@ def cog_risk_group(relapse_group: str, mrd_percent: float, ir_threshold_percent:
     return "IR" if mrd_percent >= ir_threshold_percent else "LR"
 
 
-class Allocation(NamedTuple):  # a tuple: built for every patient, three times cheaper than a frozen dataclass
+class Allocation(NamedTuple):  # a tuple: built for every patient, at half a frozen dataclass's cost
     risk_group: str | None
     arm: str | None          # None when not randomised / not assigned
     alive: bool

@@ -192,7 +192,7 @@ def event_rates(
     return r3, min(r4, r3)
 
 
-class Block1Outcome(NamedTuple):  # a tuple: built for every patient, three times cheaper than a frozen dataclass
+class Block1Outcome(NamedTuple):  # a tuple: built for every patient, at half a frozen dataclass's cost
     died: bool
     failed: bool
     mrd_percent: float | None  # the measured result; None when unknown

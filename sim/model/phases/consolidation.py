@@ -55,7 +55,7 @@ from sim.model.survival import adjusted_prob, cure_weibull_time
 from sim.scenario.post_induction import ConsolidationParams, PrognosisParams
 
 
-class ConsolidationOutcome(NamedTuple):  # a tuple: built for every patient, three times cheaper than a frozen dataclass
+class ConsolidationOutcome(NamedTuple):  # a tuple: built for every patient, at half a frozen dataclass's cost
     status: str                 # "remission", "death", "late_failure", "relapse", "censored"
     mrd_percent: float | None   # after the last completed cycle
     relapse_day: float          # the no-HSCT relapse day (patient clock); inf if cured
