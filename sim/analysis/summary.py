@@ -18,6 +18,7 @@ groups).
 
 from __future__ import annotations
 
+import math
 import numpy as np
 import pandas as pd
 
@@ -35,8 +36,18 @@ PATIENT_COLUMNS = (
 )
 
 
-def age_band(age_years: pd.Series) -> pd.Series:
-    return pd.cut(age_years, [0, 10, 18, np.inf], right=False, labels=["1-9", "10-17", "18+"]).astype(str)
+AGE_BANDS = ((10.0, "1-9"), (18.0, "10-17"), (np.inf, "18+"))  # upper bounds (excluded) and labels
+
+
+def age_band(age_years: pd.Series | np.ndarray) -> np.ndarray:
+    """Each age's band label ("1-9", "10-17", "18+"); "nan" for a missing or negative age."""
+    ages = np.asarray(age_years, dtype=float)
+    bands = np.full(len(ages), "nan", dtype=object)
+    lower = 0.0
+    for upper, label in AGE_BANDS:
+        bands[(ages >= lower) & (ages < upper)] = label
+        lower = upper
+    return bands
 
 
 # Kaplan-Meier measures: name -> (time column, event column, what, at or up to days).
@@ -92,8 +103,6 @@ def per_replication(patients: pd.DataFrame, economics: dict | None = None) -> pd
     ``economics`` maps each replication to its realised
     :class:`~sim.scenario.post_induction.EconomicsParams` (None: no economics).
     """
-    patients = patients.assign(all="all", age_band=age_band(patients["age_years"]),
-                               risk_group=patients["risk_group"].fillna("not assigned"))
     columns = _per_patient(patients)
     measures = list(MEASURES)
     if economics:
@@ -101,30 +110,50 @@ def per_replication(patients: pd.DataFrame, economics: dict | None = None) -> pd
 
         columns = columns.join(patient_economics(patients, economics))
         measures += list(ECONOMICS_MEASURES)
+    levels = {
+        "all": np.full(len(patients), "all", dtype=object),
+        "relapse_group": patients["relapse_group"].astype(str).to_numpy(),
+        "risk_group": patients["risk_group"].fillna("not assigned").astype(str).to_numpy(),
+        "age_band": age_band(patients["age_years"]),
+    }
+    strategy, replication = patients["strategy"].to_numpy(), patients["replication"].to_numpy()
     tables = []
-    columns = columns.assign(strategy=patients["strategy"].to_numpy(), replication=patients["replication"].to_numpy())
     for subgroup in SUBGROUPS:
-        # grouped by column names: grouping by Series makes pandas format each one (a third of the time)
-        columns["level"] = patients[subgroup].astype(str).to_numpy()
-        grouped = columns.groupby(["strategy", "replication", "level"], sort=True, observed=True)
-        wide = grouped.mean()
-        wide = wide.assign(**_survival_measures(patients, grouped.ngroup().to_numpy(), grouped.ngroups))
-        tables.append(_long(wide, measures, subgroup))
+        group, keys = _groups(strategy, replication, levels[subgroup])
+        # pandas' grouped mean (compensated sums, rows in table order), by the precomputed group of each row
+        wide = columns.groupby(group, sort=True).mean()
+        values = {name: wide[name].to_numpy(float) for name in wide.columns}
+        values.update(_survival_measures(patients, group, len(keys[0])))
+        tables.append(_long(keys, values, measures, subgroup))
     return pd.concat(tables, ignore_index=True)
 
 
-def _long(wide: pd.DataFrame, measures: list[str], subgroup: str) -> pd.DataFrame:
-    """One row per (index row, measure), index rows in order and each row's measures in
-    ``measures`` order (as ``DataFrame.stack`` gives, NaN kept, at a fraction of its cost)."""
-    keys = wide.index.to_frame(index=False)
-    repeated = np.repeat(np.arange(len(keys)), len(measures))
+def _groups(*keys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each row's group, numbered in the sorted order of the key combinations present (as a sorted
+    ``groupby`` numbers them), and each group's value of every key."""
+    codes, uniques = [], []
+    for key in keys:
+        code, unique = pd.factorize(key, sort=True)  # by hashing: sorting strings row by row costs far more
+        codes.append(code)
+        uniques.append(np.asarray(unique))
+    sizes = [len(unique) for unique in uniques]
+    combined = np.ravel_multi_index(codes, sizes) if len(codes[0]) else np.zeros(0, np.intp)
+    present = np.flatnonzero(np.bincount(combined, minlength=math.prod(sizes)))
+    group = np.searchsorted(present, combined)
+    return group, [unique[code] for unique, code in zip(uniques, np.unravel_index(present, sizes))]
+
+
+def _long(keys: list[np.ndarray], values: dict[str, np.ndarray], measures: list[str], subgroup: str) -> pd.DataFrame:
+    """One row per (group, measure), groups in order and each group's measures in ``measures`` order."""
+    strategy, replication, level = keys
+    repeated = np.repeat(np.arange(len(strategy)), len(measures))
     return pd.DataFrame({
-        "strategy": keys["strategy"].to_numpy()[repeated],
-        "replication": keys["replication"].to_numpy()[repeated],
+        "strategy": strategy[repeated],
+        "replication": replication[repeated],
         "subgroup": subgroup,
-        "level": keys["level"].to_numpy()[repeated],
-        "measure": np.tile(np.asarray(measures, dtype=object), len(keys)),
-        "value": wide[measures].to_numpy(float).ravel(),
+        "level": level[repeated],
+        "measure": np.tile(np.asarray(measures, dtype=object), len(strategy)),
+        "value": np.column_stack([values[name] for name in measures]).ravel() if len(strategy) else np.zeros(0),
     })
 
 
