@@ -8,6 +8,8 @@ global random state anywhere in ``sim/``).
 from __future__ import annotations
 
 import ast
+import gc
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -258,5 +260,20 @@ def test_the_collector_is_restored_after_a_replication_even_on_error() -> None:
         with collector_paused():
             pass
         assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_streams_are_freed_by_reference_counting():
+    """A replication's streams (and their blocks) go when the last reference does, without
+    waiting for the garbage collector, which would otherwise trace every block first."""
+    gc.disable()
+    try:
+        streams = Streams(1, 0, 5)
+        streams.uniform("block1.death", 0)
+        streams.row("block1.adverse_events", 0, 8)
+        gone = weakref.ref(streams)
+        del streams
+        assert gone() is None
     finally:
         gc.enable()

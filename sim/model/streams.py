@@ -28,6 +28,7 @@ There is no global random state anywhere in the package.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from itertools import accumulate
 from statistics import NormalDist
 
@@ -134,7 +135,8 @@ def library_seed(seed: int, name: str) -> int:
 class Streams:
     """Uniform draws for one replication, keyed by decision name and patient."""
 
-    __slots__ = ("seed", "replication", "n_patients", "_blocks", "_flat_blocks", "_singles", "_generator", "_keys")
+    __slots__ = ("seed", "replication", "n_patients", "_blocks", "_flat_blocks", "_singles", "_generator", "_keys",
+                 "__weakref__")
 
     def __init__(self, seed: int, replication: int, n_patients: int) -> None:
         self.seed = seed
@@ -199,16 +201,21 @@ class Streams:
 
 
 class _Singles(dict):
-    """Width-1 flat blocks by decision name; a name not drawn yet is drawn on first read."""
+    """Width-1 flat blocks by decision name; a name not drawn yet is drawn on first read.
+
+    It refers to its streams weakly: a reference cycle would keep a replication's
+    blocks alive until the garbage collector's next pass, which then spends about a
+    millisecond tracing them, where reference counting frees them at once.
+    """
 
     __slots__ = ("streams",)
 
     def __init__(self, streams: Streams) -> None:
         super().__init__()
-        self.streams = streams
+        self.streams = weakref.ref(streams)
 
     def __missing__(self, name: str) -> list[float]:
-        return self.streams._flat(name, 1)  # which stores it here
+        return self.streams()._flat(name, 1)  # which stores it here
 
 
 def pick_weighted(u: float, weights: object) -> str:
