@@ -19,6 +19,7 @@ groups).
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import pandas as pd
 
