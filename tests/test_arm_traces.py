@@ -542,6 +542,40 @@ def test_low_risk_therapy_stages_add_up(params, therapy, site, cns_status, irrad
     assert events == expected
 
 
+class CountingWaits(simpy.Environment):
+    """An environment that counts the SimPy waits (timeouts) it is asked for."""
+
+    def __init__(self, initial_time: float) -> None:
+        super().__init__(initial_time)
+        self.waits = 0
+
+    def timeout(self, delay: float = 0, value: object = None) -> simpy.Timeout:
+        self.waits += 1
+        return super().timeout(delay, value)
+
+
+@pytest.mark.parametrize("phase", ["low_risk", "consolidation"])
+def test_with_nothing_limited_a_phase_is_one_simpy_wait(params, phase) -> None:
+    """Nothing outside the patient can change LR therapy's stages or consolidation's cycles when
+    no resource is limited: they run on the patient's clock (``advance``) and the phase is one
+    SimPy wait, ending on that clock. (With limited resources, each stage waits in SimPy; the
+    capacity tests check that ample capacity gives these very patients.)"""
+    record = randomised_patient(mrd_percent=0.005, relapse_site="isolated_marrow", cns_status="CNS1")
+    streams = FixedStreams(1, lr_draws() if phase == "low_risk" else {
+        **NO_RELAPSE, **cycle_draws("chemo", 1), **cycle_draws("chemo", 2),
+        "consolidation.chemo.stop_after_cycle1": 0.999})
+    env, log = CountingWaits(record.now_days), EventLog()
+    if phase == "low_risk":
+        steps = low_risk_therapy(env, record, params.low_risk, "chemo", 0.005, params.prognosis, streams, log)
+    else:
+        steps = consolidation(env, record, params.consolidation, "chemo", 0.005, params.prognosis, streams, log)
+    env.process(steps)
+    env.run()
+    assert record.now_days == (760.0 if phase == "low_risk" else EOB1 + 2 * CYCLE_DAYS)
+    assert env.now == record.now_days and env.waits == 1
+    assert len(set(log.time_days)) > 2  # its stages are still written at their own days
+
+
 def test_low_risk_toxic_death_at_a_uniform_day_of_therapy(params) -> None:
     record = randomised_patient(mrd_percent=0.005, relapse_site="isolated_marrow", cns_status="CNS1")
     draws = {**lr_draws(u_toxic=0.0), "low_risk.toxic_death_day": 0.1}   # 0 < 0.01

@@ -190,7 +190,8 @@ PatientRecord = make_dataclass(
     the ``*_mrd_percent`` fields hold the latent level, which the table turns
     into the assay's reading and status. Four fields are not
     written out: ``now_days``, the patient's own clock (days since
-    enrolment), advanced only by :func:`sim.model.phases.common.race` (and the queue) so recorded
+    enrolment), advanced only by :func:`sim.model.phases.common.race`,
+    :func:`~sim.model.phases.common.advance` (and the queue) so recorded
     times add up exactly; ``resistance_z``, the latent disease resistance from
     the cohort; ``censor_day``, the end of follow-up (horizon or data
     cut-off) on the patient's clock; and ``therapy_until_day``, the planned

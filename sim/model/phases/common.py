@@ -30,6 +30,43 @@ def race(
     day exactly, so recorded times are the planned ones, free of accumulated
     rounding.
     """
+    winner, day = _earliest(record, until_day, relapse, death, transplant, progression, event)
+    if day > record.now_days:
+        yield env.timeout(day - record.now_days)
+        record.now_days = day
+    return winner
+
+
+def advance(record: PatientRecord, until_day: float, relapse: float = math.inf, death: float = math.inf) -> str:
+    """:func:`race` on the patient's clock alone, without a SimPy wait.
+
+    For the steps inside a phase that nothing outside the patient can change
+    (no limited resource is taken or given back between them): the phase runs
+    them one after another on the patient's clock, as Block 1 writes its
+    adverse events, then waits in SimPy once for all of them
+    (:func:`in_one_wait`). The winner and the clock are those ``race`` gives.
+    """
+    winner, day = _earliest(record, until_day, relapse, death)
+    if day > record.now_days:
+        record.now_days = day
+    return winner
+
+
+def in_one_wait(
+    env: simpy.Environment, record: PatientRecord, steps: Generator[simpy.Event, object, object]
+) -> Generator[simpy.Event, object, object]:
+    """Run a phase's ``steps`` on the patient's clock (by :func:`advance`, making no SimPy wait
+    of their own), then wait in SimPy once, for the days they took; return their result."""
+    start = record.now_days
+    result = yield from steps
+    if record.now_days > start:
+        yield env.timeout(record.now_days - start)
+    return result
+
+
+def _earliest(record: PatientRecord, until_day: float, relapse: float, death: float, transplant: float = math.inf,
+              progression: float = math.inf, event: float = math.inf) -> tuple[str, float]:
+    """The winner of a race (see :func:`race`) and its day."""
     winner, day = "done", until_day
     if record.censor_day < day:
         winner, day = "censored", record.censor_day
@@ -43,10 +80,7 @@ def race(
         winner, day = "progression", progression
     if event < day:
         winner, day = "event", event
-    if day > record.now_days:
-        yield env.timeout(day - record.now_days)
-        record.now_days = day
-    return winner
+    return winner, day
 
 
 def efs_event(record: PatientRecord, log: EventLog, kind: str) -> None:

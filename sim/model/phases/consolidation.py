@@ -42,8 +42,10 @@ import simpy
 from sim.clinical import MRD_MAX_PERCENT
 from sim.model.capacity import Resources
 from sim.model.phases.common import (
+    advance,
     death,
     efs_event,
+    in_one_wait,
     queue_for,
     race,
     start_therapy_block,
@@ -102,8 +104,16 @@ def consolidation(
 
     With limited ``resources`` each cycle first waits for its place (a bed for
     chemotherapy; a bed or an infusion place for blinatumomab), held for the
-    cycle's ``duration_days``, while the relapse clock runs.
+    cycle's ``duration_days``, while the relapse clock runs, in SimPy time.
+    Without, nothing outside the patient can change the cycles: they run on
+    the patient's clock and consolidation is one SimPy wait.
     """
+    cycles = _cycles(env, record, params, therapy, mrd_percent, effects, streams, log, resources)
+    return (yield from (cycles if resources is not None else in_one_wait(env, record, cycles)))
+
+
+def _cycles(env, record, params, therapy, mrd_percent, effects, streams, log, resources):
+    """The cycles of :func:`consolidation`: waits in SimPy with ``resources``, else advances the clock."""
     i = record.patient_id
     block = getattr(params, therapy)
     randomisation_day = record.now_days
@@ -133,7 +143,9 @@ def consolidation(
         if streams.uniform(names["toxic_death"], i) < block.toxic_death_prob:
             death_day = start + streams.uniform(names["toxic_death_day"], i) * block.duration_days
         start_therapy_block(record, start + block.duration_days + block.rest_days)
-        if place is None:
+        if resources is None:
+            outcome = advance(record, start + block.duration_days + block.rest_days, relapse_day, death_day)
+        elif place is None:
             outcome = yield from race(
                 env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
             )

@@ -34,7 +34,14 @@ import simpy
 
 from sim.clinical import MARROW_SITES
 from sim.model.capacity import Resources
-from sim.model.phases.common import death, queue_for, race, start_therapy_block
+from sim.model.phases.common import (
+    advance,
+    death,
+    in_one_wait,
+    queue_for,
+    race,
+    start_therapy_block,
+)
 from sim.model.phases.prognosis import relapse_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
@@ -71,8 +78,16 @@ def low_risk_therapy(
 
     Status is "completed", "relapse", "death" or "censored". With limited
     ``resources``, Blocks 2 and 3 wait for a bed and the blinatumomab block
-    for its place, each held for the block; therapy ends that much later.
+    for its place, each held for the block, in SimPy time; therapy ends that
+    much later. Without, nothing outside the patient can change the stages:
+    they run on the patient's clock and the therapy is one SimPy wait.
     """
+    stages = _stages(env, record, params, therapy, mrd_percent, effects, streams, log, resources)
+    return (yield from (stages if resources is not None else in_one_wait(env, record, stages)))
+
+
+def _stages(env, record, params, therapy, mrd_percent, effects, streams, log, resources):
+    """The stages of :func:`low_risk_therapy`: waits in SimPy with ``resources``, else advances the clock."""
     i = record.patient_id
     start = record.now_days
     relapse_day = low_risk_relapse_day(record, params, therapy, mrd_percent, effects, streams)
@@ -107,7 +122,10 @@ def low_risk_therapy(
         stage_start = day
         day += days
         start_therapy_block(record, day)  # maintenance is counted as remission off (intensive) therapy
-        outcome = yield from race(env, record, day, relapse=relapse_day, death=death_day)
+        if resources is None:
+            outcome = advance(record, day, relapse_day, death_day)
+        else:
+            outcome = yield from race(env, record, day, relapse=relapse_day, death=death_day)
         if place is not None:
             resource.release(place)
         _count_resource_use(record, params, therapy, stage, record.now_days - stage_start)
@@ -119,7 +137,10 @@ def low_risk_therapy(
     end = start + params.therapy_total_days
     if waited_days:
         end += waited_days
-    outcome = yield from race(env, record, end, relapse=relapse_day, death=death_day)
+    if resources is None:
+        outcome = advance(record, end, relapse_day, death_day)
+    else:
+        outcome = yield from race(env, record, end, relapse=relapse_day, death=death_day)
     if outcome != "done":
         return _stop(record, log, outcome, relapse_day)
     log.add(record, "therapy_end")
