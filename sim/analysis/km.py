@@ -52,8 +52,12 @@ class GroupedKaplanMeier:
 
     @classmethod
     def fit(cls, durations: np.ndarray, observed: np.ndarray, group: np.ndarray | None = None,
-            n_groups: int | None = None) -> "GroupedKaplanMeier":
-        """Fit every group's curve; ``group`` holds each patient's group index in ``0 .. n_groups-1``."""
+            n_groups: int | None = None, time_order: np.ndarray | None = None) -> "GroupedKaplanMeier":
+        """Fit every group's curve; ``group`` holds each patient's group index in ``0 .. n_groups-1``.
+
+        ``time_order`` is :func:`time_order` of ``durations``, for a caller that fits the same
+        durations under several groupings (it is computed here when not given).
+        """
         durations = np.asarray(durations, dtype=float)
         observed = np.asarray(observed, dtype=bool)
         group = np.zeros(len(durations), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
@@ -67,7 +71,9 @@ class GroupedKaplanMeier:
         if len(group) and (group.min() < 0 or group.max() >= n_groups):
             raise ValueError(f"group indices must be in [0, {n_groups}) (got {group.min()} .. {group.max()})")
 
-        order = np.lexsort((durations, group))
+        # by (group, time), ties in table order: a stable sort by group of the patients in time order
+        order = time_order_of(durations) if time_order is None else np.asarray(time_order)
+        order = order[np.argsort(group[order], kind="stable")]
         days, died, groups = durations[order], observed[order], group[order]
         sizes = np.bincount(groups, minlength=n_groups)
         group_end = np.cumsum(sizes)  # one past each group's last patient, in sorted order
@@ -133,6 +139,12 @@ class GroupedKaplanMeier:
         event_key = self.event_group * width + np.searchsorted(universe, self.event_days)
         query_key = groups * width + np.searchsorted(universe, at)
         return np.searchsorted(event_key, query_key, side="right") - 1
+
+
+def time_order_of(durations: np.ndarray) -> np.ndarray:
+    """The patients in order of time, ties in table order (what :meth:`GroupedKaplanMeier.fit` sorts by
+    within each group)."""
+    return np.argsort(np.asarray(durations, dtype=float), kind="stable")
 
 
 def survival_at(durations, observed, times, group=None, n_groups=None) -> np.ndarray:

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from sim.analysis.km import Z95, GroupedKaplanMeier
+from sim.analysis.km import Z95, GroupedKaplanMeier, time_order_of
 from sim.clinical import YEAR_DAYS
 from sim.scenario.measures import MEASURE_LABELS, MEASURES, measure_label, measure_scale  # noqa: F401 (re-exported)
 
@@ -79,12 +79,15 @@ def _per_patient(patients: pd.DataFrame) -> pd.DataFrame:
     }, index=patients.index)
 
 
-def _survival_measures(patients: pd.DataFrame, group: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
-    """Every Kaplan-Meier measure of every group, one fit per endpoint (``sim.analysis.km``)."""
+def _survival_measures(patients: pd.DataFrame, group: np.ndarray, n_groups: int,
+                       time_orders: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every Kaplan-Meier measure of every group, one fit per endpoint (``sim.analysis.km``);
+    ``time_orders`` holds each endpoint's :func:`~sim.analysis.km.time_order_of`, shared by the subgroups."""
     values = {}
     for endpoint in ("efs", "os"):
         model = GroupedKaplanMeier.fit(patients[f"{endpoint}_days"].to_numpy(float),
-                                       patients[f"{endpoint}_event"].to_numpy(bool), group, n_groups)
+                                       patients[f"{endpoint}_event"].to_numpy(bool), group, n_groups,
+                                       time_orders[endpoint])
         for name, (days, _, what, at_days) in SURVIVAL_MEASURES.items():
             if days != f"{endpoint}_days":
                 continue
@@ -118,13 +121,14 @@ def per_replication(patients: pd.DataFrame, economics: dict | None = None) -> pd
         "age_band": age_band(patients["age_years"]),
     }
     strategy, replication = patients["strategy"].to_numpy(), patients["replication"].to_numpy()
+    time_orders = {endpoint: time_order_of(patients[f"{endpoint}_days"].to_numpy(float)) for endpoint in ("efs", "os")}
     tables = []
     for subgroup in SUBGROUPS:
         group, keys = _groups(strategy, replication, levels[subgroup])
         # pandas' grouped mean (compensated sums, rows in table order), by the precomputed group of each row
         wide = columns.groupby(group, sort=True).mean()
         values = {name: wide[name].to_numpy(float) for name in wide.columns}
-        values.update(_survival_measures(patients, group, len(keys[0])))
+        values.update(_survival_measures(patients, group, len(keys[0]), time_orders))
         tables.append(_long(keys, values, measures, subgroup))
     return pd.concat(tables, ignore_index=True)
 

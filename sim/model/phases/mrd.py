@@ -72,15 +72,15 @@ class MrdGroup:
     def level(self, z: float) -> float:
         """The end-of-reinduction level (%) of a patient of resistance ``z``."""
         if z <= self.failure_z:  # remission: below 5%, at the rank among remissions
-            return self._at(ndtr(z) / self.remission_share * self.below_remission)
+            return self._at(float(ndtr(z)) / self.remission_share * self.below_remission)
         # failure: above 5%, at the rank among failures (counted from the top, for accuracy)
-        from_top = ndtr(-z) / self.failure_share * self.above_remission
+        from_top = float(ndtr(-z)) / self.failure_share * self.above_remission
         level = 10.0 ** (self.mu - self.sd * float(ndtri(max(from_top, 1e-300))))
         return min(MRD_MAX_PERCENT, max(REMISSION_BLAST_PERCENT, level))
 
     def level_after_second_cycle(self, z: float) -> float:
         """A failure brought into remission by a second cycle: below 5%, at the rank among failures."""
-        rank = 1.0 - ndtr(-z) / self.failure_share
+        rank = 1.0 - float(ndtr(-z)) / self.failure_share
         return self._at(rank * self.below_remission)
 
     def _at(self, p: float) -> float:
