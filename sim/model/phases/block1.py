@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Generator, NamedTuple
 
 import simpy
@@ -56,6 +57,7 @@ from sim.scenario.types import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
 FATAL_IN_INFECTIOUS_DEATH = frozenset({"infection", "sepsis"})
 GRADE_COLUMNS = tuple(f"block1_{name}_grade" for name in BLOCK1_ADVERSE_EVENTS)
 _FATAL = tuple(name in FATAL_IN_INFECTIOUS_DEATH for name in BLOCK1_ADVERSE_EVENTS)  # per named event
+_DAY = itemgetter(0)  # a named event's day, in (day, name, grade)
 AE_GROUP_OF = {
     "bm_lt18": "early_bm",
     "bm_18_36": "early_bm",
@@ -206,6 +208,9 @@ class GradeChances:
     p4: float   # worst grade >= 4, given survival
     p3: float   # worst grade >= 3, given survival
     named: tuple[tuple[float, float], ...]  # per named event: (q4, q3), in BLOCK1_ADVERSE_EVENTS order
+    # (worst grade, infectious death) -> per named event, the cuts (c5, c4, c3) of its uniform u:
+    # grade 5 if u < c5, else 4 if u < c4, else 3 if u < c3, else none (step 4, read per patient)
+    cuts: dict[tuple[int, bool], tuple[tuple[float, float, float], ...]]
 
     @classmethod
     def of(cls, params: Block1Params, group: str, p_toxic: float, rates: tuple[tuple[float, float], ...],
@@ -219,7 +224,12 @@ class GradeChances:
                                  name in FATAL_IN_INFECTIOUS_DEATH)
             for (r3, r4), name in zip(rates, BLOCK1_ADVERSE_EVENTS, strict=True)
         )
-        return cls(p4, p3, named)
+        cuts = {
+            (worst, infectious_death): tuple(_named_event_cuts(worst, q4, q3, fatal, infectious_death)
+                                             for (q4, q3), fatal in zip(named, _FATAL))
+            for worst, infectious_death in ((3, False), (4, False), (5, False), (5, True))
+        }
+        return cls(p4, p3, named, cuts)
 
 
 def _named_event_chances(
@@ -234,18 +244,17 @@ def _named_event_chances(
     return q4, q3
 
 
-def _named_event_grade(u: float, worst: int, q4: float, q3: float, fatal: bool, infectious_death: bool) -> int | None:
-    if worst == 5:
-        if fatal and infectious_death:
-            return 5
-        return 3 if u < q3 else None
+def _named_event_cuts(worst: int, q4: float, q3: float, fatal: bool, infectious_death: bool
+                      ) -> tuple[float, float, float]:
+    """The cuts ``(c5, c4, c3)`` of a named event's uniform, given the worst grade: grade 5 for a fatal
+    event of an infectious death (whatever the uniform), 4 with chance ``q4`` in a worst-grade-4 patient
+    and 3 with chance ``q3`` of the rest; in other patients 3 with chance ``q3``. (A uniform is never
+    below 0, nor 1 or above.)"""
+    if worst == 5 and fatal and infectious_death:
+        return 2.0, 2.0, 2.0
     if worst == 4:
-        if u < q4:
-            return 4
-        return 3 if u < q4 + (1 - q4) * q3 else None
-    if worst == 3:
-        return 3 if u < q3 else None
-    return None
+        return 0.0, q4, q4 + (1 - q4) * q3
+    return 0.0, 0.0, q3
 
 
 def block1(
@@ -304,10 +313,11 @@ def block1(
     named = BLOCK1_ADVERSE_EVENTS if worst >= 3 else ()  # worst grade 2: none reach 3, nothing to draw
     u_events = streams.row("block1.adverse_events", i, n_events) if named else ()
     u_days = None
-    infectious_death = death_cause == "infection"
+    cuts = chances.cuts[worst, death_cause == "infection"] if named else ()
     for k, name in enumerate(named):
-        q4, q3 = chances.named[k]
-        grade = _named_event_grade(u_events[k], worst, q4, q3, _FATAL[k], infectious_death)
+        u = u_events[k]
+        c5, c4, c3 = cuts[k]
+        grade = 5 if u < c5 else 4 if u < c4 else 3 if u < c3 else None
         if grade is not None:  # a grade column is null until set
             setattr(record, GRADE_COLUMNS[k], grade)
             if grade == 5:
@@ -316,7 +326,7 @@ def block1(
                 u_days = u_days or streams.row("block1.adverse_event_day", i, n_events)
                 day = u_days[k] * last_day
             happenings.append((day, name, grade))
-    happenings.sort(key=lambda h: h[0])
+    happenings.sort(key=_DAY)
 
     # Named events are written at their own days without a SimPy wait each:
     # nothing else happens to the patient inside the block, so the only thing
