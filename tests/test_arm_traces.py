@@ -26,7 +26,7 @@ from statistics import NormalDist
 import pytest
 import simpy
 
-from sim.model.capacity import TrackedPriorityResource
+from sim.model.capacity import Resources, TrackedPriorityResource, TrackedResource
 from sim.model.pathway import hr_ir_course, lr_course
 from sim.model.phases.consolidation import ConsolidationOutcome, consolidation
 from sim.model.phases.follow_up import after_relapse
@@ -555,25 +555,39 @@ class CountingWaits(simpy.Environment):
 
 
 @pytest.mark.parametrize("phase", ["low_risk", "consolidation"])
-def test_with_nothing_limited_a_phase_is_one_simpy_wait(params, phase) -> None:
+@pytest.mark.parametrize("case, waits", [("completes", 1), ("toxic death", 1), ("ample beds", 4)])
+def test_a_phase_is_one_simpy_wait_unless_a_resource_is_limited(params, phase, case, waits) -> None:
     """Nothing outside the patient can change LR therapy's stages or consolidation's cycles when
     no resource is limited: they run on the patient's clock (``advance``) and the phase is one
-    SimPy wait, ending on that clock. (With limited resources, each stage waits in SimPy; the
-    capacity tests check that ample capacity gives these very patients.)"""
+    SimPy wait, ending on that clock, whether it completes or a death cuts it short. With a
+    limited resource (here beds nobody has to wait for) every stage waits in SimPy: LR Blocks 2
+    and 3, continuation and maintenance; each chemotherapy cycle and its rest. (The capacity
+    tests check that ample capacity gives the very patients of unlimited capacity.)"""
     record = randomised_patient(mrd_percent=0.005, relapse_site="isolated_marrow", cns_status="CNS1")
-    streams = FixedStreams(1, lr_draws() if phase == "low_risk" else {
-        **NO_RELAPSE, **cycle_draws("chemo", 1), **cycle_draws("chemo", 2),
-        "consolidation.chemo.stop_after_cycle1": 0.999})
-    env, log = CountingWaits(record.now_days), EventLog()
+    toxic = case == "toxic death"
     if phase == "low_risk":
-        steps = low_risk_therapy(env, record, params.low_risk, "chemo", 0.005, params.prognosis, streams, log)
+        draws = {**lr_draws(u_toxic=0.0 if toxic else 0.999), "low_risk.toxic_death_day": 0.1}
+        end = EOB1 + 0.1 * 730.0 if toxic else 760.0
     else:
-        steps = consolidation(env, record, params.consolidation, "chemo", 0.005, params.prognosis, streams, log)
+        draws = {**NO_RELAPSE, **cycle_draws("chemo", 2), "consolidation.chemo.stop_after_cycle1": 0.999,
+                 **cycle_draws("chemo", 1, **({"toxic_death": 0.0, "toxic_death_day": 0.5} if toxic else {}))}
+        end = EOB1 + 0.5 * 28.0 if toxic else EOB1 + 2 * CYCLE_DAYS
+    env, log = CountingWaits(record.now_days), EventLog()
+    resources = (Resources(TrackedResource(env, 100, "inpatient_beds"), None, None, True)
+                 if case == "ample beds" else None)
+    streams = FixedStreams(1, draws)
+    if phase == "low_risk":
+        steps = low_risk_therapy(env, record, params.low_risk, "chemo", 0.005, params.prognosis, streams, log,
+                                 resources)
+    else:
+        steps = consolidation(env, record, params.consolidation, "chemo", 0.005, params.prognosis, streams, log,
+                              resources)
     env.process(steps)
     env.run()
-    assert record.now_days == (760.0 if phase == "low_risk" else EOB1 + 2 * CYCLE_DAYS)
-    assert env.now == record.now_days and env.waits == 1
-    assert len(set(log.time_days)) > 2  # its stages are still written at their own days
+    assert record.now_days == end and env.now == end
+    assert env.waits == waits
+    assert record.os_event == toxic
+    assert len(set(log.time_days)) > 1  # the stages are still written at their own days
 
 
 def test_low_risk_toxic_death_at_a_uniform_day_of_therapy(params) -> None:

@@ -267,6 +267,7 @@ def test_the_collector_is_restored_after_a_replication_even_on_error() -> None:
 def test_streams_are_freed_by_reference_counting():
     """A replication's streams (and their blocks) go when the last reference does, without
     waiting for the garbage collector, which would otherwise trace every block first."""
+    enabled = gc.isenabled()
     gc.disable()
     try:
         streams = Streams(1, 0, 5)
@@ -276,4 +277,5 @@ def test_streams_are_freed_by_reference_counting():
         del streams
         assert gone() is None
     finally:
-        gc.enable()
+        if enabled:
+            gc.enable()

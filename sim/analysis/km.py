@@ -55,7 +55,7 @@ class GroupedKaplanMeier:
             n_groups: int | None = None, time_order: np.ndarray | None = None) -> "GroupedKaplanMeier":
         """Fit every group's curve; ``group`` holds each patient's group index in ``0 .. n_groups-1``.
 
-        ``time_order`` is :func:`time_order` of ``durations``, for a caller that fits the same
+        ``time_order`` is :func:`time_order_of` ``durations``, for a caller that fits the same
         durations under several groupings (it is computed here when not given).
         """
         durations = np.asarray(durations, dtype=float)
@@ -72,6 +72,9 @@ class GroupedKaplanMeier:
             raise ValueError(f"group indices must be in [0, {n_groups}) (got {group.min()} .. {group.max()})")
 
         # by (group, time), ties in table order: a stable sort by group of the patients in time order
+        if time_order is not None and len(time_order) != len(durations):
+            raise ValueError(f"time_order must order these durations (got {len(time_order)} indices "
+                             f"for {len(durations)} durations); Suggestion: pass time_order_of(durations)")
         order = time_order_of(durations) if time_order is None else np.asarray(time_order)
         order = order[np.argsort(group[order], kind="stable")]
         days, died, groups = durations[order], observed[order], group[order]

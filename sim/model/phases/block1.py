@@ -203,12 +203,12 @@ class Block1Outcome(NamedTuple):  # a tuple: built for every patient, at half a 
 
 @dataclass(frozen=True)
 class GradeChances:
-    """One kind of patient's worst-grade chances and, per named event, ``(q4, q3)`` of step 4."""
+    """One kind of patient's worst-grade chances and the cuts of its named-event uniforms (step 4)."""
 
     p4: float   # worst grade >= 4, given survival
     p3: float   # worst grade >= 3, given survival
-    named: tuple[tuple[float, float], ...]  # per named event: (q4, q3), in BLOCK1_ADVERSE_EVENTS order
-    # (worst grade, infectious death) -> per named event, the cuts (c5, c4, c3) of its uniform u:
+    # (worst grade, infectious death) -> per named event, in BLOCK1_ADVERSE_EVENTS order, the cuts
+    # (c5, c4, c3) of its uniform u, from the event's (q4, q3):
     # grade 5 if u < c5, else 4 if u < c4, else 3 if u < c3, else none (step 4, read per patient)
     cuts: dict[tuple[int, bool], tuple[tuple[float, float, float], ...]]
 
@@ -229,7 +229,7 @@ class GradeChances:
                                              for (q4, q3), fatal in zip(named, _FATAL))
             for worst, infectious_death in ((3, False), (4, False), (5, False), (5, True))
         }
-        return cls(p4, p3, named, cuts)
+        return cls(p4, p3, cuts)
 
 
 def _named_event_chances(

@@ -112,8 +112,12 @@ def consolidation(
     return (yield from (cycles if resources is not None else in_one_wait(env, record, cycles)))
 
 
-def _cycles(env, record, params, therapy, mrd_percent, effects, streams, log, resources):
-    """The cycles of :func:`consolidation`: waits in SimPy with ``resources``, else advances the clock."""
+def _cycles(
+    env: simpy.Environment, record: PatientRecord, params: ConsolidationParams, therapy: str, mrd_percent: float,
+    effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None,
+) -> Generator[simpy.Event, object, ConsolidationOutcome]:
+    """The cycles of :func:`consolidation`: waits in SimPy with ``resources``, else advances the clock
+    (a generator either way, which :func:`~sim.model.phases.common.in_one_wait` runs)."""
     i = record.patient_id
     block = getattr(params, therapy)
     randomisation_day = record.now_days

@@ -86,8 +86,12 @@ def low_risk_therapy(
     return (yield from (stages if resources is not None else in_one_wait(env, record, stages)))
 
 
-def _stages(env, record, params, therapy, mrd_percent, effects, streams, log, resources):
-    """The stages of :func:`low_risk_therapy`: waits in SimPy with ``resources``, else advances the clock."""
+def _stages(
+    env: simpy.Environment, record: PatientRecord, params: LowRiskParams, therapy: str, mrd_percent: float,
+    effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None,
+) -> Generator[simpy.Event, object, tuple[str, float]]:
+    """The stages of :func:`low_risk_therapy`: waits in SimPy with ``resources``, else advances the clock
+    (a generator either way, which :func:`~sim.model.phases.common.in_one_wait` runs)."""
     i = record.patient_id
     start = record.now_days
     relapse_day = low_risk_relapse_day(record, params, therapy, mrd_percent, effects, streams)
