@@ -148,6 +148,4 @@ def occupancy_monitor(
 
 
 def occupancy_table(strategy: str, replication: int, rows: list[tuple]) -> pa.Table:
-    names = OCCUPANCY_SCHEMA.names[len(REPLICATION_COLUMNS):]
-    columns = list(zip(*rows)) if rows else [()] * len(names)
-    return table_of(OCCUPANCY_SCHEMA, strategy, replication, dict(zip(names, columns)))
+    return table_of(OCCUPANCY_SCHEMA, strategy, replication, OCCUPANCY_SCHEMA.names[len(REPLICATION_COLUMNS):], rows)
