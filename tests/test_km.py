@@ -60,6 +60,21 @@ def test_matches_lifelines_in_every_group(data, limit: float) -> None:
         assert rmst[g] == pytest.approx(expected_rmst, abs=TOLERANCE * max(limit, 1.0))
 
 
+@settings(max_examples=100, deadline=None)
+@given(censored_groups())
+def test_a_few_times_and_a_grid_give_the_same_values(data) -> None:
+    """``survival_at`` counts each group's events for a few times (the summary's) and searches
+    ranked keys for a grid (a notebook's): the same values, bit for bit, ties and empty groups included."""
+    n_groups, durations, observed, group = data
+    grid = np.array([0.0, 15.0, 30.0, 60.0, 90.0, 150.0, 299.0, 300.0, 1e6])
+    model = GroupedKaplanMeier.fit(durations, observed, group, n_groups)
+    curves = model.survival_at(grid)
+    for k in range(len(grid)):
+        np.testing.assert_array_equal(model.survival_at(grid[k]), curves[:, [k]])
+    np.testing.assert_array_equal(model.survival_at(grid[[1, 7]]), curves[:, [1, 7]])
+    assert model.survival_at(np.array([])).shape == (n_groups, 0)
+
+
 def test_continuous_times_with_a_shared_censoring_horizon() -> None:
     """Simulator-like data: continuous event times, everyone else censored at one horizon."""
     rng = np.random.default_rng(11)

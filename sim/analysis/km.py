@@ -115,9 +115,8 @@ class GroupedKaplanMeier:
         """``S_g(t)`` for every group and time: shape ``(n_groups, len(times))``; NaN for empty groups."""
         times = np.atleast_1d(np.asarray(times, dtype=float))
         groups = np.repeat(np.arange(self.n_groups), len(times))
-        at = np.tile(times, self.n_groups)
-        last = self._last_event_at_or_before(groups, at)
-        survival = self._survival_after(last, groups).reshape(self.n_groups, len(times))
+        last = self._last_event_at_or_before(times)
+        survival = self._survival_after(last.ravel(), groups).reshape(self.n_groups, len(times))
         survival[self.group_sizes == 0] = np.nan
         return survival
 
@@ -131,17 +130,30 @@ class GroupedKaplanMeier:
         rmst[self.group_sizes == 0] = np.nan
         return rmst
 
-    def _last_event_at_or_before(self, groups: np.ndarray, at: np.ndarray) -> np.ndarray:
-        """Index of each group's last event time <= ``at`` (group start - 1 when there is none).
+    def _last_event_at_or_before(self, times: np.ndarray) -> np.ndarray:
+        """Index of each group's last event time <= each of ``times`` (the group's start - 1 when there is
+        none): shape ``(n_groups, len(times))``.
 
-        Times are replaced by their rank among all event and query times, so
-        the (group, time) key is an exact integer.
+        A group's event times ascend, so those at or before a time are its first ones: for a few times
+        (the outcome summary's), their count per group, one pass over the events per time; for a grid
+        (a notebook's curves), a search of (group, time) keys, times replaced by their rank among all
+        event and query times so that a key is an exact integer.
         """
-        universe = np.unique(np.concatenate([self.event_days, at]))
+        if not len(times):
+            return np.zeros((self.n_groups, 0), dtype=np.int64)
+        if len(times) <= _FEW_TIMES:
+            passed = [np.bincount(self.event_group[self.event_days <= at], minlength=self.n_groups)
+                      for at in times.tolist()]
+            return self.group_start[:-1, None] + np.stack(passed, axis=1).reshape(self.n_groups, len(times)) - 1
+        universe = np.unique(np.concatenate([self.event_days, times]))
         width = len(universe) + 1
         event_key = self.event_group * width + np.searchsorted(universe, self.event_days)
-        query_key = groups * width + np.searchsorted(universe, at)
-        return np.searchsorted(event_key, query_key, side="right") - 1
+        query_key = np.arange(self.n_groups)[:, None] * width + np.searchsorted(universe, times)[None, :]
+        return np.searchsorted(event_key, query_key.ravel(), side="right").reshape(self.n_groups, len(times)) - 1
+
+
+# Up to this many times, survival_at counts each group's events at or before each time (no sort).
+_FEW_TIMES = 8
 
 
 def time_order_of(durations: np.ndarray) -> np.ndarray:
