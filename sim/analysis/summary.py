@@ -37,7 +37,8 @@ PATIENT_COLUMNS = (
 )
 
 
-AGE_BANDS = ((10.0, "1-9"), (18.0, "10-17"), (np.inf, "18+"))  # upper bounds (excluded) and labels
+# Outcome subgroups by age: upper bounds (excluded) and labels (not the cohort's AGE_BANDS, which draw ages)
+_OUTCOME_AGE_BANDS = ((10.0, "1-9"), (18.0, "10-17"), (np.inf, "18+"))
 
 
 def age_band(age_years: pd.Series | np.ndarray) -> np.ndarray:
@@ -45,7 +46,7 @@ def age_band(age_years: pd.Series | np.ndarray) -> np.ndarray:
     ages = np.asarray(age_years, dtype=float)
     bands = np.full(len(ages), "nan", dtype=object)
     lower = 0.0
-    for upper, label in AGE_BANDS:
+    for upper, label in _OUTCOME_AGE_BANDS:
         bands[(ages >= lower) & (ages < upper)] = label
         lower = upper
     return bands
