@@ -20,6 +20,7 @@ values (pinned in ``params``) and the formulas in the docstrings:
 
 from __future__ import annotations
 
+import inspect
 import math
 from statistics import NormalDist
 
@@ -153,20 +154,25 @@ def randomised_patient(mrd_percent: float = 0.5, censor_day: float = HORIZON, **
     return record
 
 
-def trace(process, record: PatientRecord, draws: dict[str, float]):
+def trace(process, record: PatientRecord, draws: dict[str, float], follow_up_from: float | None = None):
     """Run ``process(env, streams, log)`` for ``record``; returns (outcome, events).
 
-    Asserts that the trace asked for exactly the draws it names and that the
-    simulation clock ends on the patient's clock (enrolment day 0).
+    ``process`` gives a SimPy process, or runs on the patient's clock alone (follow-up) and gives
+    its outcome. Asserts that the trace asked for exactly the draws it names and that the
+    simulation clock ends on the patient's clock (enrolment day 0), or, for a trace that ends in
+    follow-up (which makes no SimPy wait), on the day follow-up began, ``follow_up_from``.
     """
     streams = FixedStreams(1, draws)
     env = simpy.Environment(initial_time=record.now_days)
     log = EventLog()
-    proc = env.process(process(env, streams, log))
-    env.run()
+    outcome = process(env, streams, log)
+    if inspect.isgenerator(outcome):
+        proc = env.process(outcome)
+        env.run()
+        outcome = proc.value
     assert set(streams.asked) == set(draws), f"declared but never drawn: {set(draws) - set(streams.asked)}"
-    assert env.now == record.now_days
-    return proc.value, described(log)
+    assert env.now == (record.now_days if follow_up_from is None else follow_up_from)
+    return outcome, described(log)
 
 
 def described(log: EventLog) -> list[tuple]:
@@ -399,10 +405,10 @@ def test_mrd_response_moves_the_relapse_clock(params, therapy, relapses) -> None
 
 # --- HR/IR routing: consolidation -> HSCT -> follow-up ---------------------------------
 
-def run_hr_ir(models, record, therapy, draws):
+def run_hr_ir(models, record, therapy, draws, follow_up_from=None):
     def process(env, streams, log):
         return hr_ir_course(env, record, therapy, models, streams, log)
-    return trace(process, record, draws)
+    return trace(process, record, draws, follow_up_from)
 
 
 def test_chemo_to_hsct_after_both_cycles_then_transplant_related_death(models, params) -> None:
@@ -416,9 +422,9 @@ def test_chemo_to_hsct_after_both_cycles_then_transplant_related_death(models, p
         "hsct.trm": 0.0, "hsct.trm_day": 0.5,
         "hsct.relapse": 0.999, "hsct.relapse_day": 0.5,
     }
-    _, events = run_hr_ir(models, record, "chemo", draws)
-    assert record.cycle2_mrd_percent >= 0.01
     hsct_day = max(100.0, EOB1 + 42.0) + 7.0
+    _, events = run_hr_ir(models, record, "chemo", draws, follow_up_from=hsct_day)
+    assert record.cycle2_mrd_percent >= 0.01
     trm_day = hsct_day + weibull_days(0.5, 90.0, 1.0)
     assert (hsct_day, trm_day) == (107.0, 197.0)
     assert (record.hsct, record.hsct_day, record.donor_type) == (True, hsct_day, "matched_unrelated")
@@ -442,8 +448,8 @@ def test_blinatumomab_early_hsct_waits_for_the_donor_then_relapse_and_death(mode
         "follow_up.salvage": 0.5,    # cumulative 0.35, 0.55, 0.80, 1: inotuzumab
         "follow_up.relapse_death": 0.0, "follow_up.relapse_death_day": 0.5,
     }
-    _, events = run_hr_ir(models, record, "blinatumomab", draws)
     hsct_day = max(65.0, EOB1 + 56.0) + 7.0
+    _, events = run_hr_ir(models, record, "blinatumomab", draws, follow_up_from=hsct_day)
     relapse_day = hsct_day + weibull_days(0.5, 180.0, 1.2)
     death_day = relapse_day + weibull_days(0.5, 270.0, 1.0)
     assert (hsct_day, relapse_day, death_day) == (93.0, 273.0, 543.0)
@@ -474,7 +480,7 @@ def test_relapse_while_waiting_for_the_donor_means_no_transplant(models, params)
         "follow_up.salvage": 0.0,    # CAR-T
         "follow_up.relapse_death": 0.9, "follow_up.relapse_death_day": 0.5,  # 0.9 >= 1 - 0.501: survives
     }
-    _, events = run_hr_ir(models, record, "blinatumomab", draws)
+    _, events = run_hr_ir(models, record, "blinatumomab", draws, follow_up_from=relapse_day)
     assert record.hsct is False and record.hsct_day is None
     assert (record.relapse_day, record.efs_event_type, record.salvage) == (relapse_day, "relapse", "car_t")
     assert record.os_event is False and record.now_days == HORIZON  # followed to the horizon
@@ -489,7 +495,7 @@ def test_no_hsct_then_remission_death_or_horizon(models, params, u_death, dies) 
         "hsct.proceed": 0.9,         # >= 0.426: no HSCT
         "follow_up.remission_death": u_death, "follow_up.remission_death_day": 0.5,   # p = 0.02
     }
-    _, events = run_hr_ir(models, record, "chemo", draws)
+    _, events = run_hr_ir(models, record, "chemo", draws, follow_up_from=100.0)
     assert record.hsct is False and record.donor_type is None
     assert (100.0, "no_hsct", None) in events
     if dies:
@@ -617,7 +623,8 @@ def test_low_risk_relapse_probability_by_arm_and_relapse_in_continuation(models,
     chemo = randomised_patient(mrd_percent=0.005)
     draws = {**lr_draws(u_relapse, u_day), "follow_up.salvage": 0.9,        # second HSCT
              "follow_up.relapse_death": 0.999, "follow_up.relapse_death_day": 0.5}
-    _, events = trace(lambda env, streams, log: lr_course(env, chemo, "chemo", models, streams, log), chemo, draws)
+    _, events = trace(lambda env, streams, log: lr_course(env, chemo, "chemo", models, streams, log), chemo, draws,
+                      follow_up_from=relapse_day)
     assert (chemo.relapse_day, chemo.efs_days, chemo.efs_event_type) == (relapse_day, relapse_day, "relapse")
     assert (chemo.salvage, chemo.os_event, chemo.now_days) == ("second_hsct", False, HORIZON)
     assert events[-3:] == [(86.0, "therapy_start", "continuation"), (relapse_day, "relapse", "after_lr"),
@@ -625,7 +632,8 @@ def test_low_risk_relapse_probability_by_arm_and_relapse_in_continuation(models,
 
     blin = randomised_patient(mrd_percent=0.005)
     draws = {**lr_draws(u_relapse, u_day), "follow_up.remission_death": 0.999, "follow_up.remission_death_day": 0.5}
-    _, events = trace(lambda env, streams, log: lr_course(env, blin, "blinatumomab", models, streams, log), blin, draws)
+    _, events = trace(lambda env, streams, log: lr_course(env, blin, "blinatumomab", models, streams, log), blin, draws,
+                      follow_up_from=760.0)
     assert blin.relapse_day is None and blin.efs_event is False and blin.os_event is False
     assert blin.now_days == HORIZON
     assert events[-1] == (760.0, "therapy_end", None)
@@ -777,7 +785,8 @@ def test_after_lr_relapse_extramedullary_survival_is_lower(params, group, site, 
     record.now_days = 400.0
     draws = {"follow_up.salvage": 0.6, "follow_up.relapse_death": 0.1, "follow_up.relapse_death_day": 0.5}
     _, events = trace(
-        lambda env, streams, log: after_relapse(env, record, sr, params.prognosis, "after_lr", streams, log, "blinatumomab"), record, draws
+        lambda env, streams, log: after_relapse(record, sr, params.prognosis, "after_lr", streams, log, "blinatumomab"), record, draws,
+        follow_up_from=400.0,
     )
     assert (record.relapse_day, record.efs_days, record.salvage) == (400.0, 400.0, "blinatumomab")
     assert events[:2] == [(400.0, "relapse", "after_lr"), (400.0, "salvage", "blinatumomab")]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import simpy
 
 from sim.execution.runner import Task, run_task
 from sim.model.capacity import MONTH_DAYS
@@ -82,6 +83,51 @@ def test_ample_capacity_equals_unlimited_patient_by_patient(comparison, setting)
         else:
             assert p1["blinatumomab_wait_days"].isna().all()  # cycles take beds instead
         assert (result.occupancy.to_pandas()["queued_max"] == 0).all()
+
+
+class PathwayEnds(simpy.Environment):
+    """An environment that notes the SimPy time at which each patient's process ends, by patient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ends: dict[int, float] = {}
+
+    def process(self, generator):
+        record = generator.gi_frame.f_locals.get("record")  # a patient's pathway; None for the monitor
+        if record is None:
+            return super().process(generator)
+
+        def noted():
+            value = yield from generator
+            self.ends[record.patient_id] = self.now
+            return value
+        return super().process(noted())
+
+
+def test_follow_up_waits_in_simpy_only_when_a_resource_is_limited(comparison) -> None:
+    """Follow-up meets no limited resource, so it runs on the patient's clock alone. Without a
+    limited resource, a patient's process ends with the last treatment phase's SimPy wait, before
+    (never after) their pathway's end; with one, every process waits until its pathway ends
+    (one last wait), so the run and its occupancy table span every pathway."""
+    ample = limited(comparison, inpatient_beds=10_000, hsct_slots_per_month=10_000)
+    for scenario, follow_up_waits in ((comparison, False), (ample, True)):
+        environments: list[PathwayEnds] = []
+
+        def environment() -> PathwayEnds:
+            environments.append(PathwayEnds())
+            return environments[-1]
+
+        patients = simulate_replication(scenario, 11, 0, environment=environment).patients.to_pandas()
+        assert len(environments) == patients["strategy"].nunique() == 3
+        for env, (strategy, rows) in zip(environments, patients.groupby("strategy", sort=False)):
+            pathway_end = (rows["enrolment_day"] + rows["pathway_end_day"]).to_numpy()
+            process_end = np.array([env.ends[i] for i in rows["patient_id"]])
+            assert (process_end <= pathway_end + 1e-6).all(), strategy
+            ended_early = process_end < pathway_end - 1.0
+            if follow_up_waits:
+                assert not ended_early.any(), strategy
+            else:
+                assert ended_early.mean() > 0.3, strategy  # those followed up in remission or after a relapse
 
 
 # --- a binding HSCT limit ------------------------------------------------------------

@@ -12,7 +12,8 @@
               arms: HR/IR A/B -> consolidation -> HSCT -> follow-up
                     LR C/D    -> LR therapy    -> follow-up
 
-Each phase is a generator in ``sim.model.phases`` returning its outcome; this module
+Each phase is a generator in ``sim.model.phases`` returning its outcome (follow-up, which
+runs on the patient's clock with no SimPy wait, a plain function); this module
 reads outcomes, chooses the next phase, and closes every patient exactly once
 (``pathway_end``: death or censoring at the horizon or data cut-off), then
 adds the HSCT admission to ``inpatient_days`` and closes the health states
@@ -107,7 +108,7 @@ def hr_ir_course(env, record, therapy, models, streams, log, resources=None) -> 
         env, record, scenario.consolidation, therapy, record.eob1_mrd_percent, effects, streams, log, resources
     )
     if out.status == "relapse":
-        return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
+        return after_relapse(record, scenario.second_relapse, effects, "after_hr_ir", streams, log)
     if out.status == "late_failure":
         return (yield from after_failure(env, record, scenario.off_protocol, scenario.hsct, scenario.prognosis, streams, log,
                                          _slots(resources)))
@@ -129,20 +130,20 @@ def hsct_or_remission(
     effects = scenario.prognosis
     if not proceeds_to_hsct(record, proceed_prob, streams):
         log.add(record, "no_hsct")
-        return (yield from in_remission(
-            env, record, scenario.second_relapse, effects, "after_hr_ir", relapse_day,
+        return in_remission(
+            record, scenario.second_relapse, effects, "after_hr_ir", relapse_day,
             remission_death_day(record, scenario, streams), "other", streams, log,
-        ))
+        )
     waited = yield from wait_for_hsct(env, record, scenario.hsct, search_start_day, relapse_day, streams, log,
                                       _slots(resources))
     if waited == "relapse":
-        return (yield from after_relapse(env, record, scenario.second_relapse, effects, "after_hr_ir", streams, log))
+        return after_relapse(record, scenario.second_relapse, effects, "after_hr_ir", streams, log)
     if waited != "done":
         return
     transplant(record, scenario.hsct, log)
     relapse_day, trm_day = transplant_outcome_days(record, scenario.hsct, pre_hsct_mrd, effects, streams)
-    yield from in_remission(
-        env, record, scenario.second_relapse, effects, "after_hsct", relapse_day, trm_day, "transplant", streams, log
+    in_remission(
+        record, scenario.second_relapse, effects, "after_hsct", relapse_day, trm_day, "transplant", streams, log
     )
 
 
@@ -154,10 +155,10 @@ def lr_course(env, record, therapy, models, streams, log, resources=None) -> Gen
         env, record, scenario.low_risk, therapy, record.eob1_mrd_percent, effects, streams, log, resources
     )
     if status == "relapse":
-        yield from after_relapse(env, record, scenario.second_relapse, effects, "after_lr", streams, log, therapy)
+        after_relapse(record, scenario.second_relapse, effects, "after_lr", streams, log, therapy)
     elif status == "completed":
-        yield from in_remission(
-            env, record, scenario.second_relapse, effects, "after_lr", relapse_day,
+        in_remission(
+            record, scenario.second_relapse, effects, "after_lr", relapse_day,
             remission_death_day(record, scenario, streams), "other", streams, log, therapy,
         )
 
@@ -187,6 +188,11 @@ def patient_pathway(
     record.censor_day = censor_day(record, scenario)
     log.add(record, "enrolment", strategy)
     yield from _after_enrolment(env, record, strategy, models, streams, log, resources)
+    if resources is not None:
+        # Follow-up ran on the patient's clock; the run, and its occupancy table, last until it ends.
+        left = record.enrolment_day + record.now_days - env.now
+        if left > 0:
+            yield env.timeout(left)
     censor(record)
     record.inpatient_days += admission_days(record, scenario.hsct)
     close_states(record)

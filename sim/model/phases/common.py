@@ -23,8 +23,8 @@ def race(
     data cut-off), then the named days a phase can meet, ``relapse``,
     ``death``, ``transplant`` (death from it), ``progression`` (death from it)
     and ``event``; of equal days the one earlier in that list wins. The
-    competitors are named parameters, not ``**kwargs``: a patient races about
-    ten times, and building a dict each time cost a third of the race.
+    competitors are named parameters, not ``**kwargs``: building a dict for
+    each race cost a third of it.
     Every day is on the patient's clock (days since enrolment). A day
     already past ends the wait at once. The clock is then set to the winning
     day exactly, so recorded times are the planned ones, free of accumulated

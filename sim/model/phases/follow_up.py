@@ -15,17 +15,20 @@ Clinical steps:
    to first relapse, site, a relapse soon after HSCT, off-protocol care),
    otherwise dies of relapse at a Weibull time.
 
+Follow-up takes no limited resource in any scenario, and nothing after it can
+meet one, so it runs on the patient's own clock (:func:`~sim.model.phases.common.advance`)
+and makes no SimPy wait: a patient's process ends with the last SimPy wait of
+their treatment. When the scenario limits a resource, the pathway then waits
+once more, to the end of follow-up, so that the run and its occupancy table
+span every pathway as before (``sim.model.pathway.patient_pathway``).
+
 Parameters: ``[second_relapse]``, effects ``[prognosis]``.
 Streams: ``follow_up.*``.
 """
 
 from __future__ import annotations
 
-from typing import Generator
-
-import simpy
-
-from sim.model.phases.common import death, efs_event, race
+from sim.model.phases.common import advance, death, efs_event
 from sim.model.phases.prognosis import salvage_death_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams, pick_weighted
@@ -36,9 +39,9 @@ SALVAGE_CONTEXTS = ("after_lr", "after_hr_ir", "after_hsct")
 
 
 def after_relapse(
-    env: simpy.Environment, record: PatientRecord, params: SecondRelapseParams, effects: PrognosisParams,
+    record: PatientRecord, params: SecondRelapseParams, effects: PrognosisParams,
     context: str, streams: Streams, log: EventLog, therapy: str = "chemo",
-) -> Generator[simpy.Event, object, None]:
+) -> None:
     """A relapse now: EFS event, salvage, then survival or death from relapse.
 
     ``therapy`` (chemo or blinatumomab) matters after LR therapy only.
@@ -61,19 +64,18 @@ def after_relapse(
         streams.uniform("follow_up.relapse_death", i), streams.uniform("follow_up.relapse_death_day", i),
         death_prob, timing.median_days, timing.shape,
     )
-    outcome = yield from race(env, record, record.censor_day, death=record.now_days + death_in)
-    if outcome == "death":
+    if advance(record, record.censor_day, death=record.now_days + death_in) == "death":
         death(record, log, "relapse")
 
 
 def in_remission(
-    env: simpy.Environment, record: PatientRecord, params: SecondRelapseParams, effects: PrognosisParams,
+    record: PatientRecord, params: SecondRelapseParams, effects: PrognosisParams,
     context: str, relapse_day: float, death_day: float, death_cause: str, streams: Streams, log: EventLog,
     therapy: str = "chemo",
-) -> Generator[simpy.Event, object, None]:
+) -> None:
     """Remission until relapse, death in remission, or the end of follow-up."""
-    outcome = yield from race(env, record, record.censor_day, relapse=relapse_day, death=death_day)
+    outcome = advance(record, record.censor_day, relapse=relapse_day, death=death_day)
     if outcome == "relapse":
-        yield from after_relapse(env, record, params, effects, context, streams, log, therapy)
+        after_relapse(record, params, effects, context, streams, log, therapy)
     elif outcome == "death":
         death(record, log, death_cause)
