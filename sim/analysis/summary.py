@@ -123,15 +123,20 @@ def per_replication(patients: pd.DataFrame, economics: dict | None = None) -> pd
     }
     strategy, replication = patients["strategy"].to_numpy(), patients["replication"].to_numpy()
     time_orders = {endpoint: time_order_of(patients[f"{endpoint}_days"].to_numpy(float)) for endpoint in ("efs", "os")}
-    tables = []
+    groups, keys, labels, values = [], [], [], []
     for subgroup in SUBGROUPS:
-        group, keys = _groups(strategy, replication, levels[subgroup])
-        # pandas' grouped mean (compensated sums, rows in table order), by the precomputed group of each row
-        wide = columns.groupby(group, sort=True).mean()
-        values = {name: wide[name].to_numpy(float) for name in wide.columns}
-        values.update(_survival_measures(patients, group, len(keys[0]), time_orders))
-        tables.append(_long(keys, values, measures, subgroup))
-    return pd.concat(tables, ignore_index=True)
+        group, subgroup_keys = _groups(strategy, replication, levels[subgroup])
+        groups.append(group + sum(len(k[0]) for k in keys))  # numbered after the earlier subgroups' groups
+        keys.append(subgroup_keys)
+        labels.append(np.full(len(subgroup_keys[0]), subgroup, dtype=object))
+        values.append(_survival_measures(patients, group, len(subgroup_keys[0]), time_orders))
+    # pandas' grouped mean (compensated sums, rows in table order) of every subgroup's groups in one call:
+    # the per-patient columns once per subgroup, each row in its group of that subgroup
+    stacked = pd.DataFrame(np.tile(columns.to_numpy(float), (len(SUBGROUPS), 1)), columns=columns.columns)
+    wide = stacked.groupby(np.concatenate(groups), sort=True).mean()
+    means = {name: wide[name].to_numpy(float) for name in wide.columns}
+    values = {**means, **{name: np.concatenate([v[name] for v in values]) for name in values[0]}}
+    return _long([np.concatenate(key) for key in zip(*keys)], values, measures, np.concatenate(labels))
 
 
 def _groups(*keys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -149,14 +154,16 @@ def _groups(*keys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return group, [unique[code] for unique, code in zip(uniques, np.unravel_index(present, sizes))]
 
 
-def _long(keys: list[np.ndarray], values: dict[str, np.ndarray], measures: list[str], subgroup: str) -> pd.DataFrame:
-    """One row per (group, measure), groups in order and each group's measures in ``measures`` order."""
+def _long(keys: list[np.ndarray], values: dict[str, np.ndarray], measures: list[str],
+          subgroup: np.ndarray) -> pd.DataFrame:
+    """One row per (group, measure), groups in order and each group's measures in ``measures`` order;
+    ``subgroup`` holds each group's subgroup."""
     strategy, replication, level = keys
     repeated = np.repeat(np.arange(len(strategy)), len(measures))
     return pd.DataFrame({
         "strategy": strategy[repeated],
         "replication": replication[repeated],
-        "subgroup": subgroup,
+        "subgroup": subgroup[repeated],
         "level": level[repeated],
         "measure": np.tile(np.asarray(measures, dtype=object), len(strategy)),
         "value": np.column_stack([values[name] for name in measures]).ravel() if len(strategy) else np.zeros(0),
