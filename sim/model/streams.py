@@ -199,7 +199,7 @@ class Streams:
     def normal(self, name: str, patient: int) -> float:
         """A standard normal, by inverse CDF of the patient's uniform."""
         u = self.uniform(name, patient)
-        return _STD_NORMAL.inv_cdf(min(max(u, 1e-12), 1 - 1e-12))
+        return _STD_NORMAL.inv_cdf(1e-12 if u < 1e-12 else (1 - 1e-12 if u > 1 - 1e-12 else u))
 
 
 class _Singles(dict):

@@ -34,7 +34,12 @@ def cure_weibull_time(u_event: float, u_time: float, event_prob: float, median_d
 
 
 def logit(p: float) -> float:
-    p = min(max(p, 1e-12), 1 - 1e-12)
+    # clamped to [1e-12, 1 - 1e-12] by comparisons: min(max(...)) would be two calls, for a function
+    # called a few times for every patient
+    if p < 1e-12:
+        p = 1e-12
+    elif p > 1 - 1e-12:
+        p = 1 - 1e-12
     return math.log(p / (1 - p))
 
 

@@ -99,10 +99,12 @@ def death(record: PatientRecord, log: EventLog, cause: str) -> None:
 
 def censor(record: PatientRecord) -> None:
     """Close follow-up for a patient alive at the end: censored at their censor day."""
+    # min(now_days, censor_day), by a comparison: the builtin is a call, here and below once per patient
+    day = record.censor_day if record.censor_day < record.now_days else record.now_days
     if not record.efs_event:
-        record.efs_days, record.efs_event = min(record.now_days, record.censor_day), False
+        record.efs_days, record.efs_event = day, False
     if not record.os_event:
-        record.os_days, record.os_event = min(record.now_days, record.censor_day), False
+        record.os_days, record.os_event = day, False
 
 
 def queue_for(
@@ -168,8 +170,9 @@ def close_states(record: PatientRecord) -> None:
     end = record.os_days
     progression = record.efs_days if record.efs_event and record.efs_event_type in PROGRESSION_EVENTS else math.inf
     until = record.therapy_until_day if record.therapy_until_day is not None else 0.0
-    therapy_end = min(until, progression, end)
-    relapse = max(therapy_end, min(progression, end))
+    first = end if end < progression else progression                # min(progression, end)
+    therapy_end = first if first < until else until                  # min(until, progression, end)
+    relapse = first if first > therapy_end else therapy_end          # max(therapy_end, first)
     record.on_therapy_days = therapy_end
     record.remission_days = relapse - therapy_end
     record.after_relapse_days = end - relapse

@@ -85,5 +85,8 @@ class MrdGroup:
 
     def _at(self, p: float) -> float:
         """The parent's level at lower-tail probability ``p`` (a remission level: below 5%)."""
-        p = min(max(p, 1e-300), self.below_remission)
+        if p < 1e-300:  # clamped by comparisons rather than min(max(...)): two calls for every patient
+            p = 1e-300
+        if p > self.below_remission:
+            p = self.below_remission
         return min(REMISSION_BLAST_PERCENT * (1 - 1e-12), 10.0 ** (self.mu + self.sd * float(ndtri(p))))
