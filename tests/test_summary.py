@@ -122,3 +122,12 @@ def test_summary_fed_in_parts_equals_the_whole_table(seed: int, parts: int, miss
         assert (got["replications"].to_numpy() == expected["replications"].to_numpy()).all()
         for column in ("mean", "mc_se", "unpaired_se"):
             np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float), rtol=1e-9, atol=1e-12)
+
+
+def test_the_accumulator_rejects_two_values_for_one_replication() -> None:
+    columns = ["strategy", "replication", "subgroup", "level", "measure", "value"]
+    per_rep = pd.DataFrame([("ref", 0, "all", "all", "os_4y", 0.5), ("ref", 0, "all", "all", "os_4y", 0.6)],
+                           columns=columns)
+    with pytest.raises(ValueError, match="more than one value for a"):
+        SummaryAccumulator(["ref"], "ref").add(per_rep)
+    SummaryAccumulator(["ref"], "ref").add(per_rep.iloc[:1])  # one value each: accepted

@@ -175,27 +175,36 @@ SUMMARY_COLUMNS = KEYS + ["strategy", "comparison", "mean", "mc_se", "ci_low", "
                           "unpaired_se", "variance_reduction"]
 
 
-def _moments(values: pd.Series, keys: list[str]) -> pd.DataFrame:
-    """Count, mean and sum of squared deviations of ``values`` per key (NaN values left out)."""
-    grouped = values.groupby(level=keys, sort=False)
-    deviation = values - grouped.transform("mean")
-    return pd.DataFrame({"n": grouped.count(), "mean": grouped.mean(),
-                         "m2": (deviation**2).groupby(level=keys, sort=False).sum()})
+_STATISTICS = ("n", "mean", "m2")
 
 
-def _merge_moments(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
+def _moments(values: np.ndarray, group: np.ndarray) -> dict[str, np.ndarray]:
+    """Count, mean and sum of squared deviations of each column of ``values`` per ``group`` (rows in
+    order of group, NaN values left out): shape (groups, columns) each.
+
+    pandas' grouped mean and sum (compensated, over each group's rows in order), both for every
+    column at once: the same values as grouping each column alone.
+    """
+    frame = pd.DataFrame(values)
+    mean = frame.groupby(group, sort=True).mean().to_numpy(float)
+    deviation = values - mean[group]  # each row less its group's mean (what a grouped transform gives)
+    return {"n": np.stack([np.bincount(group, weights=~np.isnan(column), minlength=len(mean))
+                           for column in values.T], axis=1),
+            "mean": mean,
+            "m2": pd.DataFrame(deviation**2).groupby(group, sort=True).sum().to_numpy(float)}
+
+
+def _merge_moments(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Moments of two disjoint sets of replications combined (Chan, Golub and LeVeque):
-    ``n = na + nb``, ``mean = ma + d nb / n``, ``m2 = m2a + m2b + d^2 na nb / n`` with ``d = mb - ma``."""
-    if a is None:
-        return b
-    a, b = a.align(b, join="outer")
-    na, nb = a["n"].fillna(0), b["n"].fillna(0)
+    ``n = na + nb``, ``mean = ma + d nb / n``, ``m2 = m2a + m2b + d^2 na nb / n`` with ``d = mb - ma``;
+    NaN statistics mean "not seen" (n counts as 0)."""
+    na, nb = np.nan_to_num(a["n"]), np.nan_to_num(b["n"])
     n = na + nb
     delta = b["mean"] - a["mean"]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(na == 0, b["mean"], np.where(nb == 0, a["mean"], a["mean"] + delta * nb / n))
         m2 = np.where(na == 0, b["m2"], np.where(nb == 0, a["m2"], a["m2"] + b["m2"] + delta**2 * na * nb / n))
-    return pd.DataFrame({"n": n, "mean": mean, "m2": m2}, index=a.index)
+    return {"n": n, "mean": mean, "m2": m2}
 
 
 class SummaryAccumulator:
@@ -204,62 +213,101 @@ class SummaryAccumulator:
     Holds only running moments per (``by`` keys, subgroup, level, measure,
     strategy), never the per-replication rows, so a driver's memory does not
     grow with replications or sweep points. Inside a part, each statistic is
-    computed in two passes; parts are combined by :func:`_merge_moments`.
+    computed in two passes, over each key's replications in order; parts are
+    combined by :func:`_merge_moments`. Moments are arrays over the keys seen
+    so far (in the order first seen), NaN for a key a statistic has not seen.
     """
 
     def __init__(self, strategies: list[str], reference: str, by: list[str] | None = None) -> None:
         self.strategies, self.reference, self.by = list(strategies), reference, list(by or [])
         self.present: set[str] = set()
-        self.moments: dict[tuple[str, str], pd.DataFrame] = {}  # (strategy, statistic) -> moments per key
+        self.keys: dict[tuple, int] = {}  # each key seen -> its position in the moments' arrays
+        self.moments: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # (strategy, statistic) -> moments
 
     def add(self, per_rep: pd.DataFrame) -> None:
         keys = self.by + KEYS
-        wide = per_rep.set_index(keys + ["replication", "strategy"])["value"].unstack("strategy")
-        self.present.update(wide.columns)
-        parts = {(strategy, "value"): wide[strategy] for strategy in wide.columns}
-        if self.reference in wide.columns:
-            for strategy in wide.columns:
-                if strategy == self.reference:
+        if per_rep.empty:
+            return
+        # Each row's key, numbered in sorted order of the keys of this part, then each (key,
+        # replication) pair in that order and by replication: the order the sums run in.
+        key, key_values = _groups(*(per_rep[name].to_numpy() for name in keys))
+        replication = pd.factorize(per_rep["replication"].to_numpy(), sort=True)[0]
+        strategy, strategies = pd.factorize(per_rep["strategy"].to_numpy(), sort=True)
+        width = int(replication.max()) + 1
+        pairs, pair = np.unique(key * width + replication, return_inverse=True)
+        if len(np.unique(pair * len(strategies) + strategy)) < len(per_rep):
+            raise ValueError("per_rep has more than one value for a (key, replication, strategy)")
+        # one row per (key, replication), a column per strategy (NaN: no value)
+        wide = np.full((len(pairs), len(strategies)), np.nan)
+        wide[pair, strategy] = per_rep["value"].to_numpy(float)
+        pair_key = pairs // width
+        strategies = [str(s) for s in strategies]
+        self.present.update(strategies)
+
+        columns = {(s, "value"): wide[:, k] for k, s in enumerate(strategies)}
+        if self.reference in strategies:
+            reference = wide[:, strategies.index(self.reference)]
+            for k, s in enumerate(strategies):
+                if s == self.reference:
                     continue
-                both = wide[[strategy, self.reference]].dropna()
-                parts[(strategy, "difference")] = both[strategy] - both[self.reference]
-                parts[(strategy, "paired")] = both[strategy]
-                parts[(strategy, "paired_reference")] = both[self.reference]
-        for name, values in parts.items():
-            self.moments[name] = _merge_moments(self.moments.get(name), _moments(values, keys))
+                both = ~np.isnan(wide[:, k]) & ~np.isnan(reference)  # replications with both: paired
+                columns[(s, "difference")] = np.where(both, wide[:, k] - reference, np.nan)
+                columns[(s, "paired")] = np.where(both, wide[:, k], np.nan)
+                columns[(s, "paired_reference")] = np.where(both, reference, np.nan)
+        part = _moments(np.column_stack(list(columns.values())), pair_key)
+
+        # where this part's keys sit in the moments' arrays (new keys appended)
+        slots = np.array([self.keys.setdefault(values, len(self.keys))
+                          for values in zip(*(column.tolist() for column in key_values))], dtype=np.int64)
+        for k, name in enumerate(columns):
+            ours = {statistic: np.full(len(self.keys), np.nan) for statistic in _STATISTICS}
+            for statistic in _STATISTICS:
+                ours[statistic][slots] = part[statistic][:, k]
+            seen = self.moments.get(name)
+            if seen is None:
+                self.moments[name] = ours
+                continue
+            grown = {statistic: np.concatenate([seen[statistic], np.full(len(self.keys) - len(seen[statistic]), np.nan)])
+                     for statistic in _STATISTICS}
+            self.moments[name] = _merge_moments(grown, ours)
 
     def table(self) -> pd.DataFrame:
         """Columns ``by`` + ``SUMMARY_COLUMNS``; rows by key (sorted), then strategy, value before difference."""
         strategies = [s for s in self.strategies if s in self.present]
-        index = sorted(set().union(*(m.index for m in self.moments.values()))) if self.moments else []
+        index = sorted(self.keys)
+        slots = np.array([self.keys[key] for key in index], dtype=np.int64)
         blocks = []
         for strategy in strategies:
-            blocks.append(self._rows(index, strategy, "value"))
+            blocks.append(self._rows(index, slots, strategy, "value"))
             if strategy != self.reference and self.reference in self.present:
-                blocks.append(self._rows(index, strategy, "difference"))
+                blocks.append(self._rows(index, slots, strategy, "difference"))
         if not blocks:
             return pd.DataFrame(columns=self.by + SUMMARY_COLUMNS)
         table = pd.concat(blocks)
         order = np.lexsort((table["_block"].to_numpy(), table["_key"].to_numpy()))
         return table.iloc[order].drop(columns=["_key", "_block"]).reset_index(drop=True)
 
-    def _rows(self, index: list[tuple], strategy: str, comparison: str) -> pd.DataFrame:
-        keys = self.by + KEYS
-        moments = self.moments[(strategy, comparison)].reindex(pd.MultiIndex.from_tuples(index, names=keys)
-                                                              if len(keys) > 1 else pd.Index(index, name=keys[0]))
-        n = moments["n"].fillna(0).to_numpy()
-        mean = np.where(n > 0, moments["mean"].to_numpy(), np.nan)
+    def _statistic(self, slots: np.ndarray, strategy: str, comparison: str, statistic: str) -> np.ndarray:
+        """One statistic of the keys at ``slots`` (NaN where not seen, also for keys first seen later)."""
+        values = self.moments.get((strategy, comparison), {}).get(statistic, np.zeros(0))
+        padded = np.full(len(self.keys), np.nan)
+        padded[:len(values)] = values
+        return padded[slots]
+
+    def _rows(self, index: list[tuple], slots: np.ndarray, strategy: str, comparison: str) -> pd.DataFrame:
+        n = np.nan_to_num(self._statistic(slots, strategy, comparison, "n"))
+        mean = np.where(n > 0, self._statistic(slots, strategy, comparison, "mean"), np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            variance = np.where(n > 1, moments["m2"].to_numpy() / (n - 1), np.nan)
+            variance = np.where(n > 1, self._statistic(slots, strategy, comparison, "m2") / (n - 1), np.nan)
             se = np.sqrt(variance / n)
             unpaired_se = reduction = np.full(len(n), np.nan)
             if comparison == "difference":
-                paired = self.moments[(strategy, "paired")].reindex(moments.index)["m2"].to_numpy()
-                paired_reference = self.moments[(strategy, "paired_reference")].reindex(moments.index)["m2"].to_numpy()
+                paired = self._statistic(slots, strategy, "paired", "m2")
+                paired_reference = self._statistic(slots, strategy, "paired_reference", "m2")
                 unpaired_var = np.where(n > 1, (paired / (n - 1) + paired_reference / (n - 1)) / n, np.nan)
                 unpaired_se = np.sqrt(unpaired_var)
                 reduction = np.where(unpaired_var > 0, 1 - se**2 / unpaired_var, np.nan)
-        rows = moments.index.to_frame(index=False)
+        rows = pd.DataFrame(index, columns=self.by + KEYS)
         blocks = self.strategies.index(strategy) * 2 + (comparison == "difference")
         return rows.assign(strategy=strategy, comparison=comparison, mean=mean, mc_se=se,
                            ci_low=mean - Z95 * se, ci_high=mean + Z95 * se, replications=n.astype(int),
