@@ -86,7 +86,9 @@ def censor_day(record: PatientRecord, scenario: Scenario) -> float:
     follow_up = scenario.follow_up
     end = follow_up.horizon_days
     if follow_up.censoring == "data_cutoff":
-        end = min(end, follow_up.data_cutoff_day - record.enrolment_day)
+        cutoff = follow_up.data_cutoff_day - record.enrolment_day
+        if cutoff < end:  # a comparison, not min(): once per patient
+            end = cutoff
     return end
 
 

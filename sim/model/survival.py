@@ -51,7 +51,12 @@ def expit(x: float) -> float:
 
 
 def adjusted_prob(base_prob: float, log_odds: float) -> float:
-    """A probability shifted on the logit scale (covariate effects as odds ratios)."""
+    """A probability shifted on the logit scale (covariate effects as odds ratios):
+    ``expit(logit(base_prob) + log_odds)``."""
     if log_odds == 0.0:
         return base_prob
-    return expit(logit(base_prob) + log_odds)
+    x = logit(base_prob) + log_odds
+    if x >= 0:  # expit inlined: this runs at every relapse clock, several times a patient
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)

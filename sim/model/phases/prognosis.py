@@ -73,7 +73,9 @@ def mrd_log_odds(mrd_percent: float | None, effects: PrognosisParams) -> float:
     limit = effects.mrd_detection_limit_percent
     if mrd_percent < limit:
         return 0.0
-    levels = min(math.log10(mrd_percent / limit), MRD_MAX_LOG10_ABOVE_LIMIT)
+    levels = math.log10(mrd_percent / limit)
+    if levels > MRD_MAX_LOG10_ABOVE_LIMIT:  # a comparison, not min(): this runs at every relapse clock
+        levels = MRD_MAX_LOG10_ABOVE_LIMIT
     return effects.mrd_positive_log_odds + effects.mrd_per_log10_log_odds * levels
 
 
