@@ -195,7 +195,7 @@ def draw_cohort(case_mix: CaseMix, n_patients: int, accrual_days: float, streams
     youngest_diagnosis = case_mix._youngest_diagnosis()
 
     group_index = _choose(uniforms("relapse_group"), np.array(list(case_mix.group_probabilities().values())))
-    groups = [RELAPSE_GROUPS[i] for i in group_index]
+    groups = [RELAPSE_GROUPS[i] for i in group_index.tolist()]
 
     def by_group(value_of_group, applies=lambda group: True) -> np.ndarray:
         """Each patient's value of a per-group constant (NaN for groups it does not apply to)."""
@@ -278,14 +278,14 @@ def draw_cohort(case_mix: CaseMix, n_patients: int, accrual_days: float, streams
     return Cohort(
         enrolment_day=enrolment,
         relapse_group=groups,
-        relapse_site=[SITES[k] for k in site_index],
+        relapse_site=[SITES[k] for k in site_index.tolist()],  # Python ints index faster
         months_to_relapse=months,
         age_years=age,
-        sex=["male" if m else "female" for m in male],
-        ethnicity=[ETHNICITIES[k] for k in ethnicity],
+        sex=["male" if m else "female" for m in male.tolist()],
+        ethnicity=[ETHNICITIES[k] for k in ethnicity.tolist()],
         obese=obese,
-        cns_status=[CNS_STATUSES[k] for k in cns_index],
+        cns_status=[CNS_STATUSES[k] for k in cns_index.tolist()],
         testicular_disease=testicular,
-        cytogenetics=[CYTOGENETICS[k] for k in cytogenetics],
+        cytogenetics=[CYTOGENETICS[k] for k in cytogenetics.tolist()],
         resistance_z=ndtri(u_resist),
     )
