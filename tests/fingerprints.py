@@ -1,4 +1,5 @@
-"""Fingerprints of what one replication of each shipped scenario writes, for a fixed seed.
+"""Fingerprints of what one replication of each shipped scenario writes, for a fixed seed,
+and of the outcome measures and summary of a few replications of one scenario.
 
 ``tests/test_same_seed_same_content.py`` compares them with ``tests/data/fingerprints.json``,
 so a change meant only to make the code faster or clearer cannot change a table unnoticed.
@@ -16,13 +17,17 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pandas as pd
 import pyarrow as pa
 
+from sim.analysis.summary import PATIENT_COLUMNS, SummaryAccumulator, per_replication
 from sim.model.replication import simulate_replication
 from sim.scenario.load import load_scenario
 
 SCENARIOS = ("aall1331", "mitcl", "reduced_intensity", "capacity", "trial_reduced_vs_r3", "economics_example")
 SEED, REPLICATION = 7, 1
+# The outcome measures and their summary, as a run computes them: one part per replication.
+SUMMARY_SCENARIO, SUMMARY_REPLICATIONS = "mitcl", (1, 2, 3)
 
 
 def fingerprint(table: pa.Table) -> str:
@@ -44,7 +49,24 @@ def fingerprints() -> dict[str, str]:
         for table in ("patients", "events", "occupancy"):
             if getattr(result, table) is not None:
                 out[f"{name}/{table}"] = fingerprint(getattr(result, table))
+    out.update(summary_fingerprints())
     return out
+
+
+def summary_fingerprints() -> dict[str, str]:
+    """The per-replication outcome measures of a few replications and their summary."""
+    scenario = load_scenario(f"scenarios/{SUMMARY_SCENARIO}.toml").scenario
+    accumulator = SummaryAccumulator(scenario.strategies, scenario.reference_strategy)
+    parts = []
+    for replication in SUMMARY_REPLICATIONS:
+        patients = simulate_replication(scenario, SEED, replication).patients
+        parts.append(per_replication(patients.select(list(PATIENT_COLUMNS)).to_pandas()))
+        accumulator.add(parts[-1])
+    return {
+        f"{SUMMARY_SCENARIO}/replication_summary":
+            fingerprint(pa.Table.from_pandas(pd.concat(parts, ignore_index=True), preserve_index=False)),
+        f"{SUMMARY_SCENARIO}/summary": fingerprint(pa.Table.from_pandas(accumulator.table(), preserve_index=False)),
+    }
 
 
 if __name__ == "__main__":

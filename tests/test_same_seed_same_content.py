@@ -1,5 +1,6 @@
 """Same seed, same content: one replication of each shipped scenario writes what it wrote
-when ``tests/data/fingerprints.json`` was made (see ``tests/fingerprints.py``)."""
+when ``tests/data/fingerprints.json`` was made, and a few replications' outcome measures and
+summary are what they were (see ``tests/fingerprints.py``)."""
 
 from __future__ import annotations
 

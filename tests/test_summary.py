@@ -131,3 +131,13 @@ def test_the_accumulator_rejects_two_values_for_one_replication() -> None:
     with pytest.raises(ValueError, match="more than one value for a"):
         SummaryAccumulator(["ref"], "ref").add(per_rep)
     SummaryAccumulator(["ref"], "ref").add(per_rep.iloc[:1])  # one value each: accepted
+
+
+def test_the_accumulator_leaves_out_rows_with_a_missing_key() -> None:
+    columns = ["strategy", "replication", "subgroup", "level", "measure", "value"]
+    rows = [("ref", r, "all", "all", "os_4y", 0.5 + 0.1 * r) for r in range(3)]
+    per_rep = pd.DataFrame(rows + [("ref", 1, "risk_group", None, "os_4y", 0.9)], columns=columns)
+    with_missing, without = SummaryAccumulator(["ref"], "ref"), SummaryAccumulator(["ref"], "ref")
+    with_missing.add(per_rep)
+    without.add(pd.DataFrame(rows, columns=columns))
+    pd.testing.assert_frame_equal(with_missing.table(), without.table())

@@ -226,6 +226,9 @@ class SummaryAccumulator:
 
     def add(self, per_rep: pd.DataFrame) -> None:
         keys = self.by + KEYS
+        complete = per_rep[keys + ["replication", "strategy"]].notna().all(axis=1).to_numpy()
+        if not complete.all():
+            per_rep = per_rep[complete]  # a row with a missing key is left out, as grouping by the key would
         if per_rep.empty:
             return
         # Each row's key, numbered in sorted order of the keys of this part, then each (key,

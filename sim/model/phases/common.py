@@ -44,7 +44,8 @@ def advance(record: PatientRecord, until_day: float, relapse: float = math.inf, 
     (no limited resource is taken or given back between them): the phase runs
     them one after another on the patient's clock, as Block 1 writes its
     adverse events, then waits in SimPy once for all of them
-    (:func:`in_one_wait`). The winner and the clock are those ``race`` gives.
+    (:func:`in_one_wait`); follow-up, which no limited resource can follow,
+    makes no wait at all. The winner and the clock are those ``race`` gives.
     """
     winner, day = _earliest(record, until_day, relapse, death)
     if day > record.now_days:
