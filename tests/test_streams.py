@@ -18,11 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sim.model.streams as streams_module
 from sim.model.replication import run_replication
 from sim.model.streams import (
     Streams,
     decision_id,
     generator_for,
+    replications_keys,
     stream_key,
     stream_keys,
 )
@@ -279,3 +281,34 @@ def test_streams_are_freed_by_reference_counting():
     finally:
         if enabled:
             gc.enable()
+
+
+@STREAM_SETTINGS
+@given(seed=st.one_of(seeds, st.integers(0, 2**130)), first=st.one_of(replications, st.integers(0, 2**40)),
+       names=st.lists(decision_names, min_size=1, max_size=5, unique=True))
+def test_keys_of_several_replications_equal_numpys_seed_sequence(seed, first, names) -> None:
+    """Keys derived for a run of replications at once (as a replication derives its task's
+    next ones) are numpy's own for each (replication, name), bit for bit."""
+    batch = [first, first + 1, first + 7]
+    if len({r.bit_length() > 32 for r in batch}) > 1:
+        with pytest.raises(ValueError, match="numbers of 32-bit words"):
+            replications_keys(seed, batch, names)
+        return
+    together = replications_keys(seed, batch, names)
+    for replication, keys in zip(batch, together, strict=True):
+        for name, key in zip(names, keys, strict=True):
+            assert key.tolist() == stream_key(seed, replication, name).tolist()
+
+
+def test_a_replication_draws_the_same_whether_its_keys_were_derived_ahead_or_not() -> None:
+    """The second replication of a run reads keys derived with the first's; a replication
+    simulated alone derives its own: the blocks are the same."""
+    name = "block1.death"
+    Streams(11, 39, 5).block(name)  # the decision is known to this process from now on
+    streams_module._REPLICATION_KEYS.clear()
+    Streams(11, 40, 5).block(name)  # replication 40 derives 41..49 ahead
+    assert (11, 41) in streams_module._REPLICATION_KEYS
+    ahead = Streams(11, 41, 5).block(name)
+    streams_module._REPLICATION_KEYS.clear()
+    assert np.array_equal(ahead, Streams(11, 41, 5).block(name))
+    assert np.array_equal(ahead, generator_for(11, 41, name).random((5, 1)))

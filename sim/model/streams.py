@@ -17,7 +17,8 @@ Why this shape:
   index only, not on the cohort size.
 * **Cost.** One stream per decision per replication, not one per patient
   and decision; the keys of every decision of a replication are derived
-  together (:func:`stream_keys`), and one Philox generator is rekeyed for
+  together (:func:`stream_keys`), with those of the next replications of its
+  task (:func:`replications_keys`), and one Philox generator is rekeyed for
   each; a patient's draw is an index into a flat view of the block
   (a Python float, with no numpy scalar made), and a phase that needs
   several of a patient's draws takes its ``row`` at once.
@@ -69,10 +70,22 @@ def stream_keys(seed: int, replication: int, names: list[str]) -> np.ndarray:
     row k equals ``stream_key(seed, replication, names[k])``, computed as SeedSequence does
     (its entropy mixing and state generation) on all names together, in numpy, about a
     tenth of the cost of one SeedSequence per name (tested against numpy's own)."""
+    return replications_keys(seed, [replication], names)[0]
+
+
+def replications_keys(seed: int, replications: list[int], names: list[str]) -> np.ndarray:
+    """:func:`stream_keys` of several replications at once, shape (len(replications), len(names), 2),
+    in one pass over every (replication, name); the replications must take as many 32-bit words
+    (SeedSequence's entropy has one word more for a replication of 2**32 or more)."""
+    words = [_words(replication) for replication in replications]
+    if len({len(w) for w in words}) > 1:
+        raise ValueError(f"replications {replications} take different numbers of 32-bit words")
     run = _words(seed)
     run += [0] * (_POOL_SIZE - len(run))  # SeedSequence pads the entropy of a spawned sequence
-    entropy = [np.full(len(names), w, np.uint32) for w in run + _words(replication)]
-    entropy.append(np.array([decision_id(name) for name in names], np.uint32))
+    pairs = len(replications) * len(names)
+    entropy = [np.full(pairs, w, np.uint32) for w in run]
+    entropy += [np.repeat(np.array(column, np.uint32), len(names)) for column in zip(*words)]
+    entropy.append(np.tile(np.array([decision_id(name) for name in names], np.uint32), len(replications)))
     const = _INIT_A
 
     def hashmix(value: np.ndarray) -> np.ndarray:
@@ -100,11 +113,34 @@ def stream_keys(seed: int, replication: int, names: list[str]) -> np.ndarray:
         const = (const * _MULT_B) & _M32
         value = value * np.uint32(const)
         state.append((value ^ (value >> np.uint32(16))).astype(np.uint64))
-    return np.stack([state[0] | (state[1] << np.uint64(32)), state[2] | (state[3] << np.uint64(32))], axis=1)
+    keys = np.stack([state[0] | (state[1] << np.uint64(32)), state[2] | (state[3] << np.uint64(32))], axis=1)
+    return keys.reshape(len(replications), len(names), 2)
 
 
-# Decision names asked for so far in this process: a replication derives all their keys at once.
+# Decision names asked for so far in this process: a replication derives all their keys at once,
+# together with the next KEY_BATCH - 1 replications' (a task's), kept until they are asked for.
 _KNOWN_NAMES: dict[str, None] = {}
+KEY_BATCH = 10
+_REPLICATION_KEYS: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+
+
+def _keys_of(seed: int, replication: int) -> dict[str, np.ndarray]:
+    """The keys of every known decision of one replication (a dict that later names are added to),
+    derived with those of the replications after it: the mixing's numpy calls cost as much for
+    ten replications as for one."""
+    keys = _REPLICATION_KEYS.pop((seed, replication), None)
+    names = list(_KNOWN_NAMES)
+    if keys is not None and len(keys) == len(names):  # derived ahead, and no decision is new since
+        return keys
+    if not names:  # a new process's first replication: its decisions are derived as they are asked for
+        return {}
+    if len(_REPLICATION_KEYS) > 4 * KEY_BATCH:  # bounded: another seed's or an abandoned run's
+        _REPLICATION_KEYS.clear()
+    batch = [r for r in range(replication, replication + KEY_BATCH) if len(_words(r)) == len(_words(replication))]
+    derived = replications_keys(seed, batch, names)
+    for r, rows in zip(batch[1:], derived[1:]):
+        _REPLICATION_KEYS[seed, r] = dict(zip(names, rows))
+    return dict(zip(names, derived[0]))
 
 
 def generator_for(seed: int, replication: int, name: str) -> np.random.Generator:
@@ -151,8 +187,7 @@ class Streams:
     def _key(self, name: str) -> np.ndarray:
         """Decision ``name``'s key: at the first ask, every name known to this process at once."""
         if self._keys is None:
-            names = list(_KNOWN_NAMES)
-            self._keys = dict(zip(names, stream_keys(self.seed, self.replication, names))) if names else {}
+            self._keys = _keys_of(self.seed, self.replication)
         key = self._keys.get(name)
         if key is None:
             key = self._keys[name] = stream_keys(self.seed, self.replication, [name])[0]
