@@ -25,7 +25,7 @@ from sim.model.phases.low_risk import low_risk_relapse_day
 from sim.model.phases.prognosis import mrd_log_odds, relapse_shift, salvage_death_shift
 from sim.model.records import PatientRecord
 from sim.model.replication import run_replication
-from sim.model.survival import adjusted_prob
+from sim.model.survival import adjusted_prob, expit, logit
 from sim.scenario.load import load_scenario
 from sim.scenario.schema import realise, with_values
 from tests.conftest import small_cohort_body, write_scenario
@@ -177,3 +177,11 @@ def test_off_protocol_effect_touches_only_patients_in_off_protocol_care(tmp_path
     untouched_off, untouched_on = off.loc[~reached, columns], on.loc[~reached, columns]
     assert untouched_off.equals(untouched_on)
     assert not off.loc[reached, columns].equals(on.loc[reached, columns])
+
+
+@given(p=st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 1e-13, 1e-12, 0.5, 1 - 1e-12, 1.0])),
+       shift=st.one_of(st.floats(-40.0, 40.0), st.just(0.0)))
+def test_adjusted_prob_is_the_logistic_of_the_shifted_logit(p: float, shift: float) -> None:
+    """``adjusted_prob`` computes ``expit(logit(p) + shift)`` in place: the same value, bit for bit."""
+    expected = p if shift == 0.0 else expit(logit(p) + shift)
+    assert adjusted_prob(p, shift) == expected

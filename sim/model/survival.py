@@ -55,8 +55,14 @@ def adjusted_prob(base_prob: float, log_odds: float) -> float:
     ``expit(logit(base_prob) + log_odds)``."""
     if log_odds == 0.0:
         return base_prob
-    x = logit(base_prob) + log_odds
-    if x >= 0:  # expit inlined: this runs at every relapse clock, several times a patient
+    # logit and expit inlined (the same operations): this runs at every relapse clock, several times a patient
+    p = base_prob
+    if p < 1e-12:
+        p = 1e-12
+    elif p > 1 - 1e-12:
+        p = 1 - 1e-12
+    x = math.log(p / (1 - p)) + log_odds
+    if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
