@@ -77,13 +77,13 @@ def assignment(
     record.risk_group = risk
     log.add(record, "risk_assigned", risk)
     if not randomise:
-        return Allocation(risk_group=risk, arm=None, alive=True)
+        return Allocation(risk, None, True)  # (risk_group, arm, alive): keywords would double its cost
 
     if streams.uniform("assignment.randomised", i) < getattr(params.randomisation_prob, risk):
         arm = TRIAL_ARMS[risk][int(streams.uniform("assignment.arm", i) < 0.5)]
         record.randomized, record.arm = True, arm
         log.add(record, "randomized", arm)
-        return Allocation(risk_group=risk, arm=arm, alive=True)
+        return Allocation(risk, arm, True)  # (risk_group, arm, alive), as above
 
     reason = pick_weighted(streams.uniform("assignment.not_randomised_reason", i), params.not_randomised_reasons)
     record.randomized, record.not_randomized_reason = False, reason

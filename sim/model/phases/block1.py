@@ -314,9 +314,7 @@ def block1(
     u_events = streams.row("block1.adverse_events", i, n_events) if named else ()
     u_days = None
     cuts = chances.cuts[worst, death_cause == "infection"] if named else ()
-    for k, name in enumerate(named):
-        u = u_events[k]
-        c5, c4, c3 = cuts[k]
+    for k, (u, (c5, c4, c3)) in enumerate(zip(u_events, cuts)):  # each named event's uniform and cuts
         grade = 5 if u < c5 else 4 if u < c4 else 3 if u < c3 else None
         if grade is not None:  # a grade column is null until set
             setattr(record, GRADE_COLUMNS[k], grade)
@@ -325,7 +323,7 @@ def block1(
             else:
                 u_days = u_days or streams.row("block1.adverse_event_day", i, n_events)
                 day = u_days[k] * last_day
-            happenings.append((day, name, grade))
+            happenings.append((day, named[k], grade))
     happenings.sort(key=_DAY)
 
     # Named events are written at their own days without a SimPy wait each:
@@ -373,7 +371,7 @@ def block1(
         mrd = None
     if failed:
         log.add(record, "early_treatment_failure")
-    return Block1Outcome(died=False, failed=failed, mrd_percent=mrd)
+    return Block1Outcome(False, failed, mrd)  # (died, failed, mrd_percent): keywords would double its cost
 
 
 # Follow-up ended before the block did (or, queued for a bed, before it began).
