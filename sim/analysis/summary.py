@@ -123,19 +123,22 @@ def per_replication(patients: pd.DataFrame, economics: dict | None = None) -> pd
     }
     strategy, replication = patients["strategy"].to_numpy(), patients["replication"].to_numpy()
     time_orders = {endpoint: time_order_of(patients[f"{endpoint}_days"].to_numpy(float)) for endpoint in ("efs", "os")}
-    groups, keys, labels, values = [], [], [], []
+    groups, keys, labels, survival = [], [], [], []
+    numbered = 0  # groups of the earlier subgroups: a subgroup's groups are numbered after them
     for subgroup in SUBGROUPS:
         group, subgroup_keys = _groups(strategy, replication, levels[subgroup])
-        groups.append(group + sum(len(k[0]) for k in keys))  # numbered after the earlier subgroups' groups
+        n_groups = len(subgroup_keys[0])
+        groups.append(group + numbered)
+        numbered += n_groups
         keys.append(subgroup_keys)
-        labels.append(np.full(len(subgroup_keys[0]), subgroup, dtype=object))
-        values.append(_survival_measures(patients, group, len(subgroup_keys[0]), time_orders))
+        labels.append(np.full(n_groups, subgroup, dtype=object))
+        survival.append(_survival_measures(patients, group, n_groups, time_orders))
     # pandas' grouped mean (compensated sums, rows in table order) of every subgroup's groups in one call:
     # the per-patient columns once per subgroup, each row in its group of that subgroup
     stacked = pd.DataFrame(np.tile(columns.to_numpy(float), (len(SUBGROUPS), 1)), columns=columns.columns)
     wide = stacked.groupby(np.concatenate(groups), sort=True).mean()
     means = {name: wide[name].to_numpy(float) for name in wide.columns}
-    values = {**means, **{name: np.concatenate([v[name] for v in values]) for name in values[0]}}
+    values = {**means, **{name: np.concatenate([s[name] for s in survival]) for name in survival[0]}}
     return _long([np.concatenate(key) for key in zip(*keys)], values, measures, np.concatenate(labels))
 
 
@@ -207,6 +210,13 @@ def _merge_moments(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[s
     return {"n": n, "mean": mean, "m2": m2}
 
 
+def _padded(values: np.ndarray, n: int) -> np.ndarray:
+    """A statistic over the first keys, extended with NaN ("not seen") to ``n`` keys."""
+    padded = np.full(n, np.nan)
+    padded[:len(values)] = values
+    return padded
+
+
 class SummaryAccumulator:
     """Means and paired differences over replications, fed one part of ``replication_summary`` at a time.
 
@@ -270,8 +280,7 @@ class SummaryAccumulator:
             if seen is None:
                 self.moments[name] = ours
                 continue
-            grown = {statistic: np.concatenate([seen[statistic], np.full(len(self.keys) - len(seen[statistic]), np.nan)])
-                     for statistic in _STATISTICS}
+            grown = {statistic: _padded(seen[statistic], len(self.keys)) for statistic in _STATISTICS}
             self.moments[name] = _merge_moments(grown, ours)
 
     def table(self) -> pd.DataFrame:
@@ -293,9 +302,7 @@ class SummaryAccumulator:
     def _statistic(self, slots: np.ndarray, strategy: str, comparison: str, statistic: str) -> np.ndarray:
         """One statistic of the keys at ``slots`` (NaN where not seen, also for keys first seen later)."""
         values = self.moments.get((strategy, comparison), {}).get(statistic, np.zeros(0))
-        padded = np.full(len(self.keys), np.nan)
-        padded[:len(values)] = values
-        return padded[slots]
+        return _padded(values, len(self.keys))[slots]
 
     def _rows(self, index: list[tuple], slots: np.ndarray, strategy: str, comparison: str) -> pd.DataFrame:
         n = np.nan_to_num(self._statistic(slots, strategy, comparison, "n"))
