@@ -13,7 +13,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 import simpy
-from scipy.special import expit
+from scipy.special import expit, ndtr, ndtri
 
 from sim.model.capacity import TrackedResource
 from sim.model.cohort import case_mix_for
@@ -21,6 +21,7 @@ from sim.model.phases.block1 import Block1Model, block1
 from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.scenario.schema import realise, with_values
+from tests.conftest import SCENARIOS_DIR
 
 THERAPY_DAYS = 28.0
 RECOVERY_MEAN_DAYS = 3.5  # central value of uniform(0, 7)
@@ -337,3 +338,71 @@ def test_extreme_short_block_does_not_crash(model, params) -> None:
     draws = {**SURVIVOR_DRAWS, "block1.worst_grade": 0.0, "block1.adverse_events": 0.0, "block1.adverse_event_day": 0.5}
     run(short, [record], FixedStreams(1, draws))
     assert record.eob1_day == 0.0
+
+
+def _plan_one_at_a_time(model: Block1Model, streams: Streams, record: PatientRecord):
+    """Steps 2 to 6 of the Block 1 docstring for one patient, with Python floats: the oracle of block1_plans."""
+    params, i, group = model.params, record.patient_id, record.relapse_group
+    p_toxic = (model.toxic_death_old if record.age_years >= 18.0 else model.toxic_death_young)[group]
+    u_death = float(streams.block("block1.death")[i, 0])
+    cause = None
+    if u_death < p_toxic:
+        infectious = float(streams.block("block1.death_infectious")[i, 0]) < params.infectious_death_share
+        cause = "infection" if infectious else "toxicity"
+    elif u_death < p_toxic + getattr(params.progression_death_prob, group):
+        cause = "progression"
+    end_day = params.therapy_days - params.count_recovery_extra_days_mean * math.log1p(
+        -float(streams.block("block1.count_recovery")[i, 0]))
+    chances = model.grade_chances_for(record)
+    if cause is not None:
+        worst = 5
+    else:
+        u = float(streams.block("block1.worst_grade")[i, 0])
+        worst = 4 if u < chances.p4 else (3 if u < chances.p3 else 2)
+    death_day = float(streams.block("block1.death_day")[i, 0]) * end_day if cause else None
+    last_day = death_day if cause else params.therapy_days
+    happenings = []
+    if worst >= 3:
+        cuts = chances.cuts[worst, cause == "infection"]
+        for k, (c5, c4, c3) in enumerate(cuts):
+            u = float(streams.block("block1.adverse_events", 8)[i, k])
+            grade = 5 if u < c5 else 4 if u < c4 else 3 if u < c3 else None
+            if grade is not None:
+                day = last_day if grade == 5 else float(streams.block("block1.adverse_event_day", 8)[i, k]) * last_day
+                happenings.append((day, k, grade))
+    happenings.sort(key=lambda h: h[0])
+    mrd_map, z = model.mrd[group], record.resistance_z
+    failed = z > mrd_map.failure_z
+    if not failed:
+        mrd = mrd_map._at(float(ndtr(z)) / mrd_map.remission_share * mrd_map.below_remission)
+    else:
+        from_top = float(ndtr(-z)) / mrd_map.failure_share * mrd_map.above_remission
+        mrd = min(100.0, max(5.0, 10.0 ** (mrd_map.mu - mrd_map.sd * float(ndtri(max(from_top, 1e-300))))))
+        if cause is None and float(streams.block("block1.failure_mrd_unknown")[i, 0]) < params.mrd_unknown_after_failure_prob:
+            mrd = None
+    return cause, end_day, death_day, worst, happenings, failed, mrd
+
+
+@pytest.mark.parametrize("name", ["aall1331", "mitcl"])
+def test_plans_drawn_for_all_patients_at_once_equal_each_patient_drawn_alone(name) -> None:
+    """block1_plans reads steps 2 to 6 for a whole cohort at once; each patient's plan is the same
+    doubles as the steps read one patient at a time (every kind of death, failure and event met)."""
+    from sim.model.cohort import draw_cohort
+    from sim.model.phases.block1 import block1_plans
+    from sim.model.replication import build_models
+    from sim.scenario.load import load_scenario
+
+    scenario = realise(load_scenario(SCENARIOS_DIR / f"{name}.toml").scenario)
+    models = build_models(scenario)
+    model = models.reinduction(scenario.strategy(scenario.strategies[0]).reinduction)
+    n = 3000
+    streams = Streams(7, 0, n)
+    cohort = draw_cohort(case_mix_for(scenario.cohort), n, 0.0, streams)
+    rows = list(zip(*cohort.columns().values()))
+    records = [PatientRecord(i, *rows[i][:-1], resistance_z=rows[i][-1]) for i in range(0, n, 3)]  # every third
+    plans = block1_plans(model, streams, records)
+    assert plans == [_plan_one_at_a_time(model, streams, record) for record in records]
+    causes = {plan[0] for plan in plans}
+    assert causes == {None, "infection", "toxicity", "progression"}
+    assert any(plan[5] and plan[6] is None for plan in plans) and any(plan[5] and plan[6] for plan in plans)
+    assert {h[2] for plan in plans for h in plan[4]} == {3, 4, 5}

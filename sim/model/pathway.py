@@ -35,7 +35,7 @@ import simpy
 from sim.clinical import ARM_OF, ARM_THERAPY
 from sim.model.capacity import Resources
 from sim.model.phases.assignment import assignment
-from sim.model.phases.block1 import Block1Model, block1
+from sim.model.phases.block1 import Block1Model, Block1Plan, block1
 from sim.model.phases.common import censor, close_states, death, efs_event
 from sim.model.phases.consolidation import (
     consolidation,
@@ -178,18 +178,21 @@ def patient_pathway(
     streams: Streams,
     log: EventLog,
     resources: Resources | None,
+    block1_plan: Block1Plan | None = None,
 ) -> Generator[simpy.Event, object, None]:
     """One patient, from enrolment to death or the end of follow-up.
 
     ``resources`` are the scenario's limited resources (``sim.model.capacity``),
     shared by every patient of this run; None when nothing is limited.
+    ``block1_plan`` is the patient's reinduction as drawn for all patients at
+    once (:func:`sim.model.phases.block1.block1_plans`); None draws it alone.
     """
     scenario = models.scenario
     if record.enrolment_day > 0:
         yield env.timeout(record.enrolment_day)
     record.censor_day = censor_day(record, scenario)
     log.add(record, "enrolment", strategy)
-    yield from _after_enrolment(env, record, strategy, models, streams, log, resources)
+    yield from _after_enrolment(env, record, strategy, models, streams, log, resources, block1_plan)
     if resources is not None:
         # Follow-up ran on the patient's clock; the run, and its occupancy table, last until it ends.
         left = record.enrolment_day + record.now_days - env.now
@@ -203,13 +206,13 @@ def patient_pathway(
     log.add(record, "pathway_end", how)
 
 
-def _after_enrolment(env, record, strategy_name, models, streams, log, resources):
+def _after_enrolment(env, record, strategy_name, models, streams, log, resources, block1_plan):
     scenario = models.scenario
     strategy = scenario.strategy(strategy_name)
     record.reinduction, record.reinduction_cycles = strategy.reinduction, 1
     model = models.reinduction(strategy.reinduction)
     beds = None if resources is None else resources.beds
-    outcome = yield from block1(env, record, model, streams, log, beds)
+    outcome = yield from block1(env, record, model, streams, log, beds, block1_plan)
     if outcome.censored:
         return
     if outcome.failed and not outcome.died and strategy.reinduction == "mitcl":

@@ -19,7 +19,7 @@ import simpy
 from sim.model.capacity import occupancy_monitor, occupancy_table, resources_for
 from sim.model.cohort import Cohort, case_mix_for, draw_cohort
 from sim.model.pathway import Models, patient_pathway
-from sim.model.phases.block1 import Block1Model
+from sim.model.phases.block1 import Block1Model, block1_plans
 from sim.model.records import EventLog, PatientRecord, events_table, patients_table
 from sim.model.streams import Streams, generator_for
 from sim.scenario.schema import Scenario, distribution_paths, realise, with_values
@@ -184,8 +184,10 @@ def _simulate(scenario: Scenario, seed: int, replication: int, select, environme
             PatientRecord(i, *rows[i][:-1], resistance_z=rows[i][-1])
             for i in (range(n) if select is None else select(cohort))
         ]
+        plans = block1_plans(models.reinduction(params.strategy(strategy).reinduction), streams, records)
         processes = [
-            env.process(patient_pathway(env, record, strategy, models, streams, log, resources)) for record in records
+            env.process(patient_pathway(env, record, strategy, models, streams, log, resources, plan))
+            for record, plan in zip(records, plans)
         ]
         if resources is None:
             env.run()

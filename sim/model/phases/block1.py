@@ -31,6 +31,12 @@ Clinical steps, in order, for one patient:
    above it in failure, with ``P(MRD >= 0.01%)`` the group's parameter
    (``sim.model.phases.mrd``). A share of failures have no MRD result.
 
+Steps 2 to 6 depend on nothing but the patient and the draws (not on the day
+the block starts, nor on other patients), so a replication draws them for all
+its patients at once (:func:`block1_plans`, in arrays) and each patient's
+process lives its plan in SimPy time (:func:`block1`): the same numbers as
+drawing one patient at a time, a third of the cost.
+
 Parameters: ``[block1]`` of the scenario (AALL1331-all sections 3.1-3.3).
 Streams: ``block1.*``.
 """
@@ -39,9 +45,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from operator import itemgetter
-from typing import Generator, NamedTuple
+from operator import attrgetter
+from typing import Generator, NamedTuple, Sequence
 
+import numpy as np
 import simpy
 from scipy.optimize import brentq
 from scipy.special import expit
@@ -57,7 +64,6 @@ from sim.scenario.types import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
 FATAL_IN_INFECTIOUS_DEATH = frozenset({"infection", "sepsis"})
 GRADE_COLUMNS = tuple(f"block1_{name}_grade" for name in BLOCK1_ADVERSE_EVENTS)
 _FATAL = tuple(name in FATAL_IN_INFECTIOUS_DEATH for name in BLOCK1_ADVERSE_EVENTS)  # per named event
-_DAY = itemgetter(0)  # a named event's day, in (day, name, grade)
 AE_GROUP_OF = {
     "bm_lt18": "early_bm",
     "bm_18_36": "early_bm",
@@ -99,8 +105,9 @@ class Block1Model:
     infection_multiplier: dict[str, tuple[float, float]]  # ae group -> (grade 3+, grade 4+)
     # (age band, sex, ae group) -> per named event (grade 3+, grade 4+): computed once, read per patient
     event_rate_table: dict[tuple[str, str, str], tuple[tuple[float, float], ...]]
-    # (age band, sex, relapse group, aged 18+, ethnicity) -> GradeChances: computed once, read per patient
+    # (age band, sex, relapse group, aged 18+, ethnicity) -> GradeChances: computed once
     grade_table: dict[tuple[str, str, str, bool, str], "GradeChances"]
+    kinds: "PatientKinds"  # the same chances as arrays by kind of patient, read for all patients at once
 
     @classmethod
     def build(cls, params: Block1Params, case_mix: CaseMix) -> "Block1Model":
@@ -164,6 +171,7 @@ class Block1Model:
             infection_multiplier=infection_multiplier,
             event_rate_table=event_rate_table,
             grade_table=grade_table,
+            kinds=PatientKinds.of(params, grade_table, young, old),
         )
 
     def rates_for(self, record: PatientRecord) -> tuple[tuple[float, float], ...]:
@@ -172,8 +180,15 @@ class Block1Model:
 
     def grade_chances_for(self, record: PatientRecord) -> "GradeChances":
         """This patient's worst-grade and named-event chances (step 3 and 4 of the module docstring)."""
-        return self.grade_table[(ae_age_band(record.age_years), record.sex, record.relapse_group,
-                                 record.age_years >= 18.0, record.ethnicity)]
+        return self.grade_table[kind_of(*_COVARIATES(record))]
+
+
+_COVARIATES = attrgetter("age_years", "sex", "relapse_group", "ethnicity")  # what sets a patient's kind
+
+
+def kind_of(age_years: float, sex: str, relapse_group: str, ethnicity: str) -> tuple[str, str, str, bool, str]:
+    """The kind of patient Block 1's chances are tabled by (a key of ``Block1Model.grade_table``)."""
+    return ae_age_band(age_years), sex, relapse_group, age_years >= 18.0, ethnicity
 
 
 def event_rates(
@@ -257,15 +272,139 @@ def _named_event_cuts(worst: int, q4: float, q3: float, fatal: bool, infectious_
     return 0.0, 0.0, q3
 
 
+# The worst grade and infectious death each set of named-event cuts is for, in ``PatientKinds.cuts`` order.
+_CUT_VARIANTS = ((3, False), (4, False), (5, False), (5, True))
+_DEATH_CAUSES = (None, "infection", "toxicity", "progression")  # by code in block1_plans
+
+
+@dataclass(frozen=True)
+class PatientKinds:
+    """``Block1Model.grade_table`` and the death chances as arrays indexed by kind of patient, so
+    that steps 2 to 4 are read for all patients at once (:func:`block1_plans`)."""
+
+    index: dict[tuple[str, str, str, bool, str], int]  # kind (a grade_table key) -> row
+    p_toxic: np.ndarray   # toxic death
+    p_death: np.ndarray   # toxic death or death from progression: p_toxic + the group's progression death
+    p4: np.ndarray        # worst grade >= 4, given survival
+    p3: np.ndarray        # worst grade >= 3, given survival
+    cuts: np.ndarray      # (kind, _CUT_VARIANTS, named event, (c5, c4, c3))
+    group: np.ndarray     # the kind's relapse group, as an index of RELAPSE_GROUPS
+
+    @classmethod
+    def of(cls, params: Block1Params, grade_table: dict, young: dict[str, float], old: dict[str, float]
+           ) -> "PatientKinds":
+        kinds = list(grade_table)
+        p_toxic = [(old if aged_18_plus else young)[group] for _, _, group, aged_18_plus, _ in kinds]
+        return cls(
+            index={kind: k for k, kind in enumerate(kinds)},
+            p_toxic=np.array(p_toxic),
+            p_death=np.array([p + getattr(params.progression_death_prob, kind[2]) for p, kind in zip(p_toxic, kinds)]),
+            p4=np.array([grade_table[kind].p4 for kind in kinds]),
+            p3=np.array([grade_table[kind].p3 for kind in kinds]),
+            cuts=np.array([[grade_table[kind].cuts[variant] for variant in _CUT_VARIANTS] for kind in kinds]),
+            group=np.array([RELAPSE_GROUPS.index(kind[2]) for kind in kinds]),
+        )
+
+
+class Block1Plan(NamedTuple):
+    """One patient's Block 1 as drawn (steps 2 to 6), before it is lived; days from the block's start."""
+
+    death_cause: str | None   # "infection", "toxicity", "progression"; None for a survivor
+    end_day: float            # count recovery: the end of the block for a survivor
+    death_day: float | None
+    worst_grade: int          # 5 for a death
+    named_events: list[tuple[float, int, int]]  # (day, index in BLOCK1_ADVERSE_EVENTS, grade), by day
+    failed: bool              # early treatment failure (a survivor's)
+    mrd_percent: float | None  # the latent level; None when a failure has no result
+
+
+def block1_plans(model: Block1Model, streams: Streams, records: Sequence[PatientRecord]) -> list[Block1Plan]:
+    """Steps 2 to 6 of the module docstring for every patient of ``records`` at once.
+
+    Nothing in them depends on the day the block starts, or on other patients,
+    so they are drawn for all patients together, each from its own row of every
+    stream, as one patient at a time would draw them: the numbers are the same
+    doubles, and a decision nobody needs is not drawn. :func:`block1` then
+    lives each patient's plan in SimPy time.
+    """
+    params, kinds = model.params, model.kinds
+    n = len(records)
+    ids = np.fromiter((record.patient_id for record in records), np.intp, n)
+    kind = np.fromiter((kinds.index[kind_of(*_COVARIATES(record))] for record in records), np.intp, n)
+
+    def uniforms(name: str, width: int = 1) -> np.ndarray:
+        block = streams.block(name, width)[ids]
+        return block[:, 0] if width == 1 else block
+
+    # 2. death in the block
+    u_death = uniforms("block1.death")
+    toxic = u_death < kinds.p_toxic[kind]
+    died = u_death < kinds.p_death[kind]  # toxic, or else progression
+    infectious = toxic & (uniforms("block1.death_infectious") < params.infectious_death_share) if toxic.any() else toxic
+    cause = np.where(toxic, np.where(infectious, 1, 2), np.where(died, 3, 0))
+    # the exponential wait for count recovery, by math.log1p as for one patient
+    therapy_days, recovery_mean = params.therapy_days, params.count_recovery_extra_days_mean
+    end_day = np.array([therapy_days - recovery_mean * math.log1p(-u)
+                        for u in uniforms("block1.count_recovery").tolist()])
+
+    # 3. worst grade: 5 for a death, else drawn
+    worst = np.full(n, 5)
+    if not died.all():
+        u_grade = uniforms("block1.worst_grade")
+        worst = np.where(died, 5, np.where(u_grade < kinds.p4[kind], 4, np.where(u_grade < kinds.p3[kind], 3, 2)))
+
+    # 4. named events, given the worst grade, on days uniform over the block (before death)
+    death_day = uniforms("block1.death_day") * end_day if died.any() else np.full(n, np.nan)
+    last_day = np.where(died, death_day, therapy_days)
+    grade = np.zeros((n, len(BLOCK1_ADVERSE_EVENTS)), np.int64)
+    named = worst >= 3  # worst grade 2: none reach 3, nothing to draw
+    if named.any():
+        u = uniforms("block1.adverse_events", len(BLOCK1_ADVERSE_EVENTS))
+        variant = np.where(worst == 3, 0, np.where(worst == 4, 1, np.where(infectious, 3, 2)))
+        cuts = kinds.cuts[kind, variant]
+        grade = np.where(u < cuts[..., 0], 5, np.where(u < cuts[..., 1], 4, np.where(u < cuts[..., 2], 3, 0)))
+        grade[~named] = 0
+    patient, event = np.nonzero(grade)  # by patient, then in BLOCK1_ADVERSE_EVENTS order
+    grades = grade[patient, event]
+    day = last_day[patient]
+    drawn_day = grades < 5  # grade 5 on the day of death
+    if drawn_day.any():
+        day = np.where(drawn_day, uniforms("block1.adverse_event_day", len(BLOCK1_ADVERSE_EVENTS))[patient, event]
+                       * last_day[patient], day)
+    order = np.lexsort((day, patient))  # by patient, then day; stable: events of one day in table order
+    happenings: list[list[tuple[float, int, int]]] = [[] for _ in range(n)]
+    for p, d, k, g in zip(patient[order].tolist(), day[order].tolist(), event[order].tolist(),
+                          grades[order].tolist()):
+        happenings[p].append((d, k, g))
+
+    # 6. response: early treatment failure and the MRD level, from the latent resistance
+    z = np.fromiter((record.resistance_z for record in records), float, n)
+    group = kinds.group[kind]
+    failed = np.zeros(n, bool)
+    level = np.zeros(n)
+    for g, name in enumerate(RELAPSE_GROUPS):
+        members = group == g
+        if members.any():
+            failed[members], level[members] = model.mrd[name].levels(z[members])
+    unknown = failed & ~died
+    if unknown.any():
+        unknown &= uniforms("block1.failure_mrd_unknown") < params.mrd_unknown_after_failure_prob
+    mrd = [None if no_result else value for no_result, value in zip(unknown.tolist(), level.tolist())]
+
+    causes = [_DEATH_CAUSES[code] for code in cause.tolist()]
+    death_days = [d if c else None for c, d in zip(causes, death_day.tolist())]
+    return list(map(Block1Plan, causes, end_day.tolist(), death_days, worst.tolist(), happenings, failed.tolist(), mrd))
+
+
 def block1(
     env: simpy.Environment, record: PatientRecord, model: Block1Model, streams: Streams, log: EventLog,
-    beds: simpy.Resource | None = None,
+    beds: simpy.Resource | None = None, plan: Block1Plan | None = None,
 ) -> Generator[simpy.Event, object, Block1Outcome]:
-    """Run one patient through Block 1; return its outcome."""
-    params = model.params
-    i = record.patient_id
-    group = record.relapse_group
+    """Run one patient through Block 1; return its outcome.
 
+    ``plan`` is the patient's row of :func:`block1_plans` (drawn for all patients of a replication at
+    once); without one, the patient's own is drawn here.
+    """
     request = None
     if beds is not None:
         asked = record.now_days
@@ -276,67 +415,22 @@ def block1(
             log.add(record, "block1_not_started", "no bed before the end of follow-up")
             return _ENDED_EARLY
     log.add(record, "block1_start")
-
-    # 2. death in the block
-    old = record.age_years >= 18.0
-    p_toxic = (model.toxic_death_old if old else model.toxic_death_young)[group]
-    p_progression = getattr(params.progression_death_prob, group)
-    u_death = streams.uniform("block1.death", i)
-    death_cause = None
-    if u_death < p_toxic:
-        infectious = streams.uniform("block1.death_infectious", i) < params.infectious_death_share
-        death_cause = "infection" if infectious else "toxicity"
-    elif u_death < p_toxic + p_progression:
-        death_cause = "progression"
-
-    end_day = params.therapy_days - params.count_recovery_extra_days_mean * math.log1p(
-        -streams.uniform("block1.count_recovery", i)
-    )
-
-    # 3. worst grade
-    chances = model.grade_chances_for(record)
-    if death_cause is not None:
-        worst = 5
-    else:
-        u_grade = streams.uniform("block1.worst_grade", i)
-        worst = 4 if u_grade < chances.p4 else (3 if u_grade < chances.p3 else 2)
+    death_cause, end_day, death_day, worst, happenings, failed, mrd = (
+        plan if plan is not None else block1_plans(model, streams, [record])[0])
     record.block1_max_grade = worst
-
-    # 4. named events, given the worst grade
-    happenings: list[tuple[float, str, int]] = []
-    if death_cause is not None:
-        death_day = streams.uniform("block1.death_day", i) * end_day
-        last_day = death_day
-    else:
-        last_day = params.therapy_days
-    n_events = len(BLOCK1_ADVERSE_EVENTS)
-    named = BLOCK1_ADVERSE_EVENTS if worst >= 3 else ()  # worst grade 2: none reach 3, nothing to draw
-    u_events = streams.row("block1.adverse_events", i, n_events) if named else ()
-    u_days = None
-    cuts = chances.cuts[worst, death_cause == "infection"] if named else ()
-    for k, (u, (c5, c4, c3)) in enumerate(zip(u_events, cuts)):  # each named event's uniform and cuts
-        grade = 5 if u < c5 else 4 if u < c4 else 3 if u < c3 else None
-        if grade is not None:  # a grade column is null until set
-            setattr(record, GRADE_COLUMNS[k], grade)
-            if grade == 5:
-                day = last_day
-            else:
-                u_days = u_days or streams.row("block1.adverse_event_day", i, n_events)
-                day = u_days[k] * last_day
-            happenings.append((day, named[k], grade))
-    happenings.sort(key=_DAY)
 
     # Named events are written at their own days without a SimPy wait each:
     # nothing else happens to the patient inside the block, so the only thing
     # that can come first is the end of follow-up.
     start = record.now_days
     start_therapy_block(record, start + end_day)
-    for day, name, grade in happenings:
+    for day, k, grade in happenings:
         if record.censor_day < start + day:
             yield from race(env, record, start + day)  # stops at the censor day
             _unobserved(record)
             return _release(beds, request, _ENDED_EARLY)
-        log.add_at(record, start + day, "block1_adverse_event", name, grade=grade)
+        setattr(record, GRADE_COLUMNS[k], grade)  # a grade column is null until set
+        log.add_at(record, start + day, "block1_adverse_event", BLOCK1_ADVERSE_EVENTS[k], grade=grade)
 
     if death_cause is not None:
         if (yield from race(env, record, start + death_day)) == "censored":
@@ -363,12 +457,7 @@ def block1(
     log.add(record, "block1_end")
 
     # 6. response
-    z = record.resistance_z
-    failed = model.mrd[group].failed(z)
     record.early_treatment_failure = failed
-    mrd = model.mrd[group].level(z)
-    if failed and streams.uniform("block1.failure_mrd_unknown", i) < params.mrd_unknown_after_failure_prob:
-        mrd = None
     if failed:
         log.add(record, "early_treatment_failure")
     return Block1Outcome(False, failed, mrd)  # (died, failed, mrd_percent): keywords would double its cost

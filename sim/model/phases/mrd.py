@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.optimize import brentq
 from scipy.special import log_ndtr, ndtr, ndtri
 
@@ -66,22 +67,31 @@ class MrdGroup:
         return cls(failure_z, float(ndtr(failure_z)), float(ndtr(-failure_z)), mu, sd, float(ndtr(cut)),
                    float(ndtr(-cut)))
 
-    def failed(self, z: float) -> bool:
-        return z > self.failure_z
-
-    def level(self, z: float) -> float:
-        """The end-of-reinduction level (%) of a patient of resistance ``z``."""
-        if z <= self.failure_z:  # remission: below 5%, at the rank among remissions
-            return self._at(float(ndtr(z)) / self.remission_share * self.below_remission)
-        # failure: above 5%, at the rank among failures (counted from the top, for accuracy)
-        from_top = float(ndtr(-z)) / self.failure_share * self.above_remission
-        level = 10.0 ** (self.mu - self.sd * float(ndtri(max(from_top, 1e-300))))
-        return min(MRD_MAX_PERCENT, max(REMISSION_BLAST_PERCENT, level))
+    def levels(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Early treatment failure and the end-of-reinduction level (%) of patients of resistance ``z``."""
+        failed = z > self.failure_z
+        level = np.empty(len(z))
+        remission = ~failed
+        if remission.any():  # below 5%, at the rank among remissions
+            level[remission] = self._at_all(ndtr(z[remission]) / self.remission_share * self.below_remission)
+        if failed.any():  # above 5%, at the rank among failures (counted from the top, for accuracy)
+            from_top = ndtr(-z[failed]) / self.failure_share * self.above_remission
+            exponents = self.mu - self.sd * ndtri(np.maximum(from_top, 1e-300))
+            # powers by Python's float power, as for one patient: the same doubles
+            level[failed] = [min(MRD_MAX_PERCENT, max(REMISSION_BLAST_PERCENT, 10.0 ** e)) for e in exponents.tolist()]
+        return failed, level
 
     def level_after_second_cycle(self, z: float) -> float:
         """A failure brought into remission by a second cycle: below 5%, at the rank among failures."""
         rank = 1.0 - float(ndtr(-z)) / self.failure_share
         return self._at(rank * self.below_remission)
+
+    def _at_all(self, p: np.ndarray) -> list[float]:
+        """:meth:`_at` of every probability of ``p``."""
+        p = np.where(p < 1e-300, 1e-300, p)
+        p = np.where(p > self.below_remission, self.below_remission, p)
+        cap = REMISSION_BLAST_PERCENT * (1 - 1e-12)
+        return [min(cap, 10.0 ** e) for e in (self.mu + self.sd * ndtri(p)).tolist()]
 
     def _at(self, p: float) -> float:
         """The parent's level at lower-tail probability ``p`` (a remission level: below 5%)."""
