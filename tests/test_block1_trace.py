@@ -15,6 +15,7 @@ import pytest
 import simpy
 from scipy.special import expit, ndtr, ndtri
 
+from sim.clinical import MRD_MAX_PERCENT, REMISSION_BLAST_PERCENT
 from sim.model.capacity import TrackedResource
 from sim.model.cohort import case_mix_for
 from sim.model.phases.block1 import Block1Model, block1
@@ -365,10 +366,11 @@ def _plan_one_at_a_time(model: Block1Model, streams: Streams, record: PatientRec
     if worst >= 3:
         cuts = chances.cuts[worst, cause == "infection"]
         for k, (c5, c4, c3) in enumerate(cuts):
-            u = float(streams.block("block1.adverse_events", 8)[i, k])
+            u = float(streams.block("block1.adverse_events", len(BLOCK1_ADVERSE_EVENTS))[i, k])
             grade = 5 if u < c5 else 4 if u < c4 else 3 if u < c3 else None
             if grade is not None:
-                day = last_day if grade == 5 else float(streams.block("block1.adverse_event_day", 8)[i, k]) * last_day
+                day = last_day if grade == 5 else float(
+                    streams.block("block1.adverse_event_day", len(BLOCK1_ADVERSE_EVENTS))[i, k]) * last_day
                 happenings.append((day, k, grade))
     happenings.sort(key=lambda h: h[0])
     mrd_map, z = model.mrd[group], record.resistance_z
@@ -377,32 +379,80 @@ def _plan_one_at_a_time(model: Block1Model, streams: Streams, record: PatientRec
         mrd = mrd_map._at(float(ndtr(z)) / mrd_map.remission_share * mrd_map.below_remission)
     else:
         from_top = float(ndtr(-z)) / mrd_map.failure_share * mrd_map.above_remission
-        mrd = min(100.0, max(5.0, 10.0 ** (mrd_map.mu - mrd_map.sd * float(ndtri(max(from_top, 1e-300))))))
+        level = 10.0 ** (mrd_map.mu - mrd_map.sd * float(ndtri(max(from_top, 1e-300))))
+        mrd = min(MRD_MAX_PERCENT, max(REMISSION_BLAST_PERCENT, level))
         if cause is None and float(streams.block("block1.failure_mrd_unknown")[i, 0]) < params.mrd_unknown_after_failure_prob:
             mrd = None
     return cause, end_day, death_day, worst, happenings, failed, mrd
 
 
+def _cohort_records(scenario, n: int, seed: int = 7) -> tuple[Streams, list[PatientRecord]]:
+    """Every third patient of a drawn cohort of ``n``, as records (ids kept: a subset, as a trial selects)."""
+    from sim.model.cohort import draw_cohort
+
+    streams = Streams(seed, 0, n)
+    cohort = draw_cohort(case_mix_for(scenario.cohort), n, 0.0, streams)
+    rows = list(zip(*cohort.columns().values()))
+    return streams, [PatientRecord(i, *rows[i][:-1], resistance_z=rows[i][-1]) for i in range(0, n, 3)]
+
+
 @pytest.mark.parametrize("name", ["aall1331", "mitcl"])
 def test_plans_drawn_for_all_patients_at_once_equal_each_patient_drawn_alone(name) -> None:
     """block1_plans reads steps 2 to 6 for a whole cohort at once; each patient's plan is the same
-    doubles as the steps read one patient at a time (every kind of death, failure and event met)."""
-    from sim.model.cohort import draw_cohort
+    doubles as the steps read one patient at a time, for every reinduction of the scenario's
+    strategies (R3 Block 1, and MITCL's own table in mitcl.toml)."""
     from sim.model.phases.block1 import block1_plans
     from sim.model.replication import build_models
     from sim.scenario.load import load_scenario
 
     scenario = realise(load_scenario(SCENARIOS_DIR / f"{name}.toml").scenario)
     models = build_models(scenario)
-    model = models.reinduction(scenario.strategy(scenario.strategies[0]).reinduction)
-    n = 3000
-    streams = Streams(7, 0, n)
-    cohort = draw_cohort(case_mix_for(scenario.cohort), n, 0.0, streams)
-    rows = list(zip(*cohort.columns().values()))
-    records = [PatientRecord(i, *rows[i][:-1], resistance_z=rows[i][-1]) for i in range(0, n, 3)]  # every third
-    plans = block1_plans(model, streams, records)
-    assert plans == [_plan_one_at_a_time(model, streams, record) for record in records]
-    causes = {plan[0] for plan in plans}
-    assert causes == {None, "infection", "toxicity", "progression"}
-    assert any(plan[5] and plan[6] is None for plan in plans) and any(plan[5] and plan[6] for plan in plans)
-    assert {h[2] for plan in plans for h in plan[4]} == {3, 4, 5}
+    reinductions = {scenario.strategy(strategy).reinduction for strategy in scenario.strategies}
+    assert reinductions == ({"r3_block1", "mitcl"} if name == "mitcl" else {"r3_block1"})
+    for reinduction in sorted(reinductions):
+        model = models.reinduction(reinduction)
+        streams, records = _cohort_records(scenario, 6000)
+        plans = block1_plans(model, streams, records)
+        assert plans == [_plan_one_at_a_time(model, streams, record) for record in records]
+        assert {plan.death_cause for plan in plans} == {None, "infection", "toxicity", "progression"}
+        survivors = [plan for plan in plans if plan.death_cause is None]
+        assert any(plan.failed and plan.mrd_percent is None for plan in survivors)
+        assert any(plan.failed and plan.mrd_percent for plan in survivors)
+        assert {grade for plan in plans for _, _, grade in plan.named_events} == {3, 4, 5}
+
+
+class RecordingStreams(Streams):
+    """Real streams that note each decision asked for."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.asked: set[str] = set()
+
+    def block(self, name: str, width: int = 1) -> np.ndarray:
+        self.asked.add(name)
+        return super().block(name, width)
+
+
+def test_plans_draw_only_the_decisions_some_patient_uses(params) -> None:
+    """With no death in the block, no death day or infectious-death draw; with every patient dead,
+    no worst-grade or response draw (each decision's stream is its own: nothing else moves)."""
+    from sim.model.phases.block1 import block1_plans
+    from sim.scenario.types import RELAPSE_GROUPS
+
+    def plans_with(toxic: float, progression: float):
+        values = {f"block1.{kind}_death_prob.{group}": p
+                  for kind, p in (("toxic", toxic), ("progression", progression)) for group in RELAPSE_GROUPS}
+        realised = with_values(params, values)
+        model = Block1Model.build(realised.block1, case_mix_for(realised.cohort))
+        _, records = _cohort_records(realised, 600)
+        streams = RecordingStreams(7, 0, 600)
+        return block1_plans(model, streams, records), streams.asked
+
+    plans, asked = plans_with(0.0, 0.0)
+    assert {plan.death_cause for plan in plans} == {None}
+    assert {"block1.death_infectious", "block1.death_day"}.isdisjoint(asked)
+    assert {"block1.worst_grade", "block1.failure_mrd_unknown"} <= asked
+    plans, asked = plans_with(0.5, 1.0)
+    assert {plan.death_cause for plan in plans} == {"infection", "toxicity", "progression"}
+    assert {"block1.death_infectious", "block1.death_day"} <= asked
+    assert {"block1.worst_grade", "block1.failure_mrd_unknown"}.isdisjoint(asked)

@@ -176,6 +176,7 @@ def _simulate(scenario: Scenario, seed: int, replication: int, select, environme
     cohort = draw_cohort(case_mix_for(params.cohort), n, accrual_days, streams)
     rows = list(zip(*cohort.columns().values()))  # a patient's covariates, in the record's order, then z
     patient_tables, event_tables, occupancy_tables = [], [], []
+    plans: dict[str, list] = {}  # Block 1 plans by reinduction
     for strategy in params.strategies:
         env = environment()
         resources = resources_for(env, params.capacity)
@@ -184,10 +185,12 @@ def _simulate(scenario: Scenario, seed: int, replication: int, select, environme
             PatientRecord(i, *rows[i][:-1], resistance_z=rows[i][-1])
             for i in (range(n) if select is None else select(cohort))
         ]
-        plans = block1_plans(models.reinduction(params.strategy(strategy).reinduction), streams, records)
+        reinduction = params.strategy(strategy).reinduction
+        if reinduction not in plans:  # strategies sharing a reinduction share its plans (read only)
+            plans[reinduction] = block1_plans(models.reinduction(reinduction), streams, records)
         processes = [
             env.process(patient_pathway(env, record, strategy, models, streams, log, resources, plan))
-            for record, plan in zip(records, plans)
+            for record, plan in zip(records, plans[reinduction])
         ]
         if resources is None:
             env.run()

@@ -35,7 +35,7 @@ Steps 2 to 6 depend on nothing but the patient and the draws (not on the day
 the block starts, nor on other patients), so a replication draws them for all
 its patients at once (:func:`block1_plans`, in arrays) and each patient's
 process lives its plan in SimPy time (:func:`block1`): the same numbers as
-drawing one patient at a time, for about 10 us a patient less (of some 80).
+drawing one patient at a time (the README's benchmark section says what it saves).
 
 Parameters: ``[block1]`` of the scenario (AALL1331-all sections 3.1-3.3).
 Streams: ``block1.*``.
@@ -64,6 +64,8 @@ from sim.scenario.types import AE_AGE_BANDS, AE_GROUPS, RELAPSE_GROUPS
 FATAL_IN_INFECTIOUS_DEATH = frozenset({"infection", "sepsis"})
 GRADE_COLUMNS = tuple(f"block1_{name}_grade" for name in BLOCK1_ADVERSE_EVENTS)
 _FATAL = tuple(name in FATAL_IN_INFECTIOUS_DEATH for name in BLOCK1_ADVERSE_EVENTS)  # per named event
+# (worst grade, infectious death): what each set of a kind's named-event cuts is for, in this order
+_CUT_VARIANTS = ((3, False), (4, False), (5, False), (5, True))
 AE_GROUP_OF = {
     "bm_lt18": "early_bm",
     "bm_18_36": "early_bm",
@@ -103,7 +105,7 @@ class Block1Model:
     grade4_log_or: float
     mrd: dict[str, MrdGroup]  # relapse group -> response and MRD map (sim.model.phases.mrd)
     infection_multiplier: dict[str, tuple[float, float]]  # ae group -> (grade 3+, grade 4+)
-    # (age band, sex, ae group) -> per named event (grade 3+, grade 4+): computed once, read per patient
+    # (age band, sex, ae group) -> per named event (grade 3+, grade 4+): computed once
     event_rate_table: dict[tuple[str, str, str], tuple[tuple[float, float], ...]]
     # (age band, sex, relapse group, aged 18+, ethnicity) -> GradeChances: computed once
     grade_table: dict[tuple[str, str, str, bool, str], "GradeChances"]
@@ -174,10 +176,6 @@ class Block1Model:
             kinds=PatientKinds.of(params, grade_table, young, old),
         )
 
-    def rates_for(self, record: PatientRecord) -> tuple[tuple[float, float], ...]:
-        """This patient's (grade 3-5, grade 4-5) rates of every named event, in BLOCK1_ADVERSE_EVENTS order."""
-        return self.event_rate_table[(ae_age_band(record.age_years), record.sex, AE_GROUP_OF[record.relapse_group])]
-
     def grade_chances_for(self, record: PatientRecord) -> "GradeChances":
         """This patient's worst-grade and named-event chances (step 3 and 4 of the module docstring)."""
         return self.grade_table[kind_of(*_COVARIATES(record))]
@@ -224,7 +222,7 @@ class GradeChances:
     p3: float   # worst grade >= 3, given survival
     # (worst grade, infectious death) -> per named event, in BLOCK1_ADVERSE_EVENTS order, the cuts
     # (c5, c4, c3) of its uniform u, from the event's (q4, q3):
-    # grade 5 if u < c5, else 4 if u < c4, else 3 if u < c3, else none (step 4, read per patient)
+    # grade 5 if u < c5, else 4 if u < c4, else 3 if u < c3, else none (step 4)
     cuts: dict[tuple[int, bool], tuple[tuple[float, float, float], ...]]
 
     @classmethod
@@ -242,7 +240,7 @@ class GradeChances:
         cuts = {
             (worst, infectious_death): tuple(_named_event_cuts(worst, q4, q3, fatal, infectious_death)
                                              for (q4, q3), fatal in zip(named, _FATAL))
-            for worst, infectious_death in ((3, False), (4, False), (5, False), (5, True))
+            for worst, infectious_death in _CUT_VARIANTS
         }
         return cls(p4, p3, cuts)
 
@@ -272,9 +270,9 @@ def _named_event_cuts(worst: int, q4: float, q3: float, fatal: bool, infectious_
     return 0.0, 0.0, q3
 
 
-# The worst grade and infectious death each set of named-event cuts is for, in ``PatientKinds.cuts`` order.
-_CUT_VARIANTS = ((3, False), (4, False), (5, False), (5, True))
-_DEATH_CAUSES = (None, "infection", "toxicity", "progression")  # by code in block1_plans
+# Death causes by their code in block1_plans.
+_DEATH_CAUSES = (None, "infection", "toxicity", "progression")
+_SURVIVED, _INFECTION, _TOXICITY, _PROGRESSION = range(len(_DEATH_CAUSES))
 
 
 @dataclass(frozen=True)
@@ -314,8 +312,8 @@ class Block1Plan(NamedTuple):
     death_day: float | None
     worst_grade: int          # 5 for a death
     named_events: list[tuple[float, int, int]]  # (day, index in BLOCK1_ADVERSE_EVENTS, grade), by day
-    failed: bool              # early treatment failure (a survivor's)
-    mrd_percent: float | None  # the latent level; None when a failure has no result
+    failed: bool              # early treatment failure (read for survivors only)
+    mrd_percent: float | None  # the latent level; None when a surviving failure has no result (read for survivors only)
 
 
 def block1_plans(model: Block1Model, streams: Streams, records: Sequence[PatientRecord]) -> list[Block1Plan]:
@@ -324,8 +322,11 @@ def block1_plans(model: Block1Model, streams: Streams, records: Sequence[Patient
     Nothing in them depends on the day the block starts, or on other patients,
     so they are drawn for all patients together, each from its own row of every
     stream, as one patient at a time would draw them: the numbers are the same
-    doubles, and a decision nobody needs is not drawn. :func:`block1` then
-    lives each patient's plan in SimPy time.
+    doubles. A decision is drawn when some patient of ``records`` would use it
+    on finishing the block; a replication plans every patient, so a patient who
+    never gets a bed, or whose follow-up ends inside the block, may count
+    (each decision has its own stream: no other number changes).
+    :func:`block1` then lives each patient's plan in SimPy time.
     """
     params, kinds = model.params, model.kinds
     n = len(records)
@@ -340,8 +341,10 @@ def block1_plans(model: Block1Model, streams: Streams, records: Sequence[Patient
     u_death = uniforms("block1.death")
     toxic = u_death < kinds.p_toxic[kind]
     died = u_death < kinds.p_death[kind]  # toxic, or else progression
-    infectious = toxic & (uniforms("block1.death_infectious") < params.infectious_death_share) if toxic.any() else toxic
-    cause = np.where(toxic, np.where(infectious, 1, 2), np.where(died, 3, 0))
+    infectious = toxic
+    if toxic.any():
+        infectious = toxic & (uniforms("block1.death_infectious") < params.infectious_death_share)
+    cause = np.where(toxic, np.where(infectious, _INFECTION, _TOXICITY), np.where(died, _PROGRESSION, _SURVIVED))
     # the exponential wait for count recovery, by math.log1p as for one patient
     therapy_days, recovery_mean = params.therapy_days, params.count_recovery_extra_days_mean
     end_day = np.array([therapy_days - recovery_mean * math.log1p(-u)
@@ -360,7 +363,9 @@ def block1_plans(model: Block1Model, streams: Streams, records: Sequence[Patient
     named = worst >= 3  # worst grade 2: none reach 3, nothing to draw
     if named.any():
         u = uniforms("block1.adverse_events", len(BLOCK1_ADVERSE_EVENTS))
-        variant = np.where(worst == 3, 0, np.where(worst == 4, 1, np.where(infectious, 3, 2)))
+        variant = np.where(worst == 3, _CUT_VARIANTS.index((3, False)), np.where(
+            worst == 4, _CUT_VARIANTS.index((4, False)),
+            np.where(infectious, _CUT_VARIANTS.index((5, True)), _CUT_VARIANTS.index((5, False)))))
         cuts = kinds.cuts[kind, variant]
         grade = np.where(u < cuts[..., 0], 5, np.where(u < cuts[..., 1], 4, np.where(u < cuts[..., 2], 3, 0)))
         grade[~named] = 0

@@ -95,7 +95,7 @@ class MrdGroup:
 
     def _at(self, p: float) -> float:
         """The parent's level at lower-tail probability ``p`` (a remission level: below 5%)."""
-        if p < 1e-300:  # clamped by comparisons rather than min(max(...)): two calls for every patient
+        if p < 1e-300:  # clamped by comparisons rather than min(max(...)), two calls
             p = 1e-300
         if p > self.below_remission:
             p = self.below_remission
