@@ -19,6 +19,10 @@ Measures what a user pays, in one run:
    ratios ``bare seconds / simulator seconds`` per patient, end to end and
    simulation only, say how close each patient's pathway
    comes to the engine's own cost (1 would mean the model adds nothing).
+   Bare SimPy is timed again just before each end-to-end round, and each
+   round's ratio to that time is reported too (median and range): on a
+   machine whose speed drifts during the benchmark, it moves less than the
+   ratio to bare SimPy's time at the start.
 4. **Parallel efficiency** from 1 worker to all cores: ``T1 / (cores x Tn)``
    with ``T`` the marginal wall time per replication of the ``simulate``
    command (start-up excluded, as end to end: what the pool, its tasks and
@@ -66,6 +70,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import simpy
 
@@ -255,19 +260,34 @@ def cli_run(args: list[str]) -> dict:
     return {"seconds": float(seconds), "cpu_seconds": float(cpu_seconds), "peak_rss_mib": int(max_rss_kib) / 1024}
 
 
-def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, rounds: int = 5) -> dict:
+def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, rounds: int = 5,
+               reference: Callable[[], float] | None = None) -> dict:
     """Marginal seconds per replication of `simulate --workers 1`, start-up excluded: the median
     over ``rounds`` interleaved pairs of runs (``base`` and ``base + extra`` replications), so a
-    machine whose speed drifts between runs moves the figure less than a single pair would."""
+    machine whose speed drifts between runs moves the figure less than a single pair would.
+
+    With ``reference`` (bare SimPy's seconds per patient, timed when called), bare SimPy is timed
+    again just before each pair and each round's ratio taken against it: the median and range of
+    those ratios move less with a drifting machine than a ratio to one time taken at the start.
+    """
     def run(reps: int, name: str) -> dict:
         return cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{name}",
                         "--workers", "1", "--quiet"])
 
-    pairs = [(run(base, f"e2e_small_{k}"), run(base + extra, f"e2e_large_{k}")) for k in range(rounds)]
-    wall = sorted((large["seconds"] - small["seconds"]) / extra for small, large in pairs)
+    pairs, bare = [], []
+    for k in range(rounds):
+        if reference is not None:
+            bare.append(reference())
+        pairs.append((run(base, f"e2e_small_{k}"), run(base + extra, f"e2e_large_{k}")))
+    by_round = [(large["seconds"] - small["seconds"]) / extra for small, large in pairs]
+    wall = sorted(by_round)
     cpu = sorted((large["cpu_seconds"] - small["cpu_seconds"]) / extra for small, large in pairs)
     per_replication, cpu_per_replication = wall[len(wall) // 2], cpu[len(cpu) // 2]
+    ratios = sorted(b / (w / patients_per_replication) for b, w in zip(bare, by_round))
     return {"replications": (base, base + extra), "rounds": rounds,
+            **({"ratio_by_round": ratios[len(ratios) // 2], "ratio_by_round_range": (ratios[0], ratios[-1]),
+                "bare_seconds_per_patient_by_round": bare} if ratios else {}),
+            "seconds_per_replication_by_round": by_round,
             "seconds_per_replication_range": (wall[0], wall[-1]),
             "seconds_per_replication": per_replication,
             "seconds_per_patient": per_replication / patients_per_replication,
@@ -360,7 +380,9 @@ def main(argv: list[str] | None = None) -> dict:
     }
     with tempfile.TemporaryDirectory() as tmp:
         base, extra = sizes["e2e"]
-        e2e = end_to_end(tmp, base, extra, n_patients)
+        timeouts = bare["timeouts"]
+        e2e = end_to_end(tmp, base, extra, n_patients,
+                         reference=lambda: bare_simpy(sim["patients"], timeouts)["seconds_per_patient"])
         results["end_to_end"] = e2e
         results["ratio_end_to_end"] = bare["seconds_per_patient"] / e2e["seconds_per_patient"]
         results["cpu_ratio_end_to_end"] = bare["cpu_seconds_per_patient"] / e2e["cpu_seconds_per_patient"]
@@ -395,7 +417,10 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
     print(f"end to end (simulate, 1 worker, marginal over {sizes['e2e'][1]} replications, median of {e2e['rounds']} "
           f"rounds [range]): {e2e['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] trajectories/s/core, "
           f"{e2e['patients_per_cpu_second']:,.0f} per CPU second; "
-          f"vs bare SimPy {results['ratio_end_to_end']:.2f} (wall), {results['cpu_ratio_end_to_end']:.2f} (CPU)")
+          f"vs bare SimPy {results['ratio_end_to_end']:.2f} (wall), {results['cpu_ratio_end_to_end']:.2f} (CPU)"
+          + (f"; vs bare SimPy timed again before each round {e2e['ratio_by_round']:.2f} "
+             f"[{e2e['ratio_by_round_range'][0]:.2f}, {e2e['ratio_by_round_range'][1]:.2f}]"
+             if "ratio_by_round" in e2e else ""))
     print(f"simulation only: {sim['patients_per_second']:,.0f} trajectories/s/core, "
           f"{sim['patients_per_cpu_second']:,.0f} per CPU second; vs bare SimPy "
           f"{results['ratio_simulation_only']:.2f} (wall), {results['cpu_ratio_simulation_only']:.2f} (CPU)")

@@ -1,4 +1,5 @@
-"""The benchmark's sampled profile: every part of a replication is found, and the shares add up."""
+"""The benchmark: the sampled profile finds every part of a replication and its shares add up; each
+end-to-end round is compared with bare SimPy timed just before it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import signal
 
 import pytest
 
-from sim.bench import where_time_goes
+from sim.bench import end_to_end, where_time_goes
 from sim.scenario.load import load_scenario
 
 
@@ -23,3 +24,21 @@ def test_where_time_goes_names_the_engine_and_the_phases() -> None:
         assert shares.get(part, 0.0) > 0.02, (part, shares)
     assert shares.get("other", 0.0) < 0.1, shares  # nearly every sample lands in a named part
     assert signal.getsignal(signal.SIGPROF) == before and signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+
+
+def test_each_end_to_end_round_is_compared_with_bare_simpy_timed_before_it(tmp_path) -> None:
+    """Two rounds of real `simulate` runs: the reference is timed once before each round, and each
+    round's ratio is the reference's seconds per patient then over that round's."""
+    calls = []
+
+    def reference() -> float:
+        calls.append(len(calls))
+        return 1e-5 * len(calls)  # 1e-5 before the first round, 2e-5 before the second
+
+    e2e = end_to_end(str(tmp_path), 1, 1, 661, rounds=2, reference=reference)
+    assert e2e["bare_seconds_per_patient_by_round"] == [1e-5, 2e-5]
+    first, second = e2e["seconds_per_replication_by_round"]
+    assert sorted(e2e["seconds_per_replication_by_round"]) == list(e2e["seconds_per_replication_range"])
+    ratios = sorted([1e-5 / (first / 661), 2e-5 / (second / 661)])
+    assert e2e["ratio_by_round_range"] == (ratios[0], ratios[1])
+    assert e2e["ratio_by_round"] == ratios[1]  # the median of two, as of five: the middle index, rounded up
