@@ -18,7 +18,7 @@ from scipy.special import expit, ndtr, ndtri
 from sim.clinical import MRD_MAX_PERCENT, REMISSION_BLAST_PERCENT
 from sim.model.capacity import TrackedResource
 from sim.model.cohort import case_mix_for
-from sim.model.phases.block1 import Block1Model, block1
+from sim.model.phases.block1 import Block1Model, block1, kind_of
 from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.scenario.schema import realise, with_values
@@ -354,7 +354,7 @@ def _plan_one_at_a_time(model: Block1Model, streams: Streams, record: PatientRec
         cause = "progression"
     end_day = params.therapy_days - params.count_recovery_extra_days_mean * math.log1p(
         -float(streams.block("block1.count_recovery")[i, 0]))
-    chances = model.grade_chances_for(record)
+    chances = model.grade_table[kind_of(record.age_years, record.sex, record.relapse_group, record.ethnicity)]
     if cause is not None:
         worst = 5
     else:

@@ -176,10 +176,6 @@ class Block1Model:
             kinds=PatientKinds.of(params, grade_table, young, old),
         )
 
-    def grade_chances_for(self, record: PatientRecord) -> "GradeChances":
-        """This patient's worst-grade and named-event chances (step 3 and 4 of the module docstring)."""
-        return self.grade_table[kind_of(*_COVARIATES(record))]
-
 
 _COVARIATES = attrgetter("age_years", "sex", "relapse_group", "ethnicity")  # what sets a patient's kind
 
