@@ -116,6 +116,17 @@ def test_uniform_and_normal_read_the_block() -> None:
     assert (z > 0) == (u > 0.5)
 
 
+def test_draws_read_the_same_uniforms_as_the_block_drawn_first_or_not() -> None:
+    """``draws[name][i]`` (what the phases read) is patient i's uniform of ``name``, whether the
+    name's block is first drawn by that read or was drawn before by ``block``."""
+    streams, fresh = Streams(3, 4, 5), Streams(3, 4, 5)
+    first_read = [streams.draws["z"][i] for i in range(5)]  # no block yet: the read draws it
+    drawn_before = fresh.block("z")[:, 0].tolist()
+    assert first_read == drawn_before == [fresh.draws["z"][i] for i in range(5)]
+    assert first_read == [streams.uniform("z", i) for i in range(5)]
+    assert all(type(u) is float for u in first_read)
+
+
 # --- whole replications ------------------------------------------------------------------
 
 def _day0(scenario, n_patients: int):

@@ -96,7 +96,7 @@ def remission_death_day(record: PatientRecord, scenario: Scenario, streams: Stre
     params = scenario.follow_up
     i = record.patient_id
     return record.now_days + cure_weibull_time(
-        streams.uniform("follow_up.remission_death", i), streams.uniform("follow_up.remission_death_day", i),
+        streams.draws["follow_up.remission_death"][i], streams.draws["follow_up.remission_death_day"][i],
         params.remission_death_prob, params.remission_death_timing.median_days, params.remission_death_timing.shape,
     )
 
@@ -230,9 +230,8 @@ def _after_enrolment(env, record, strategy_name, models, streams, log, resources
         record.eob1_mrd_percent = outcome.mrd_percent
         log.add(record, "eob1_mrd", "unknown" if outcome.mrd_percent is None else None, mrd_percent=outcome.mrd_percent)
         efs_event(record, log, "treatment_failure")
-        partial = strategy.after == "blinatumomab_with_partial_responders" and streams.uniform(
-            "partial_response.share", record.patient_id
-        ) < scenario.partial_response.partial_response_share_of_failures
+        partial = strategy.after == "blinatumomab_with_partial_responders" and streams.draws[
+            "partial_response.share"][record.patient_id] < scenario.partial_response.partial_response_share_of_failures
         if partial and outcome.mrd_percent is not None:
             # Partial response: blinatumomab at once, as for HR patients (assumption: treated as HR).
             record.risk_group, record.arm = "HR", "B_blinatumomab"

@@ -20,8 +20,9 @@ Why this shape:
   together (:func:`stream_keys`), with those of the next replications of its
   task (:func:`replications_keys`), and one Philox generator is rekeyed for
   each; a patient's draw is an index into a flat view of the block
-  (a Python float, with no numpy scalar made), and a phase that needs
-  several of a patient's draws takes its ``row`` at once.
+  (a Python float, with no numpy scalar made), read by the phases as
+  ``streams.draws[name][patient]`` with no method call; a phase that needs
+  several of a patient's draws of one decision takes its ``row`` at once.
 
 There is no global random state anywhere in the package.
 """
@@ -171,7 +172,7 @@ def library_seed(seed: int, name: str) -> int:
 class Streams:
     """Uniform draws for one replication, keyed by decision name and patient."""
 
-    __slots__ = ("seed", "replication", "n_patients", "_blocks", "_flat_blocks", "_singles", "_generator", "_keys",
+    __slots__ = ("seed", "replication", "n_patients", "draws", "_blocks", "_flat_blocks", "_generator", "_keys",
                  "__weakref__")
 
     def __init__(self, seed: int, replication: int, n_patients: int) -> None:
@@ -180,7 +181,9 @@ class Streams:
         self.n_patients = n_patients
         self._blocks: dict[tuple[str, int], np.ndarray] = {}
         self._flat_blocks: dict[tuple[str, int], memoryview] = {}
-        self._singles = _Singles(self)  # the width-1 flat blocks, by name alone
+        # Every patient's one uniform of a decision, by name: ``draws[name][patient]`` is
+        # ``uniform(name, patient)``, read without a method call (the phases make some fifteen a patient).
+        self.draws = _Singles(self)
         self._generator = np.random.Generator(np.random.Philox(0))  # rekeyed for each decision
         self._keys: dict[str, np.ndarray] | None = None
 
@@ -219,7 +222,7 @@ class Streams:
             flat = memoryview(self.block(name, width).ravel())
             self._flat_blocks[key] = flat
             if width == 1:
-                self._singles[name] = flat
+                self.draws[name] = flat
         return flat
 
     def row(self, name: str, patient: int, width: int) -> memoryview:
@@ -228,8 +231,9 @@ class Streams:
         return self._flat(name, width)[start:start + width]
 
     def uniform(self, name: str, patient: int) -> float:
-        """Patient's uniform of decision ``name`` (several of a decision: :meth:`row`)."""
-        return self._singles[name][patient]  # a block not drawn yet is drawn by _Singles.__missing__
+        """Patient's uniform of decision ``name`` (several of a decision: :meth:`row`); the same as
+        ``draws[name][patient]``, which the phases read."""
+        return self.draws[name][patient]  # a block not drawn yet is drawn by _Singles.__missing__
 
     def normal(self, name: str, patient: int) -> float:
         """A standard normal, by inverse CDF of the patient's uniform."""

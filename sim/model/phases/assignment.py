@@ -62,9 +62,9 @@ def assignment(
     at the risk group.
     """
     i = record.patient_id
-    not_assigned = streams.uniform("assignment.not_assigned", i) < params.not_assigned_prob
+    not_assigned = streams.draws["assignment.not_assigned"][i] < params.not_assigned_prob
     if not_assigned or (mrd_percent is None and record.relapse_group not in EARLY_GROUPS):
-        reason = pick_weighted(streams.uniform("assignment.not_assigned_reason", i), params.not_assigned_reasons)
+        reason = pick_weighted(streams.draws["assignment.not_assigned_reason"][i], params.not_assigned_reasons)
         record.not_assigned_reason = reason
         record.randomized = False
         log.add(record, "not_risk_assigned", reason)
@@ -79,17 +79,17 @@ def assignment(
     if not randomise:
         return Allocation(risk, None, True)  # (risk_group, arm, alive): keywords would double its cost
 
-    if streams.uniform("assignment.randomised", i) < getattr(params.randomisation_prob, risk):
-        arm = TRIAL_ARMS[risk][int(streams.uniform("assignment.arm", i) < 0.5)]
+    if streams.draws["assignment.randomised"][i] < getattr(params.randomisation_prob, risk):
+        arm = TRIAL_ARMS[risk][int(streams.draws["assignment.arm"][i] < 0.5)]
         record.randomized, record.arm = True, arm
         log.add(record, "randomized", arm)
         return Allocation(risk, arm, True)  # (risk_group, arm, alive), as above
 
-    reason = pick_weighted(streams.uniform("assignment.not_randomised_reason", i), params.not_randomised_reasons)
+    reason = pick_weighted(streams.draws["assignment.not_randomised_reason"][i], params.not_randomised_reasons)
     record.randomized, record.not_randomized_reason = False, reason
     log.add(record, "not_randomized", reason)
     if reason == "death":
-        death_day = record.now_days + streams.uniform("assignment.death_day", i) * params.death_before_randomisation_max_days
+        death_day = record.now_days + streams.draws["assignment.death_day"][i] * params.death_before_randomisation_max_days
         if (yield from race(env, record, death_day)) == "censored":
             return Allocation(risk_group=risk, arm=None, alive=True)
         return Allocation(risk_group=risk, arm=None, alive=False)

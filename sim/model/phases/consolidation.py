@@ -78,7 +78,7 @@ def no_hsct_relapse_day(
     timing = params.relapse_timing
     i = record.patient_id
     return start_day + cure_weibull_time(
-        streams.uniform("consolidation.relapse", i), streams.uniform("consolidation.relapse_day", i),
+        streams.draws["consolidation.relapse"][i], streams.draws["consolidation.relapse_day"][i],
         prob, timing.median_days, timing.shape,
     )
 
@@ -127,7 +127,7 @@ def _cycles(
         stop = block.stop_after_cycle1_prob
         stop_prob = stop.mrd_negative if mrd is not None and mrd < effects.mrd_detection_limit_percent else stop.mrd_positive
         names = _STREAMS[(therapy, cycle)]
-        if cycle == 2 and streams.uniform(names["stop_after_cycle1"], i) < stop_prob:
+        if cycle == 2 and streams.draws[names["stop_after_cycle1"]][i] < stop_prob:
             log.add(record, "consolidation_stopped", therapy, cycle=1)
             break
         resource = None if resources is None else (resources.beds if therapy == "chemo" else resources.blinatumomab)
@@ -141,11 +141,11 @@ def _cycles(
         start = record.now_days
         log.add(record, "consolidation_start", therapy, cycle=cycle)
         for name, prob in (("grade3plus", block.grade3plus_prob), ("infection_grade3plus", block.infection_grade3plus_prob)):
-            if streams.uniform(names[name], i) < getattr(prob, names["cycle"]):
+            if streams.draws[names[name]][i] < getattr(prob, names["cycle"]):
                 log.add(record, "adverse_event", name, cycle=cycle)
         death_day = math.inf
-        if streams.uniform(names["toxic_death"], i) < block.toxic_death_prob:
-            death_day = start + streams.uniform(names["toxic_death_day"], i) * block.duration_days
+        if streams.draws[names["toxic_death"]][i] < block.toxic_death_prob:
+            death_day = start + streams.draws[names["toxic_death_day"]][i] * block.duration_days
         start_therapy_block(record, start + block.duration_days + block.rest_days)
         if resources is None:
             outcome = advance(record, start + block.duration_days + block.rest_days, relapse_day, death_day)
@@ -170,7 +170,7 @@ def _cycles(
             return ConsolidationOutcome("death", mrd, relapse_day)
         if outcome in ("relapse", "censored"):
             return ConsolidationOutcome(outcome, mrd, relapse_day)
-        if streams.uniform(names["late_failure"], i) < block.late_failure_prob:
+        if streams.draws[names["late_failure"]][i] < block.late_failure_prob:
             record.late_treatment_failure = True
             efs_event(record, log, "treatment_failure")
             log.add(record, "late_treatment_failure", therapy, cycle=cycle)
@@ -178,7 +178,7 @@ def _cycles(
         if mrd > 0:
             noise = params.mrd_response_sd * streams.normal(names["mrd"], i)
             mrd = min(MRD_MAX_PERCENT, 10.0 ** (math.log10(mrd) - block.mrd_log10_reduction + noise))
-        unassessed = cycle == 2 and streams.uniform(names["mrd_unassessed"], i) < block.mrd_unassessed_after_cycle2_prob
+        unassessed = cycle == 2 and streams.draws[names["mrd_unassessed"]][i] < block.mrd_unassessed_after_cycle2_prob
         setattr(record, f"cycle{cycle}_mrd_percent", None if unassessed else mrd)
         log.add(record, "mrd", therapy, cycle=cycle, mrd_percent=None if unassessed else mrd)
         relapse_day = max(record.now_days, no_hsct_relapse_day(record, params, randomisation_day, mrd, effects, streams))

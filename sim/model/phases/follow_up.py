@@ -50,7 +50,7 @@ def after_relapse(
     record.relapse_day = record.now_days
     efs_event(record, log, "relapse")
     log.add(record, "relapse", context)
-    record.salvage = pick_weighted(streams.uniform("follow_up.salvage", i), params.salvage_shares)
+    record.salvage = pick_weighted(streams.draws["follow_up.salvage"][i], params.salvage_shares)
     log.add(record, "salvage", record.salvage)
     survival = getattr(params, f"survival_prob_{context}")
     if context == "after_lr":
@@ -61,7 +61,7 @@ def after_relapse(
     death_prob = adjusted_prob(1.0 - survival, salvage_death_shift(record, effects))
     timing = params.death_timing
     death_in = cure_weibull_time(
-        streams.uniform("follow_up.relapse_death", i), streams.uniform("follow_up.relapse_death_day", i),
+        streams.draws["follow_up.relapse_death"][i], streams.draws["follow_up.relapse_death_day"][i],
         death_prob, timing.median_days, timing.shape,
     )
     if advance(record, record.censor_day, death=record.now_days + death_in) == "death":

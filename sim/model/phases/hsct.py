@@ -47,11 +47,11 @@ from sim.scenario.post_induction import HsctParams, PrognosisParams
 
 def proceeds_to_hsct(record: PatientRecord, proceed_prob: float, streams: Streams) -> bool:
     """Whether a patient in remission goes on to HSCT (the probability is the referring phase's)."""
-    return streams.uniform("hsct.proceed", record.patient_id) < proceed_prob
+    return streams.draws["hsct.proceed"][record.patient_id] < proceed_prob
 
 
 def donor_type(record: PatientRecord, params: HsctParams, streams: Streams) -> str:
-    return pick_weighted(streams.uniform("hsct.donor", record.patient_id), params.donor_shares)
+    return pick_weighted(streams.draws["hsct.donor"][record.patient_id], params.donor_shares)
 
 
 def wait_for_hsct(
@@ -96,7 +96,7 @@ def trm_day(record: PatientRecord, params: HsctParams, streams: Streams) -> floa
     """Day of transplant-related death on the patient clock (inf when none), drawn at the graft."""
     i = record.patient_id
     return record.now_days + cure_weibull_time(
-        streams.uniform("hsct.trm", i), streams.uniform("hsct.trm_day", i),
+        streams.draws["hsct.trm"][i], streams.draws["hsct.trm_day"][i],
         trm_prob(record, params), params.trm_timing.median_days, params.trm_timing.shape,
     )
 
@@ -109,7 +109,7 @@ def transplant_outcome_days(
     i = record.patient_id
     relapse_prob = adjusted_prob(params.relapse_prob, relapse_shift(record, effects, pre_hsct_mrd))
     relapse_day = record.now_days + cure_weibull_time(
-        streams.uniform("hsct.relapse", i), streams.uniform("hsct.relapse_day", i),
+        streams.draws["hsct.relapse"][i], streams.draws["hsct.relapse_day"][i],
         relapse_prob, params.relapse_timing.median_days, params.relapse_timing.shape,
     )
     return relapse_day, trm_day(record, params, streams)

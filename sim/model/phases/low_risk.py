@@ -60,7 +60,7 @@ def low_risk_relapse_day(
     shift = relapse_shift(record, effects, mrd_percent)
     i = record.patient_id
     return record.now_days + cure_weibull_time(
-        streams.uniform("low_risk.relapse", i), streams.uniform("low_risk.relapse_day", i),
+        streams.draws["low_risk.relapse"][i], streams.draws["low_risk.relapse_day"][i],
         adjusted_prob(base, shift), params.relapse_timing.median_days, params.relapse_timing.shape,
     )
 
@@ -96,8 +96,8 @@ def _stages(
     start = record.now_days
     relapse_day = low_risk_relapse_day(record, params, therapy, mrd_percent, effects, streams)
     death_day = math.inf
-    if streams.uniform("low_risk.toxic_death", i) < getattr(params.toxic_death_prob, therapy):
-        death_day = start + streams.uniform("low_risk.toxic_death_day", i) * params.therapy_total_days
+    if streams.draws["low_risk.toxic_death"][i] < getattr(params.toxic_death_prob, therapy):
+        death_day = start + streams.draws["low_risk.toxic_death_day"][i] * params.therapy_total_days
     third = params.blinatumomab_block_days if therapy == "blinatumomab" else params.block_days
     stages = (
         ("block2", params.block_days),
@@ -121,7 +121,7 @@ def _stages(
         log.add(record, "therapy_start", stage)
         if stage in ("block3", "blinatumomab_block"):
             for stream, field, label in _BLOCK3_EVENTS:
-                if streams.uniform(stream, i) < getattr(getattr(params, field), therapy):
+                if streams.draws[stream][i] < getattr(getattr(params, field), therapy):
                     log.add(record, "adverse_event", label)
         stage_start = day
         day += days

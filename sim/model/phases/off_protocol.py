@@ -48,7 +48,7 @@ from sim.scenario.post_induction import HsctParams, OffProtocolParams, Prognosis
 def not_randomised_care(record: PatientRecord, params: OffProtocolParams, streams: Streams, log: EventLog) -> str:
     """The off-protocol care of a risk-assigned patient who is not randomised:
     "chemo", "blinatumomab" (as in the risk group's arms) or "palliative"."""
-    care = pick_weighted(streams.uniform("off_protocol.not_randomised_care", record.patient_id), params.not_randomised_care)
+    care = pick_weighted(streams.draws["off_protocol.not_randomised_care"][record.patient_id], params.not_randomised_care)
     record.off_protocol_therapy = care
     log.add(record, "off_protocol_care", care)
     return care
@@ -63,19 +63,19 @@ def after_failure(
     failure, a slot, conditioning, the transplant and its transplant-related death); death of
     progressive disease for most."""
     i = record.patient_id
-    if streams.uniform("off_protocol.salvage_blinatumomab", i) < params.failure_salvage_blinatumomab_prob:
+    if streams.draws["off_protocol.salvage_blinatumomab"][i] < params.failure_salvage_blinatumomab_prob:
         record.salvage = "blinatumomab"
         log.add(record, "salvage", "blinatumomab")
     shift = salvage_death_shift(record, effects)
     timing = params.failure_death_timing
-    u_death, u_day = streams.uniform("off_protocol.failure_death", i), streams.uniform("off_protocol.failure_death_day", i)
+    u_death, u_day = streams.draws["off_protocol.failure_death"][i], streams.draws["off_protocol.failure_death_day"][i]
 
     def progression_death_day(survival: float) -> float:
         death_prob = adjusted_prob(1.0 - survival, shift)
         return record.now_days + cure_weibull_time(u_death, u_day, death_prob, timing.median_days, timing.shape)
 
     survival, death_of_trm = params.failure_survival_prob_no_hsct, math.inf
-    if streams.uniform("off_protocol.failure_hsct", i) < params.failure_hsct_prob:
+    if streams.draws["off_protocol.failure_hsct"][i] < params.failure_hsct_prob:
         # 5 of 42 reached HSCT: drawn so, they reach it unless follow-up ends first or, queued for
         # a limited slot, the untreated disease kills them first (its clock from the failure)
         waited = yield from wait_for_hsct(env, record, hsct, record.now_days, math.inf, streams, log, hsct_slots,
@@ -107,13 +107,13 @@ def not_assigned_course(
 ) -> Generator[simpy.Event, object, None]:
     """Off-protocol course of a patient never risk-assigned (or not randomised, palliative)."""
     i = record.patient_id
-    u = streams.uniform("off_protocol.course", i)
+    u = streams.draws["off_protocol.course"][i]
     shift = relapse_shift(record, effects, record.eob1_mrd_percent)
     # Both shifted alike on the log-odds scale, so death (rarer) still implies an event.
     event_prob = adjusted_prob(1.0 - params.not_assigned_event_free_prob, shift)
     death_prob = adjusted_prob(1.0 - params.not_assigned_survival_prob, shift)
     event_in = cure_weibull_time(
-        u, streams.uniform("off_protocol.event_day", i), event_prob,
+        u, streams.draws["off_protocol.event_day"][i], event_prob,
         params.not_assigned_event_timing.median_days, params.not_assigned_event_timing.shape,
     )
     dies = u < death_prob
@@ -127,7 +127,7 @@ def not_assigned_course(
         yield from race(env, record, record.censor_day)
         return
     timing = params.not_assigned_death_timing
-    death_in = cure_weibull_time(0.0, streams.uniform("off_protocol.death_day", i), 1.0, timing.median_days, timing.shape)
+    death_in = cure_weibull_time(0.0, streams.draws["off_protocol.death_day"][i], 1.0, timing.median_days, timing.shape)
     outcome = yield from race(env, record, record.censor_day, death=record.now_days + death_in)
     if outcome == "death":
         death(record, log, "relapse")

@@ -44,14 +44,14 @@ def second_cycle(
     record.reinduction_cycles = 2
     log.add(record, "reinduction_cycle_start", cycle=2)
     length = block.therapy_days - block.count_recovery_extra_days_mean * math.log1p(
-        -streams.uniform("second_cycle.count_recovery", i)
+        -streams.draws["second_cycle.count_recovery"][i]
     )
     start_therapy_block(record, start + length)
     old = record.age_years >= 18.0
     p_toxic = (model.toxic_death_old if old else model.toxic_death_young)[record.relapse_group]
     death_day = math.inf
-    if streams.uniform("second_cycle.death", i) < p_toxic:
-        death_day = start + streams.uniform("second_cycle.death_day", i) * length
+    if streams.draws["second_cycle.death"][i] < p_toxic:
+        death_day = start + streams.draws["second_cycle.death_day"][i] * length
     outcome = yield from race(env, record, start + length, death=death_day)
     record.inpatient_days += record.now_days - start
     if bed is not None:
@@ -65,7 +65,7 @@ def second_cycle(
         log.add(record, "block1_death", "toxicity", cycle=2)
         death(record, log, "toxicity")
         return Block1Outcome(died=True, failed=False, mrd_percent=None)
-    if streams.uniform("second_cycle.cr", i) >= params.second_cycle_cr_prob:
+    if streams.draws["second_cycle.cr"][i] >= params.second_cycle_cr_prob:
         log.add(record, "reinduction_failure", cycle=2)
         return Block1Outcome(died=False, failed=True, mrd_percent=None)
     mrd = model.mrd[record.relapse_group].level_after_second_cycle(record.resistance_z)
