@@ -13,12 +13,13 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 import simpy
-from scipy.special import expit, ndtr, ndtri
+from scipy.special import expit, log_ndtr, ndtr, ndtri
 
 from sim.clinical import MRD_MAX_PERCENT, REMISSION_BLAST_PERCENT
 from sim.model.capacity import TrackedResource
 from sim.model.cohort import case_mix_for
 from sim.model.phases.block1 import Block1Model, block1, kind_of
+from sim.model.phases.mrd import MrdGroup
 from sim.model.records import BLOCK1_ADVERSE_EVENTS, EventLog, PatientRecord
 from sim.model.streams import Streams
 from sim.scenario.schema import realise, with_values
@@ -38,14 +39,14 @@ class FixedStreams(Streams):
 
     def __init__(self, n_patients: int, draws: dict[str, float | list[float]]) -> None:
         super().__init__(seed=0, replication=0, n_patients=n_patients)
-        self.draws = draws
+        self.fixed = draws
         self.asked: list[str] = []
 
     def block(self, name: str, width: int = 1) -> np.ndarray:
-        if name not in self.draws:
+        if name not in self.fixed:
             raise KeyError(f"trace did not fix the draws of decision {name!r}")
         self.asked.append(name)
-        values = np.asarray(self.draws[name], dtype=float)
+        values = np.asarray(self.fixed[name], dtype=float)
         if values.ndim == 1:
             values = values[:, None]
         return np.broadcast_to(values, (self.n_patients, width)).copy()
@@ -339,6 +340,28 @@ def test_extreme_short_block_does_not_crash(model, params) -> None:
     draws = {**SURVIVOR_DRAWS, "block1.worst_grade": 0.0, "block1.adverse_events": 0.0, "block1.adverse_event_day": 0.5}
     run(short, [record], FixedStreams(1, draws))
     assert record.eob1_day == 0.0
+
+
+@pytest.mark.parametrize("sd", [60.0, 400.0])
+def test_a_wide_mrd_spread_caps_levels_instead_of_overflowing(base_scenario, sd) -> None:
+    """``mrd_log10_sd`` and ``mrd_response_sd`` need only be positive: spreads whose powers of ten
+    overflow a double give levels at the caps (5% and 100% at the end of Block 1, 100% after a
+    consolidation cycle), not an OverflowError."""
+    from sim.model.replication import run_replication
+    from sim.scenario.schema import CohortSettings
+
+    scenario = with_values(base_scenario.model_copy(update={"cohort": CohortSettings(n_patients=300, accrual="day0")}),
+                           {"block1.mrd_log10_sd": sd, "consolidation.mrd_response_sd": sd})
+    patients = run_replication(scenario, 3, 0)[0].to_pandas()
+    failed = patients[patients.early_treatment_failure.eq(True) & patients.block1_death.eq(False)]
+    assert (failed.eob1_mrd_percent.dropna() == MRD_MAX_PERCENT).any()  # a failure's level reached the top cap
+    assert (failed.eob1_mrd_percent.dropna() >= REMISSION_BLAST_PERCENT).all()
+    cycle = patients.cycle1_mrd_percent.dropna()
+    assert (cycle == MRD_MAX_PERCENT).any() and (cycle <= MRD_MAX_PERCENT).all()
+    group = MrdGroup.solve(0.1, 0.5, sd)  # the mean solved still meets the share of positive remissions
+    positive = 1 - math.exp(log_ndtr((math.log10(0.01) - group.mu) / sd) - log_ndtr((math.log10(5.0) - group.mu) / sd))
+    assert positive == pytest.approx((0.5 - 0.1) / (1 - 0.1), abs=1e-9)
+    assert group.level_after_second_cycle(1e-9) < REMISSION_BLAST_PERCENT
 
 
 def _plan_one_at_a_time(model: Block1Model, streams: Streams, record: PatientRecord):

@@ -50,6 +50,7 @@ from sim.model.phases.common import (
     race,
     start_therapy_block,
 )
+from sim.model.phases.mrd import CAP_EXPONENT
 from sim.model.phases.prognosis import relapse_shift
 from sim.model.records import EventLog, PatientRecord
 from sim.model.streams import Streams
@@ -177,7 +178,9 @@ def _cycles(
             return ConsolidationOutcome("late_failure", mrd, relapse_day)
         if mrd > 0:
             noise = params.mrd_response_sd * streams.normal(names["mrd"], i)
-            mrd = min(MRD_MAX_PERCENT, 10.0 ** (math.log10(mrd) - block.mrd_log10_reduction + noise))
+            exponent = math.log10(mrd) - block.mrd_log10_reduction + noise
+            # capped before the power (the same level; no OverflowError however wide mrd_response_sd)
+            mrd = min(MRD_MAX_PERCENT, 10.0 ** (exponent if exponent < CAP_EXPONENT else CAP_EXPONENT))
         unassessed = cycle == 2 and streams.draws[names["mrd_unassessed"]][i] < block.mrd_unassessed_after_cycle2_prob
         setattr(record, f"cycle{cycle}_mrd_percent", None if unassessed else mrd)
         log.add(record, "mrd", therapy, cycle=cycle, mrd_percent=None if unassessed else mrd)

@@ -38,6 +38,10 @@ from sim.clinical import MRD_MAX_PERCENT, MRD_POSITIVE_PERCENT, REMISSION_BLAST_
 _LOG_POSITIVE = math.log10(MRD_POSITIVE_PERCENT)
 _LOG_REMISSION = math.log10(REMISSION_BLAST_PERCENT)
 _TINY = 1e-12
+# Exponents (log10 %) at or above which a level is capped anyway (ten times the cap): a power is taken of
+# the exponent capped there, the same level, and no OverflowError however wide the spread of the exponents.
+CAP_EXPONENT = math.log10(MRD_MAX_PERCENT) + 1.0
+_REMISSION_CAP_EXPONENT = math.log10(REMISSION_BLAST_PERCENT) + 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,12 @@ class MrdGroup:
         def excess(mu: float) -> float:  # P(parent >= 0.01% | parent < 5%) - share, in logs for the tails
             return 1.0 - math.exp(log_ndtr((_LOG_POSITIVE - mu) / sd) - log_ndtr((_LOG_REMISSION - mu) / sd)) - share
 
-        mu = brentq(excess, _LOG_POSITIVE - 30 * sd, _LOG_REMISSION + 30 * sd, xtol=1e-12)
+        low, high = _LOG_POSITIVE - 30 * sd, _LOG_REMISSION + 30 * sd
+        if excess(low) * excess(high) > 0:
+            # a spread so wide (sd well above 1) that the interval from 0.01% to 5% is narrow against it: the
+            # mean must go further out, in proportion to sd squared (only then: the usual bracket is kept)
+            low, high = _LOG_POSITIVE - 30 * sd * max(sd, 1.0), _LOG_REMISSION + 30 * sd * max(sd, 1.0)
+        mu = brentq(excess, low, high, xtol=1e-12)
         cut = (_LOG_REMISSION - mu) / sd
         return cls(failure_z, float(ndtr(failure_z)), float(ndtr(-failure_z)), mu, sd, float(ndtr(cut)),
                    float(ndtr(-cut)))
@@ -77,8 +86,11 @@ class MrdGroup:
         if failed.any():  # above 5%, at the rank among failures (counted from the top, for accuracy)
             from_top = ndtr(-z[failed]) / self.failure_share * self.above_remission
             exponents = self.mu - self.sd * ndtri(np.maximum(from_top, 1e-300))
-            # powers by Python's float power, as for one patient: the same doubles
-            level[failed] = [min(MRD_MAX_PERCENT, max(REMISSION_BLAST_PERCENT, 10.0 ** e)) for e in exponents.tolist()]
+            # powers by Python's float power, as for one patient: the same doubles; an exponent above the
+            # cap's is capped first (the same level, and no overflow however wide ``mrd_log10_sd``)
+            top = CAP_EXPONENT
+            level[failed] = [min(MRD_MAX_PERCENT, max(REMISSION_BLAST_PERCENT, 10.0 ** (e if e < top else top)))
+                             for e in exponents.tolist()]
         return failed, level
 
     def level_after_second_cycle(self, z: float) -> float:
@@ -91,7 +103,8 @@ class MrdGroup:
         p = np.where(p < 1e-300, 1e-300, p)
         p = np.where(p > self.below_remission, self.below_remission, p)
         cap = REMISSION_BLAST_PERCENT * (1 - 1e-12)
-        return [min(cap, 10.0 ** e) for e in (self.mu + self.sd * ndtri(p)).tolist()]
+        top = _REMISSION_CAP_EXPONENT
+        return [min(cap, 10.0 ** (e if e < top else top)) for e in (self.mu + self.sd * ndtri(p)).tolist()]
 
     def _at(self, p: float) -> float:
         """The parent's level at lower-tail probability ``p`` (a remission level: below 5%)."""
@@ -99,4 +112,7 @@ class MrdGroup:
             p = 1e-300
         if p > self.below_remission:
             p = self.below_remission
-        return min(REMISSION_BLAST_PERCENT * (1 - 1e-12), 10.0 ** (self.mu + self.sd * float(ndtri(p))))
+        e = self.mu + self.sd * float(ndtri(p))
+        if e > _REMISSION_CAP_EXPONENT:
+            e = _REMISSION_CAP_EXPONENT
+        return min(REMISSION_BLAST_PERCENT * (1 - 1e-12), 10.0 ** e)
