@@ -344,9 +344,9 @@ def test_extreme_short_block_does_not_crash(model, params) -> None:
 
 @pytest.mark.parametrize("sd", [60.0, 400.0])
 def test_a_wide_mrd_spread_caps_levels_instead_of_overflowing(base_scenario, sd) -> None:
-    """``mrd_log10_sd`` and ``mrd_response_sd`` need only be positive: spreads whose powers of ten
-    overflow a double give levels at the caps (5% and 100% at the end of Block 1, 100% after a
-    consolidation cycle), not an OverflowError."""
+    """Spreads of ``mrd_log10_sd`` and ``mrd_response_sd`` whose powers of ten overflow a double give
+    levels at the caps (5% and 100% at the end of Block 1, 100% after a consolidation cycle), not an
+    OverflowError; and the map's mean is still solved (sd 400 needs the wider bracket)."""
     from sim.model.replication import run_replication
     from sim.scenario.schema import CohortSettings
 
@@ -361,7 +361,6 @@ def test_a_wide_mrd_spread_caps_levels_instead_of_overflowing(base_scenario, sd)
     group = MrdGroup.solve(0.1, 0.5, sd)  # the mean solved still meets the share of positive remissions
     positive = 1 - math.exp(log_ndtr((math.log10(0.01) - group.mu) / sd) - log_ndtr((math.log10(5.0) - group.mu) / sd))
     assert positive == pytest.approx((0.5 - 0.1) / (1 - 0.1), abs=1e-9)
-    assert group.level_after_second_cycle(1e-9) < REMISSION_BLAST_PERCENT
 
 
 def _plan_one_at_a_time(model: Block1Model, streams: Streams, record: PatientRecord):

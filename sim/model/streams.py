@@ -183,6 +183,7 @@ class Streams:
         self._flat_blocks: dict[tuple[str, int], memoryview] = {}
         # Every patient's one uniform of a decision, by name: ``draws[name][patient]`` is
         # ``uniform(name, patient)``, read without a method call (the phases make some fifteen a patient).
+        # It refers to these streams weakly (see _Singles): read it through them, not after they are gone.
         self.draws = _Singles(self)
         self._generator = np.random.Generator(np.random.Philox(0))  # rekeyed for each decision
         self._keys: dict[str, np.ndarray] | None = None

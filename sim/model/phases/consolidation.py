@@ -180,7 +180,7 @@ def _cycles(
             noise = params.mrd_response_sd * streams.normal(names["mrd"], i)
             exponent = math.log10(mrd) - block.mrd_log10_reduction + noise
             # capped before the power (the same level; no OverflowError however wide mrd_response_sd)
-            mrd = min(MRD_MAX_PERCENT, 10.0 ** (exponent if exponent < CAP_EXPONENT else CAP_EXPONENT))
+            mrd = min(MRD_MAX_PERCENT, 10.0 ** (CAP_EXPONENT if exponent > CAP_EXPONENT else exponent))
         unassessed = cycle == 2 and streams.draws[names["mrd_unassessed"]][i] < block.mrd_unassessed_after_cycle2_prob
         setattr(record, f"cycle{cycle}_mrd_percent", None if unassessed else mrd)
         log.add(record, "mrd", therapy, cycle=cycle, mrd_percent=None if unassessed else mrd)

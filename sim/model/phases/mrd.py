@@ -38,10 +38,11 @@ from sim.clinical import MRD_MAX_PERCENT, MRD_POSITIVE_PERCENT, REMISSION_BLAST_
 _LOG_POSITIVE = math.log10(MRD_POSITIVE_PERCENT)
 _LOG_REMISSION = math.log10(REMISSION_BLAST_PERCENT)
 _TINY = 1e-12
-# Exponents (log10 %) at or above which a level is capped anyway (ten times the cap): a power is taken of
-# the exponent capped there, the same level, and no OverflowError however wide the spread of the exponents.
+# An exponent (log10 %) above which a level is capped at 100% anyway (ten times the cap): a power of ten is
+# taken of the exponent capped there, the same level (NaN passes through), and no OverflowError however wide
+# the spread of the exponents. (Remission levels need none: their exponents stay within a few hundredths of
+# log10 5%, whatever the spread.)
 CAP_EXPONENT = math.log10(MRD_MAX_PERCENT) + 1.0
-_REMISSION_CAP_EXPONENT = math.log10(REMISSION_BLAST_PERCENT) + 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ class MrdGroup:
             # powers by Python's float power, as for one patient: the same doubles; an exponent above the
             # cap's is capped first (the same level, and no overflow however wide ``mrd_log10_sd``)
             top = CAP_EXPONENT
-            level[failed] = [min(MRD_MAX_PERCENT, max(REMISSION_BLAST_PERCENT, 10.0 ** (e if e < top else top)))
+            level[failed] = [min(MRD_MAX_PERCENT, max(REMISSION_BLAST_PERCENT, 10.0 ** (top if e > top else e)))
                              for e in exponents.tolist()]
         return failed, level
 
@@ -103,8 +104,7 @@ class MrdGroup:
         p = np.where(p < 1e-300, 1e-300, p)
         p = np.where(p > self.below_remission, self.below_remission, p)
         cap = REMISSION_BLAST_PERCENT * (1 - 1e-12)
-        top = _REMISSION_CAP_EXPONENT
-        return [min(cap, 10.0 ** (e if e < top else top)) for e in (self.mu + self.sd * ndtri(p)).tolist()]
+        return [min(cap, 10.0 ** e) for e in (self.mu + self.sd * ndtri(p)).tolist()]
 
     def _at(self, p: float) -> float:
         """The parent's level at lower-tail probability ``p`` (a remission level: below 5%)."""
@@ -112,7 +112,4 @@ class MrdGroup:
             p = 1e-300
         if p > self.below_remission:
             p = self.below_remission
-        e = self.mu + self.sd * float(ndtri(p))
-        if e > _REMISSION_CAP_EXPONENT:
-            e = _REMISSION_CAP_EXPONENT
-        return min(REMISSION_BLAST_PERCENT * (1 - 1e-12), 10.0 ** e)
+        return min(REMISSION_BLAST_PERCENT * (1 - 1e-12), 10.0 ** (self.mu + self.sd * float(ndtri(p))))
