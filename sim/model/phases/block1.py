@@ -104,9 +104,6 @@ class Block1Model:
     grade3_log_or: float
     grade4_log_or: float
     mrd: dict[str, MrdGroup]  # relapse group -> response and MRD map (sim.model.phases.mrd)
-    infection_multiplier: dict[str, tuple[float, float]]  # ae group -> (grade 3+, grade 4+)
-    # (age band, sex, ae group) -> per named event (grade 3+, grade 4+): computed once
-    event_rate_table: dict[tuple[str, str, str], tuple[tuple[float, float], ...]]
     # (age band, sex, relapse group, aged 18+, ethnicity) -> GradeChances: computed once
     grade_table: dict[tuple[str, str, str, bool, str], "GradeChances"]
     kinds: "PatientKinds"  # the same chances as arrays by kind of patient, read for all patients at once
@@ -170,8 +167,6 @@ class Block1Model:
             grade3_log_or=log_or3,
             grade4_log_or=log_or4,
             mrd=mrd,
-            infection_multiplier=infection_multiplier,
-            event_rate_table=event_rate_table,
             grade_table=grade_table,
             kinds=PatientKinds.of(params, grade_table, young, old),
         )
