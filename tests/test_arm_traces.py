@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from dataclasses import fields
 from statistics import NormalDist
 
 import pytest
@@ -561,16 +562,19 @@ class CountingWaits(simpy.Environment):
 
 
 @pytest.mark.parametrize("phase", ["low_risk", "consolidation"])
-@pytest.mark.parametrize("case, waits", [("completes", 1), ("toxic death", 1), ("ample beds", 4)])
-def test_a_phase_is_one_simpy_wait_unless_a_resource_is_limited(params, phase, case, waits) -> None:
-    """Nothing outside the patient can change LR therapy's stages or consolidation's cycles when
-    no resource is limited: they run on the patient's clock (``advance``) and the phase is one
-    SimPy wait, ending on that clock, whether it completes or a death cuts it short. With a
-    limited resource (here beds nobody has to wait for) every stage waits in SimPy: LR Blocks 2
-    and 3, continuation and maintenance; each chemotherapy cycle and its rest. (The capacity
-    tests check that ample capacity gives the very patients of unlimited capacity.)"""
-    record = randomised_patient(mrd_percent=0.005, relapse_site="isolated_marrow", cns_status="CNS1")
+@pytest.mark.parametrize("case", ["completes", "toxic death", "ample beds"])
+def test_a_phase_waits_in_simpy_at_each_step_only_when_given_the_environment(params, phase, case) -> None:
+    """A phase given the run's environment waits in SimPy at each step: LR Blocks 2 and 3,
+    continuation and maintenance; each chemotherapy cycle with its rest, or, with a limited
+    resource (here beds nobody has to wait for), the cycle and its rest apart (the bed is held for
+    the cycle alone). Given none, as the pathway runs a phase when nothing is limited, the phase
+    makes no SimPy wait at all (its generator ends at its first step) and gives the same days,
+    rows, record and outcome, whether it completes or a death cuts it short. (The capacity tests
+    check the same of whole replications.)"""
     toxic = case == "toxic death"
+    waits = {("low_risk", "completes"): 4, ("low_risk", "toxic death"): 3, ("low_risk", "ample beds"): 4,
+             ("consolidation", "completes"): 2, ("consolidation", "toxic death"): 1,
+             ("consolidation", "ample beds"): 4}[(phase, case)]
     if phase == "low_risk":
         draws = {**lr_draws(u_toxic=0.0 if toxic else 0.999), "low_risk.toxic_death_day": 0.1}
         end = EOB1 + 0.1 * 730.0 if toxic else 760.0
@@ -578,22 +582,32 @@ def test_a_phase_is_one_simpy_wait_unless_a_resource_is_limited(params, phase, c
         draws = {**NO_RELAPSE, **cycle_draws("chemo", 2), "consolidation.chemo.stop_after_cycle1": 0.999,
                  **cycle_draws("chemo", 1, **({"toxic_death": 0.0, "toxic_death_day": 0.5} if toxic else {}))}
         end = EOB1 + 0.5 * 28.0 if toxic else EOB1 + 2 * CYCLE_DAYS
-    env, log = CountingWaits(record.now_days), EventLog()
-    resources = (Resources(TrackedResource(env, 100, "inpatient_beds"), None, None, True)
-                 if case == "ample beds" else None)
-    streams = FixedStreams(1, draws)
-    if phase == "low_risk":
-        steps = low_risk_therapy(env, record, params.low_risk, "chemo", 0.005, params.prognosis, streams, log,
-                                 resources)
-    else:
-        steps = consolidation(env, record, params.consolidation, "chemo", 0.005, params.prognosis, streams, log,
-                              resources)
-    env.process(steps)
+
+    def steps(env: simpy.Environment | None, resources: Resources | None):
+        record = randomised_patient(mrd_percent=0.005, relapse_site="isolated_marrow", cns_status="CNS1")
+        log, streams = EventLog(), FixedStreams(1, draws)
+        phase_of = low_risk_therapy if phase == "low_risk" else consolidation
+        phase_params = params.low_risk if phase == "low_risk" else params.consolidation
+        return record, log, phase_of(env, record, phase_params, "chemo", 0.005, params.prognosis, streams, log,
+                                     resources)
+
+    env = CountingWaits(EOB1)
+    beds = TrackedResource(env, 100, "inpatient_beds")
+    resources = Resources(beds, None, None, True) if case == "ample beds" else None
+    record, log, generator = steps(env, resources)
+    process = env.process(generator)
     env.run()
     assert record.now_days == end and env.now == end
     assert env.waits == waits
     assert record.os_event == toxic
-    assert len(set(log.time_days)) > 1  # the stages are still written at their own days
+    assert len(set(log.time_days)) > 1  # the stages are written at their own days
+    if resources is None:
+        alone, alone_log, generator = steps(None, None)
+        with pytest.raises(StopIteration) as ended:
+            next(generator)
+        assert ended.value.value == process.value
+        assert alone_log.rows == log.rows
+        assert [getattr(alone, f.name) for f in fields(alone)] == [getattr(record, f.name) for f in fields(record)]
 
 
 def test_low_risk_toxic_death_at_a_uniform_day_of_therapy(params) -> None:

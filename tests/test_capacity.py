@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -86,11 +87,17 @@ def test_ample_capacity_equals_unlimited_patient_by_patient(comparison, setting)
 
 
 class PathwayEnds(simpy.Environment):
-    """An environment that notes the SimPy time at which each patient's process ends, by patient."""
+    """An environment that notes the SimPy time at which each patient's process ends, by patient,
+    and counts the SimPy waits (timeouts) it is asked for."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ends: dict[int, float] = {}
+        self.waits = 0
+
+    def timeout(self, delay: float = 0, value: object = None) -> simpy.Timeout:
+        self.waits += 1
+        return super().timeout(delay, value)
 
     def process(self, generator):
         record = generator.gi_frame.f_locals.get("record")  # a patient's pathway; None for the monitor
@@ -104,13 +111,15 @@ class PathwayEnds(simpy.Environment):
         return super().process(noted())
 
 
-def test_follow_up_waits_in_simpy_only_when_a_resource_is_limited(comparison) -> None:
-    """Follow-up meets no limited resource, so it runs on the patient's clock alone. Without a
-    limited resource, a patient's process ends with the last treatment phase's SimPy wait, before
-    (never after) their pathway's end; with one, every process waits until its pathway ends
-    (one last wait), so the run and its occupancy table span every pathway."""
+def test_patients_wait_in_simpy_at_every_step_only_when_a_resource_is_limited(comparison) -> None:
+    """Without a limited resource no patient can change what happens to another: each pathway runs
+    on the patient's own clock and its process makes one SimPy wait, from the start of the run to the
+    patient's enrolment day plus its last day. With one, patients meet at it: they enter at their
+    enrolment day and every step of therapy is a SimPy wait. Either way each process ends at its
+    pathway's end on the run's clock, so the run (and its occupancy table) spans every pathway; the
+    test above shows the two give the same patients."""
     ample = limited(comparison, inpatient_beds=10_000, hsct_slots_per_month=10_000)
-    for scenario, follow_up_waits in ((comparison, False), (ample, True)):
+    for scenario, at_every_step in ((comparison, False), (ample, True)):
         environments: list[PathwayEnds] = []
 
         def environment() -> PathwayEnds:
@@ -122,12 +131,12 @@ def test_follow_up_waits_in_simpy_only_when_a_resource_is_limited(comparison) ->
         for env, (strategy, rows) in zip(environments, patients.groupby("strategy", sort=False)):
             pathway_end = (rows["enrolment_day"] + rows["pathway_end_day"]).to_numpy()
             process_end = np.array([env.ends[i] for i in rows["patient_id"]])
-            assert (process_end <= pathway_end + 1e-6).all(), strategy
-            ended_early = process_end < pathway_end - 1.0
-            if follow_up_waits:
-                assert not ended_early.any(), strategy
+            np.testing.assert_allclose(process_end, pathway_end, rtol=0, atol=1e-6, err_msg=strategy)
+            assert env.now == pytest.approx(pathway_end.max(), abs=1e-6)
+            if at_every_step:  # enrolment, Block 1, assignment, therapy..., beside the monitor's one a day
+                assert env.waits - (math.floor(env.now) + 1) > 3 * len(rows), strategy
             else:
-                assert ended_early.mean() > 0.3, strategy  # those followed up in remission or after a relapse
+                assert env.waits == (pathway_end > 0).sum() == len(rows), strategy
 
 
 # --- a binding HSCT limit ------------------------------------------------------------

@@ -16,7 +16,8 @@ every patient of one strategy's run in one replication:
 
 Unlimited resources are not built, and a run with nothing limited builds no
 :class:`Resources` at all: no patient then makes a single request, so the
-run is the plain pathway, event for event. Waiting is done by
+run is the plain pathway, event for event (each patient's phases then run on
+the patient's own clock: :func:`sim.model.pathway.patient_pathway`). Waiting is done by
 :func:`sim.model.phases.common.queue_for`, which races the wait against the
 patient's relapse clock and the end of follow-up.
 

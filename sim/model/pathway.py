@@ -22,7 +22,10 @@ adds the HSCT admission to ``inpatient_days`` and closes the health states
 trial, set by the rule otherwise (then ``randomized`` is false). The limited
 resources of a run (``sim.model.capacity``), when the scenario has any, are handed
 to the phases that take them: beds to every inpatient block, HSCT slots to
-every transplant, blinatumomab places (or beds) to blinatumomab cycles.
+every transplant, blinatumomab places (or beds) to blinatumomab cycles. Only
+then do the phases wait in SimPy at each step; with nothing limited, no patient
+can change what happens to another, and the phases run on the patient's own
+clock (:func:`patient_pathway`).
 """
 
 from __future__ import annotations
@@ -180,24 +183,35 @@ def patient_pathway(
     resources: Resources | None,
     block1_plan: Block1Plan | None = None,
 ) -> Generator[simpy.Event, object, None]:
-    """One patient, from enrolment to death or the end of follow-up.
+    """One patient, from enrolment to death or the end of follow-up, as a SimPy process.
 
     ``resources`` are the scenario's limited resources (``sim.model.capacity``),
     shared by every patient of this run; None when nothing is limited.
     ``block1_plan`` is the patient's reinduction as drawn for all patients at
     once (:func:`sim.model.phases.block1.block1_plans`); None draws it alone.
+
+    With limited resources the patient enters at its enrolment day and each
+    step of its pathway is a SimPy wait, so patients meet, and queue, at the
+    resources. With none, no other patient can change what happens to this
+    one: the phases run on the patient's own clock (``env`` None in
+    :func:`~sim.model.phases.common.race`), which gives the same days, rows
+    and draws, and the process then waits in SimPy once, from enrolment to
+    the end of its pathway. Either way the process ends on the run's clock at
+    the patient's enrolment day plus its last day, and the run ends with the
+    last patient's pathway.
     """
     scenario = models.scenario
-    if record.enrolment_day > 0:
+    waits = env if resources is not None else None  # the environment the phases wait in, if any
+    if waits is not None and record.enrolment_day > 0:
         yield env.timeout(record.enrolment_day)
     record.censor_day = censor_day(record, scenario)
     log.add(record, "enrolment", strategy)
-    yield from _after_enrolment(env, record, strategy, models, streams, log, resources, block1_plan)
-    if resources is not None:
-        # Follow-up ran on the patient's clock; the run, and its occupancy table, last until it ends.
-        left = record.enrolment_day + record.now_days - env.now
-        if left > 0:
-            yield env.timeout(left)
+    yield from _after_enrolment(waits, record, strategy, models, streams, log, resources, block1_plan)
+    # Follow-up ran on the patient's clock (and, with nothing limited, the whole pathway did):
+    # the process, and the run, last until it ends.
+    left = record.enrolment_day + record.now_days - env.now
+    if left > 0:
+        yield env.timeout(left)
     censor(record)
     record.inpatient_days += admission_days(record, scenario.hsct)
     close_states(record)

@@ -12,7 +12,7 @@ from sim.model.records import EventLog, PatientRecord
 
 
 def race(
-    env: simpy.Environment, record: PatientRecord, until_day: float, relapse: float = math.inf,
+    env: simpy.Environment | None, record: PatientRecord, until_day: float, relapse: float = math.inf,
     death: float = math.inf, transplant: float = math.inf, progression: float = math.inf, event: float = math.inf,
 ) -> Generator[simpy.Event, object, str]:
     """Wait until the earliest of ``until_day`` and the competing days.
@@ -29,40 +29,33 @@ def race(
     already past ends the wait at once. The clock is then set to the winning
     day exactly, so recorded times are the planned ones, free of accumulated
     rounding.
+
+    The wait is a SimPy timeout when ``env`` is the run's environment, which
+    the pathway passes only when the run has limited resources (patients can
+    meet at them). With ``env`` None (nothing limited: no other patient can
+    change what happens to this one) the wait is on the patient's clock
+    alone, as :func:`advance` makes it, and the pathway waits in SimPy once,
+    for all of it (:func:`sim.model.pathway.patient_pathway`).
     """
     winner, day = _earliest(record, until_day, relapse, death, transplant, progression, event)
     if day > record.now_days:
-        yield env.timeout(day - record.now_days)
+        if env is not None:
+            yield env.timeout(day - record.now_days)
         record.now_days = day
     return winner
 
 
 def advance(record: PatientRecord, until_day: float, relapse: float = math.inf, death: float = math.inf) -> str:
-    """:func:`race` on the patient's clock alone, without a SimPy wait.
+    """:func:`race` on the patient's clock alone, without a SimPy wait, in a plain call.
 
-    For the steps inside a phase that nothing outside the patient can change
-    (no limited resource is taken or given back between them): the phase runs
-    them one after another on the patient's clock, as Block 1 writes its
-    adverse events, then waits in SimPy once for all of them
-    (:func:`in_one_wait`); follow-up, which no limited resource can follow,
-    makes no wait at all. The winner and the clock are those ``race`` gives.
+    For follow-up, which no limited resource can follow, so that it never
+    waits in SimPy whatever the run (nor pays for a generator). The winner
+    and the clock are those ``race`` gives.
     """
     winner, day = _earliest(record, until_day, relapse, death)
     if day > record.now_days:
         record.now_days = day
     return winner
-
-
-def in_one_wait(
-    env: simpy.Environment, record: PatientRecord, steps: Generator[simpy.Event, object, object]
-) -> Generator[simpy.Event, object, object]:
-    """Run a phase's ``steps`` on the patient's clock (by :func:`advance`, making no SimPy wait
-    of their own), then wait in SimPy once, for the days they took; return their result."""
-    start = record.now_days
-    result = yield from steps
-    if record.now_days > start:
-        yield env.timeout(record.now_days - start)
-    return result
 
 
 def _earliest(record: PatientRecord, until_day: float, relapse: float, death: float, transplant: float = math.inf,

@@ -42,10 +42,8 @@ import simpy
 from sim.clinical import MRD_MAX_PERCENT
 from sim.model.capacity import Resources
 from sim.model.phases.common import (
-    advance,
     death,
     efs_event,
-    in_one_wait,
     queue_for,
     race,
     start_therapy_block,
@@ -98,27 +96,17 @@ _STREAMS = {
 
 
 def consolidation(
-    env: simpy.Environment, record: PatientRecord, params: ConsolidationParams, therapy: str, mrd_percent: float,
-    effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None = None,
+    env: simpy.Environment | None, record: PatientRecord, params: ConsolidationParams, therapy: str,
+    mrd_percent: float, effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None = None,
 ) -> Generator[simpy.Event, object, ConsolidationOutcome]:
     """Two consolidation cycles of ``therapy`` ("chemo" or "blinatumomab").
 
     With limited ``resources`` each cycle first waits for its place (a bed for
     chemotherapy; a bed or an infusion place for blinatumomab), held for the
     cycle's ``duration_days``, while the relapse clock runs, in SimPy time.
-    Without, nothing outside the patient can change the cycles: they run on
-    the patient's clock and consolidation is one SimPy wait.
+    Without, the cycles' days pass as :func:`~sim.model.phases.common.race`
+    makes them: in SimPy when ``env`` is given, else on the patient's clock.
     """
-    cycles = _cycles(env, record, params, therapy, mrd_percent, effects, streams, log, resources)
-    return (yield from (cycles if resources is not None else in_one_wait(env, record, cycles)))
-
-
-def _cycles(
-    env: simpy.Environment, record: PatientRecord, params: ConsolidationParams, therapy: str, mrd_percent: float,
-    effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None,
-) -> Generator[simpy.Event, object, ConsolidationOutcome]:
-    """The cycles of :func:`consolidation`: waits in SimPy with ``resources``, else advances the clock
-    (a generator either way, which :func:`~sim.model.phases.common.in_one_wait` runs)."""
     i = record.patient_id
     block = getattr(params, therapy)
     randomisation_day = record.now_days
@@ -148,9 +136,7 @@ def _cycles(
         if streams.draws[names["toxic_death"]][i] < block.toxic_death_prob:
             death_day = start + streams.draws[names["toxic_death_day"]][i] * block.duration_days
         start_therapy_block(record, start + block.duration_days + block.rest_days)
-        if resources is None:
-            outcome = advance(record, start + block.duration_days + block.rest_days, relapse_day, death_day)
-        elif place is None:
+        if place is None:
             outcome = yield from race(
                 env, record, start + block.duration_days + block.rest_days, relapse=relapse_day, death=death_day
             )

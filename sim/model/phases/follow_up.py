@@ -17,10 +17,9 @@ Clinical steps:
 
 Follow-up takes no limited resource in any scenario, and nothing after it can
 meet one, so it runs on the patient's own clock (:func:`~sim.model.phases.common.advance`)
-and makes no SimPy wait: a patient's process ends with the last SimPy wait of
-their treatment. When the scenario limits a resource, the pathway then waits
-once more, to the end of follow-up, so that the run and its occupancy table
-span every pathway as before (``sim.model.pathway.patient_pathway``).
+and makes no SimPy wait, whatever the run. The pathway then waits once more,
+to the end of follow-up, so that each patient's process, and the run with its
+occupancy table, spans the patient's pathway (``sim.model.pathway.patient_pathway``).
 
 Parameters: ``[second_relapse]``, effects ``[prognosis]``.
 Streams: ``follow_up.*``.

@@ -35,9 +35,7 @@ import simpy
 from sim.clinical import MARROW_SITES
 from sim.model.capacity import Resources
 from sim.model.phases.common import (
-    advance,
     death,
-    in_one_wait,
     queue_for,
     race,
     start_therapy_block,
@@ -71,7 +69,7 @@ _BLOCK3_EVENTS = tuple((f"low_risk.{name}", f"block3_{name}_prob", f"{name}_grad
 
 
 def low_risk_therapy(
-    env: simpy.Environment, record: PatientRecord, params: LowRiskParams, therapy: str, mrd_percent: float,
+    env: simpy.Environment | None, record: PatientRecord, params: LowRiskParams, therapy: str, mrd_percent: float,
     effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None = None,
 ) -> Generator[simpy.Event, object, tuple[str, float]]:
     """Therapy to the end of maintenance; returns (status, relapse day).
@@ -79,19 +77,9 @@ def low_risk_therapy(
     Status is "completed", "relapse", "death" or "censored". With limited
     ``resources``, Blocks 2 and 3 wait for a bed and the blinatumomab block
     for its place, each held for the block, in SimPy time; therapy ends that
-    much later. Without, nothing outside the patient can change the stages:
-    they run on the patient's clock and the therapy is one SimPy wait.
+    much later. Without, the stages' days pass as :func:`~sim.model.phases.common.race`
+    makes them: in SimPy when ``env`` is given, else on the patient's clock.
     """
-    stages = _stages(env, record, params, therapy, mrd_percent, effects, streams, log, resources)
-    return (yield from (stages if resources is not None else in_one_wait(env, record, stages)))
-
-
-def _stages(
-    env: simpy.Environment, record: PatientRecord, params: LowRiskParams, therapy: str, mrd_percent: float,
-    effects: PrognosisParams, streams: Streams, log: EventLog, resources: Resources | None,
-) -> Generator[simpy.Event, object, tuple[str, float]]:
-    """The stages of :func:`low_risk_therapy`: waits in SimPy with ``resources``, else advances the clock
-    (a generator either way, which :func:`~sim.model.phases.common.in_one_wait` runs)."""
     i = record.patient_id
     start = record.now_days
     relapse_day = low_risk_relapse_day(record, params, therapy, mrd_percent, effects, streams)
@@ -126,10 +114,7 @@ def _stages(
         stage_start = day
         day += days
         start_therapy_block(record, day)  # maintenance is counted as remission off (intensive) therapy
-        if resources is None:
-            outcome = advance(record, day, relapse_day, death_day)
-        else:
-            outcome = yield from race(env, record, day, relapse=relapse_day, death=death_day)
+        outcome = yield from race(env, record, day, relapse=relapse_day, death=death_day)
         if place is not None:
             resource.release(place)
         _count_resource_use(record, params, therapy, stage, record.now_days - stage_start)
@@ -141,10 +126,7 @@ def _stages(
     end = start + params.therapy_total_days
     if waited_days:
         end += waited_days
-    if resources is None:
-        outcome = advance(record, end, relapse_day, death_day)
-    else:
-        outcome = yield from race(env, record, end, relapse=relapse_day, death=death_day)
+    outcome = yield from race(env, record, end, relapse=relapse_day, death=death_day)
     if outcome != "done":
         return _stop(record, log, outcome, relapse_day)
     log.add(record, "therapy_end")
