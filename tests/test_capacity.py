@@ -26,6 +26,7 @@ import simpy
 
 from sim.execution.runner import Task, run_task
 from sim.model.capacity import MONTH_DAYS
+from sim.model.records import EventLog, PatientRecord, events_table
 from sim.model.replication import simulate_replication
 from sim.scenario.distributions import central_value
 from sim.scenario.load import load_scenario
@@ -137,6 +138,23 @@ def test_patients_wait_in_simpy_at_every_step_only_when_a_resource_is_limited(co
                 assert env.waits - (math.floor(env.now) + 1) > 3 * len(rows), strategy
             else:
                 assert env.waits == (pathway_end > 0).sum() == len(rows), strategy
+
+
+def test_the_events_table_keeps_each_patients_rows_together_in_the_order_logged() -> None:
+    """With nothing limited each patient's rows are logged together and kept as they came; with a
+    limited resource patients' rows interleave, and a stable sort by patient puts them together,
+    each patient's in the order logged."""
+    def log_of(patients: list[int]) -> EventLog:
+        log = EventLog()
+        for k, patient in enumerate(patients):
+            log.add_at(PatientRecord(patient), float(k), f"event {k}")
+        return log
+
+    for logged in ([0, 0, 1, 1, 1, 2], [2, 0, 1, 0, 2, 1, 0]):
+        table = events_table("s", 0, log_of(logged), 0.01).to_pandas()
+        expected = sorted(range(len(logged)), key=lambda k: logged[k])  # Python's sort is stable
+        assert table["patient_id"].tolist() == [logged[k] for k in expected]
+        assert table["event"].tolist() == [f"event {k}" for k in expected]
 
 
 # --- a binding HSCT limit ------------------------------------------------------------

@@ -207,17 +207,18 @@ def patient_pathway(
     record.censor_day = censor_day(record, scenario)
     log.add(record, "enrolment", strategy)
     yield from _after_enrolment(waits, record, strategy, models, streams, log, resources, block1_plan)
-    # Follow-up ran on the patient's clock (and, with nothing limited, the whole pathway did):
-    # the process, and the run, last until it ends.
-    left = record.enrolment_day + record.now_days - env.now
-    if left > 0:
-        yield env.timeout(left)
     censor(record)
     record.inpatient_days += admission_days(record, scenario.hsct)
     close_states(record)
     how = "death" if record.os_event else "censored"
     record.pathway_end, record.pathway_end_day = how, record.os_days
     log.add(record, "pathway_end", how)
+    # Follow-up ran on the patient's clock (and, with nothing limited, the whole pathway did):
+    # the process, and the run, last until it ends. (Closed before this wait, a patient's rows are
+    # logged together when nothing is limited: the events table then needs no sort.)
+    left = record.enrolment_day + record.now_days - env.now
+    if left > 0:
+        yield env.timeout(left)
 
 
 def _after_enrolment(env, record, strategy_name, models, streams, log, resources, block1_plan):
