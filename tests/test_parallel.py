@@ -8,13 +8,17 @@ task's process) and may finish in either order.
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import SIMULATE, small_cohort_body, write_scenario
+from sim.execution.runner import Task, run_task
+from sim.model.replication import replication_models
+from sim.scenario.load import load_scenario
+from tests.conftest import SCENARIOS_DIR, SIMULATE, small_cohort_body, write_scenario
 
 REPS = 12
 PATIENTS = 20
@@ -94,3 +98,23 @@ def test_workers_beyond_the_cores_are_capped_at_the_tasks_with_a_warning(tmp_pat
     assert len(manifest["worker_pids"]) == 2
     assert "(2 workers, process)" in result.stdout
     assert result.stdout.splitlines()[-1] == str(out.resolve())
+
+
+def test_a_task_whose_scenario_equals_the_last_tasks_reuses_its_models(tmp_path: Path) -> None:
+    """A worker unpickles each task's scenario as a new object; one equal to the last task's is
+    replaced by that object, so the phase models cached for it are used again, not rebuilt. A
+    scenario that differs is kept and gets its own models (the same content either way: the
+    tests above)."""
+    base = load_scenario(SCENARIOS_DIR / "aall1331.toml").scenario
+    base = base.model_copy(update={"cohort": base.cohort.model_copy(update={"n_patients": 20})})
+    first, second = (pickle.loads(pickle.dumps(base)) for _ in range(2))
+    assert first == second and first is not second
+    for name in ("first", "second", "other"):
+        (tmp_path / name).mkdir()
+    run_task(first, 1, Task(0, 1), tmp_path / "first")
+    models = replication_models(first, 1, 0)[1]
+    run_task(second, 1, Task(1, 2), tmp_path / "second")
+    assert replication_models(first, 1, 0)[1] is models  # the equal copy ran on the first's models
+    other = first.model_copy(update={"cohort": first.cohort.model_copy(update={"n_patients": 21})})
+    run_task(other, 1, Task(2, 3), tmp_path / "other")
+    assert replication_models(first, 1, 0)[1] is not models  # the different scenario replaced them
