@@ -24,9 +24,11 @@ import pandas as pd
 import pytest
 import simpy
 
+import sim.model.records as records
 from sim.execution.runner import Task, run_task
 from sim.model.capacity import MONTH_DAYS
 from sim.model.records import EventLog, PatientRecord, events_table
+from sim.model.records import _ascending as ascending
 from sim.model.replication import simulate_replication
 from sim.scenario.distributions import central_value
 from sim.scenario.load import load_scenario
@@ -112,16 +114,20 @@ class PathwayEnds(simpy.Environment):
         return super().process(noted())
 
 
-def test_patients_wait_in_simpy_at_every_step_only_when_a_resource_is_limited(comparison) -> None:
+def test_patients_wait_in_simpy_at_every_step_only_when_a_resource_is_limited(comparison, monkeypatch) -> None:
     """Without a limited resource no patient can change what happens to another: each pathway runs
     on the patient's own clock and its process makes one SimPy wait, from the start of the run to the
     patient's enrolment day plus its last day. With one, patients meet at it: they enter at their
     enrolment day and every step of therapy is a SimPy wait. Either way each process ends at its
     pathway's end on the run's clock, so the run (and its occupancy table) spans every pathway; the
-    test above shows the two give the same patients."""
+    test above shows the two give the same patients. With nothing limited each patient's rows are
+    logged together, so the events table needs no sort."""
     ample = limited(comparison, inpatient_beds=10_000, hsct_slots_per_month=10_000)
+    in_order: list[bool] = []
+    monkeypatch.setattr(records, "_ascending", lambda keys: in_order.append(ascending(keys)) or in_order[-1])
     for scenario, at_every_step in ((comparison, False), (ample, True)):
         environments: list[PathwayEnds] = []
+        in_order.clear()
 
         def environment() -> PathwayEnds:
             environments.append(PathwayEnds())
@@ -138,6 +144,7 @@ def test_patients_wait_in_simpy_at_every_step_only_when_a_resource_is_limited(co
                 assert env.waits - (math.floor(env.now) + 1) > 3 * len(rows), strategy
             else:
                 assert env.waits == (pathway_end > 0).sum() == len(rows), strategy
+        assert in_order == [not at_every_step] * 3  # the events tables of the three strategies
 
 
 def test_the_events_table_keeps_each_patients_rows_together_in_the_order_logged() -> None:

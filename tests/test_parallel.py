@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import sim.execution.runner as runner
 from sim.execution.runner import Task, run_task
 from sim.model.replication import replication_models
 from sim.scenario.load import load_scenario
@@ -100,11 +101,12 @@ def test_workers_beyond_the_cores_are_capped_at_the_tasks_with_a_warning(tmp_pat
     assert result.stdout.splitlines()[-1] == str(out.resolve())
 
 
-def test_a_task_whose_scenario_equals_the_last_tasks_reuses_its_models(tmp_path: Path) -> None:
+def test_a_task_whose_scenario_equals_the_last_tasks_reuses_its_models(tmp_path: Path, monkeypatch) -> None:
     """A worker unpickles each task's scenario as a new object; one equal to the last task's is
     replaced by that object, so the phase models cached for it are used again, not rebuilt. A
     scenario that differs is kept and gets its own models (the same content either way: the
     tests above)."""
+    monkeypatch.setattr(runner, "_LAST_TASK", [])  # whatever tasks ran before in this process
     base = load_scenario(SCENARIOS_DIR / "aall1331.toml").scenario
     base = base.model_copy(update={"cohort": base.cohort.model_copy(update={"n_patients": 20})})
     first, second = (pickle.loads(pickle.dumps(base)) for _ in range(2))

@@ -90,8 +90,7 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     the seed, the scenario's SHA-256 and the columns' units in its schema metadata.
     """
     started = time.perf_counter()
-    scenario = _as_last_task(scenario)
-    point_scenario = point_variant(scenario, task.values, task.point) if task.values else scenario
+    point_scenario = _as_last_task(point_variant(scenario, task.values, task.point) if task.values else scenario)
     results = [simulate_replication(point_scenario, seed, r) for r in range(task.first, task.stop)]
     patients = pa.concat_tables([r.patients for r in results])
     events = pa.concat_tables([r.events for r in results])
@@ -122,11 +121,12 @@ _LAST_TASK: list[Scenario] = []
 def _as_last_task(scenario: Scenario) -> Scenario:
     """The last task's scenario object when ``scenario`` equals it (field by field), else ``scenario``.
 
-    A pool or Dask worker unpickles each task's scenario as a new object, and a replication's
-    realised parameters and phase models are cached by scenario object
-    (:func:`sim.model.replication.replication_models`): without this, every task in a worker would
-    build them again (about 8 ms for ``aall1331.toml``, a fiftieth of a task), which a run on one
-    worker, handing every task the same object, does not. Comparing costs under half a millisecond.
+    A pool or Dask worker unpickles each task's scenario as a new object, and a sweep makes each
+    task's point variant afresh, while a replication's realised parameters and phase models are
+    cached by scenario object (:func:`sim.model.replication.replication_models`): without this,
+    every task would build them again (about 8 ms for ``aall1331.toml``, a fiftieth of a task of
+    10 replications), where consecutive tasks of one run, or of one sweep point, need the same.
+    Comparing costs under half a millisecond.
     """
     last = _LAST_TASK[0] if _LAST_TASK else None
     if last is not None and (last is scenario or last == scenario):

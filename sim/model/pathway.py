@@ -195,8 +195,8 @@ def patient_pathway(
     resources. With none, no other patient can change what happens to this
     one: the phases run on the patient's own clock (``env`` None in
     :func:`~sim.model.phases.common.race`), which gives the same days, rows
-    and draws, and the process then waits in SimPy once, from enrolment to
-    the end of its pathway. Either way the process ends on the run's clock at
+    and draws, and the process then waits in SimPy once, from the start of
+    the run to its enrolment day plus its last day. Either way the process ends on the run's clock at
     the patient's enrolment day plus its last day, and the run ends with the
     last patient's pathway.
     """

@@ -128,11 +128,13 @@ def simulate_replication(
     """Patients, events and (with limited capacity) occupancy tables of every strategy for one replication.
 
     ``select`` (picklable) picks the patients to simulate from the drawn cohort,
-    e.g. a trial's eligible patients; each keeps its row of every stream.
-    ``environment`` makes each strategy's SimPy environment; the benchmark
-    passes one that counts the events it processes. Limited resources
-    (``sim.model.capacity``) are shared by the patients of one strategy; the run
-    then ends when the last patient's pathway ends.
+    e.g. a trial's eligible patients, each at most once; each keeps its row of
+    every stream. ``environment`` makes each strategy's SimPy environment; the
+    benchmark passes one that counts the events it processes. Limited resources
+    (``sim.model.capacity``) are shared by the patients of one strategy, whose
+    every step then waits in SimPy; with none, each patient's steps run on its
+    own clock (:func:`sim.model.pathway.patient_pathway`). Either way the run
+    ends when the last patient's pathway ends.
     """
     with collector_paused():
         return _simulate(scenario, seed, replication, select, environment)

@@ -48,7 +48,7 @@ class Allocation(NamedTuple):  # a tuple: built for every patient, at half a fro
 
 
 def assignment(
-    env: simpy.Environment,
+    env: simpy.Environment | None,
     record: PatientRecord,
     params: AssignmentParams,
     mrd_percent: float | None,

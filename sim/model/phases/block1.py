@@ -34,7 +34,8 @@ Clinical steps, in order, for one patient:
 Steps 2 to 6 depend on nothing but the patient and the draws (not on the day
 the block starts, nor on other patients), so a replication draws them for all
 its patients at once (:func:`block1_plans`, in arrays) and each patient's
-process lives its plan in SimPy time (:func:`block1`): the same numbers as
+process lives its plan (:func:`block1`; in SimPy time when the run limits a
+resource, else on the patient's own clock): the same numbers as
 drawing one patient at a time (the README's benchmark section says what it saves).
 
 Parameters: ``[block1]`` of the scenario (AALL1331-all sections 3.1-3.3).
@@ -317,7 +318,7 @@ def block1_plans(model: Block1Model, streams: Streams, records: Sequence[Patient
     on finishing the block; a replication plans every patient, so a patient who
     never gets a bed, or whose follow-up ends inside the block, may count
     (each decision has its own stream: no other number changes).
-    :func:`block1` then lives each patient's plan in SimPy time.
+    :func:`block1` then lives each patient's plan (in SimPy time when the run limits a resource).
     """
     params, kinds = model.params, model.kinds
     n = len(records)
@@ -393,7 +394,7 @@ def block1_plans(model: Block1Model, streams: Streams, records: Sequence[Patient
 
 
 def block1(
-    env: simpy.Environment, record: PatientRecord, model: Block1Model, streams: Streams, log: EventLog,
+    env: simpy.Environment | None, record: PatientRecord, model: Block1Model, streams: Streams, log: EventLog,
     beds: simpy.Resource | None = None, plan: Block1Plan | None = None,
 ) -> Generator[simpy.Event, object, Block1Outcome]:
     """Run one patient through Block 1; return its outcome.

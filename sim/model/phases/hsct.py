@@ -55,7 +55,7 @@ def donor_type(record: PatientRecord, params: HsctParams, streams: Streams) -> s
 
 
 def wait_for_hsct(
-    env: simpy.Environment,
+    env: simpy.Environment | None,
     record: PatientRecord,
     params: HsctParams,
     search_start_day: float,

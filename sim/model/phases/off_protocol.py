@@ -55,7 +55,7 @@ def not_randomised_care(record: PatientRecord, params: OffProtocolParams, stream
 
 
 def after_failure(
-    env: simpy.Environment, record: PatientRecord, params: OffProtocolParams, hsct: HsctParams,
+    env: simpy.Environment | None, record: PatientRecord, params: OffProtocolParams, hsct: HsctParams,
     effects: PrognosisParams, streams: Streams, log: EventLog, hsct_slots: simpy.PriorityResource | None = None,
 ) -> Generator[simpy.Event, object, None]:
     """After treatment failure (early, at the end of Block 1, or late, in consolidation): salvage
@@ -102,7 +102,7 @@ def failure_survival_after_hsct(params: OffProtocolParams, hsct: HsctParams) -> 
 
 
 def not_assigned_course(
-    env: simpy.Environment, record: PatientRecord, params: OffProtocolParams, effects: PrognosisParams,
+    env: simpy.Environment | None, record: PatientRecord, params: OffProtocolParams, effects: PrognosisParams,
     streams: Streams, log: EventLog,
 ) -> Generator[simpy.Event, object, None]:
     """Off-protocol course of a patient never risk-assigned (or not randomised, palliative)."""

@@ -30,7 +30,7 @@ from sim.scenario.post_induction import MitclParams
 
 
 def second_cycle(
-    env: simpy.Environment, record: PatientRecord, model: Block1Model, params: MitclParams, streams: Streams,
+    env: simpy.Environment | None, record: PatientRecord, model: Block1Model, params: MitclParams, streams: Streams,
     log: EventLog, beds: simpy.Resource | None = None,
 ) -> Generator[simpy.Event, object, Block1Outcome]:
     i = record.patient_id
