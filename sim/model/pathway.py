@@ -196,9 +196,9 @@ def patient_pathway(
     one: the phases run on the patient's own clock (``env`` None in
     :func:`~sim.model.phases.common.race`), which gives the same days, rows
     and draws, and the process then waits in SimPy once, from the start of
-    the run to its enrolment day plus its last day. Either way the process ends on the run's clock at
-    the patient's enrolment day plus its last day, and the run ends with the
-    last patient's pathway.
+    the run. Either way the process ends on the run's clock at the patient's
+    enrolment day plus its last day, and the run ends with the last
+    patient's pathway.
     """
     scenario = models.scenario
     waits = env if resources is not None else None  # the environment the phases wait in, if any

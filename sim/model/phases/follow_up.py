@@ -18,8 +18,9 @@ Clinical steps:
 Follow-up takes no limited resource in any scenario, and nothing after it can
 meet one, so it runs on the patient's own clock (:func:`~sim.model.phases.common.advance`)
 and makes no SimPy wait, whatever the run. The pathway then waits once more
-(with nothing limited, its only wait), to the end of follow-up, so that each patient's process, and the run with its
-occupancy table, spans the patient's pathway (``sim.model.pathway.patient_pathway``).
+(with nothing limited, its only wait), to the end of follow-up, so that each
+patient's process, and the run with its occupancy table, spans the patient's
+pathway (``sim.model.pathway.patient_pathway``).
 
 Parameters: ``[second_relapse]``, effects ``[prognosis]``.
 Streams: ``follow_up.*``.
