@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import simpy
 
 import sim.model.records as records
+from sim.bench import CountingEnvironment
 from sim.execution.runner import Task, run_task
 from sim.model.capacity import MONTH_DAYS
 from sim.model.records import EventLog, PatientRecord, events_table
@@ -89,18 +89,13 @@ def test_ample_capacity_equals_unlimited_patient_by_patient(comparison, setting)
         assert (result.occupancy.to_pandas()["queued_max"] == 0).all()
 
 
-class PathwayEnds(simpy.Environment):
+class PathwayEnds(CountingEnvironment):
     """An environment that notes the SimPy time at which each patient's process ends, by patient,
-    and counts the SimPy waits (timeouts) it is asked for."""
+    and counts the SimPy waits (timeouts) it is asked for, as the benchmark's does."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ends: dict[int, float] = {}
-        self.waits = 0
-
-    def timeout(self, delay: float = 0, value: object = None) -> simpy.Timeout:
-        self.waits += 1
-        return super().timeout(delay, value)
 
     def process(self, generator):
         record = generator.gi_frame.f_locals.get("record")  # a patient's pathway; None for the monitor
@@ -141,9 +136,9 @@ def test_patients_wait_in_simpy_at_every_step_only_when_a_resource_is_limited(co
             np.testing.assert_allclose(process_end, pathway_end, rtol=0, atol=1e-6, err_msg=strategy)
             assert env.now == pytest.approx(pathway_end.max(), abs=1e-6)
             if at_every_step:  # enrolment, Block 1, assignment, therapy..., beside the monitor's one a day
-                assert env.waits - (math.floor(env.now) + 1) > 3 * len(rows), strategy
+                assert env.n_timeouts - (math.floor(env.now) + 1) > 3 * len(rows), strategy
             else:
-                assert env.waits == (pathway_end > 0).sum() == len(rows), strategy
+                assert env.n_timeouts == (pathway_end > 0).sum() == len(rows), strategy
         assert in_order == [not at_every_step] * 3  # the events tables of the three strategies
 
 
