@@ -478,3 +478,47 @@ def test_plans_draw_only_the_decisions_some_patient_uses(params) -> None:
     assert {plan.death_cause for plan in plans} == {"infection", "toxicity", "progression"}
     assert {"block1.death_infectious", "block1.death_day"} <= asked
     assert {"block1.worst_grade", "block1.failure_mrd_unknown"}.isdisjoint(asked)
+
+
+def _kinds_from_grade_table(model: Block1Model) -> dict[str, np.ndarray]:
+    """``model.kinds``' arrays as the grade table gives them, kind by kind in plain floats."""
+    from sim.model.phases.block1 import _CUT_VARIANTS, KINDS
+
+    table = model.grade_table
+    p_toxic = [(model.toxic_death_old if aged else model.toxic_death_young)[group] for _, _, group, aged, _ in KINDS]
+    return {
+        "p_toxic": np.array(p_toxic),
+        "p_death": np.array([p + getattr(model.params.progression_death_prob, kind[2]) for p, kind in zip(p_toxic, KINDS)]),
+        "p4": np.array([table[kind].p4 for kind in KINDS]),
+        "p3": np.array([table[kind].p3 for kind in KINDS]),
+        "cuts": np.array([[table[kind].cuts[variant] for variant in _CUT_VARIANTS] for kind in KINDS]),
+    }
+
+
+@pytest.mark.parametrize("name", ["aall1331", "mitcl"])
+def test_every_kinds_chances_worked_out_together_equal_each_worked_out_alone(name) -> None:
+    """``PatientKinds`` works out every kind of patient's chances in arrays at once; they are the
+    doubles ``GradeChances.of`` gives kind by kind, for each reinduction, at the central values,
+    at sampled draws, and where chances hit their bounds (no toxic death; every patient dying)."""
+    from sim.model.phases.block1 import KIND_INDEX, KINDS
+    from sim.model.replication import realised_parameters
+    from sim.scenario.load import load_scenario
+    from sim.scenario.types import RELAPSE_GROUPS
+
+    scenario = load_scenario(SCENARIOS_DIR / f"{name}.toml").scenario
+    sampled = scenario.model_copy(update={"run": scenario.run.model_copy(update={"parameter_mode": "sampled"})})
+    central = realise(scenario)
+    variants = [central, *(realised_parameters(sampled, 3, r) for r in range(3))]
+    for toxic, progression in ((0.0, 0.0), (0.6, 0.4)):
+        variants.append(with_values(central, {
+            f"block1.{kind}_death_prob.{group}": p
+            for kind, p in (("toxic", toxic), ("progression", progression)) for group in RELAPSE_GROUPS}))
+    for params in variants:
+        for block1_params in (params.block1, *params.reinduction.values()):
+            model = Block1Model.build(block1_params, case_mix_for(params.cohort))
+            kinds = model.kinds
+            assert list(kinds.index) == list(KINDS) == list(model.grade_table) and kinds.index == KIND_INDEX
+            for field, expected in _kinds_from_grade_table(model).items():
+                actual = getattr(kinds, field)
+                assert actual.shape == expected.shape and actual.tobytes() == expected.tobytes(), field
+            assert [RELAPSE_GROUPS[g] for g in kinds.group] == [kind[2] for kind in KINDS]

@@ -23,6 +23,7 @@ from sim.model.replication import run_replication
 from sim.model.streams import (
     Streams,
     decision_id,
+    first_uniforms,
     generator_for,
     replications_keys,
     stream_key,
@@ -323,3 +324,12 @@ def test_a_replication_draws_the_same_whether_its_keys_were_derived_ahead_or_not
     streams_module._REPLICATION_KEYS.clear()
     assert np.array_equal(ahead, Streams(11, 41, 5).block(name))
     assert np.array_equal(ahead, generator_for(11, 41, name).random((5, 1)))
+
+
+@STREAM_SETTINGS
+@given(seed=seeds, replication=st.one_of(replications, st.integers(0, 2**40)),
+       names=st.lists(decision_names, max_size=6, unique=True))
+def test_first_uniforms_are_each_streams_first_draw(seed, replication, names) -> None:
+    """The parameters of a PSA draw read the first uniform of their streams, derived together:
+    each is what a generator of that stream's own gives first."""
+    assert first_uniforms(seed, replication, names) == [generator_for(seed, replication, n).random() for n in names]

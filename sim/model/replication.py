@@ -21,7 +21,7 @@ from sim.model.cohort import Cohort, case_mix_for, draw_cohort
 from sim.model.pathway import Models, patient_pathway
 from sim.model.phases.block1 import Block1Model, block1_plans
 from sim.model.records import EventLog, PatientRecord, events_table, patients_table
-from sim.model.streams import Streams, generator_for
+from sim.model.streams import Streams, first_uniforms, generator_for
 from sim.scenario.schema import Scenario, distribution_paths, realise, with_values
 
 
@@ -43,10 +43,9 @@ def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scen
         return realise(scenario)
     uniforms = {}
     if mode == "sampled":
-        uniforms = {
-            path: float(generator_for(seed, replication, f"parameters.{path}").random())
-            for path in distribution_paths(scenario)
-        }
+        paths = distribution_paths(scenario)
+        uniforms = {path: float(draw) for path, draw in zip(paths, first_uniforms(
+            seed, replication, [f"parameters.{path}" for path in paths]))}
     realised = realise(scenario, uniforms, variant=f"the parameter draw of replication {replication}")
     ensemble = scenario.calibration_ensemble
     if ensemble is None:

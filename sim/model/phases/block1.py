@@ -44,6 +44,7 @@ Streams: ``block1.*``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from operator import attrgetter
@@ -105,9 +106,24 @@ class Block1Model:
     grade3_log_or: float
     grade4_log_or: float
     mrd: dict[str, MrdGroup]  # relapse group -> response and MRD map (sim.model.phases.mrd)
-    # (age band, sex, relapse group, aged 18+, ethnicity) -> GradeChances: computed once
-    grade_table: dict[tuple[str, str, str, bool, str], "GradeChances"]
-    kinds: "PatientKinds"  # the same chances as arrays by kind of patient, read for all patients at once
+    # (age band, sex, AE group) -> per named event, in BLOCK1_ADVERSE_EVENTS order, its (r3, r4) rates
+    event_rate_table: dict[tuple[str, str, str], tuple[tuple[float, float], ...]]
+    # ethnicity -> (worst grade >= 4, worst grade >= 3) given survival, from the logistic models (step 3)
+    grade_chances: dict[str, tuple[float, float]]
+    kinds: "PatientKinds"  # every kind of patient's chances as arrays, read for all patients at once
+
+    @functools.cached_property
+    def grade_table(self) -> dict[tuple[str, str, str, bool, str], "GradeChances"]:
+        """The chances of ``kinds``, kind by kind (a key is a kind, as :func:`kind_of` gives it), each
+        worked out alone in plain floats: for reading, and for the tests that hold ``kinds`` to it.
+        Built on first use: a replication reads ``kinds`` only."""
+        young, old = self.toxic_death_young, self.toxic_death_old
+        return {
+            (band, sex, group, aged_18_plus, ethnicity): GradeChances.of(
+                self.params, group, (old if aged_18_plus else young)[group],
+                self.event_rate_table[(band, sex, AE_GROUP_OF[group])], *self.grade_chances[ethnicity])
+            for band, sex, group, aged_18_plus, ethnicity in KINDS
+        }
 
     @classmethod
     def build(cls, params: Block1Params, case_mix: CaseMix) -> "Block1Model":
@@ -150,14 +166,10 @@ class Block1Model:
         }
         grade3_intercept = _solve_intercept(params.grade3plus_given_survival, log_or3, hispanic + asian)
         grade4_intercept = _solve_intercept(params.grade4plus_given_survival, log_or4, hispanic)
-        grade_table = {
-            (band, sex, group, aged_18_plus, ethnicity): GradeChances.of(
-                params, group, (old if aged_18_plus else young)[group], event_rate_table[(band, sex, AE_GROUP_OF[group])],
-                expit(grade4_intercept + (log_or4 if ethnicity == ETHNICITIES[0] else 0.0)),
-                expit(grade3_intercept + (log_or3 if ethnicity != ETHNICITIES[2] else 0.0)),
-            )
-            for band in AE_AGE_BANDS for sex in ("male", "female") for group in RELAPSE_GROUPS
-            for aged_18_plus in (False, True) for ethnicity in ETHNICITIES
+        grade_chances = {
+            ethnicity: (expit(grade4_intercept + (log_or4 if ethnicity == ETHNICITIES[0] else 0.0)),
+                        expit(grade3_intercept + (log_or3 if ethnicity != ETHNICITIES[2] else 0.0)))
+            for ethnicity in ETHNICITIES
         }
         return cls(
             params=params,
@@ -168,8 +180,9 @@ class Block1Model:
             grade3_log_or=log_or3,
             grade4_log_or=log_or4,
             mrd=mrd,
-            grade_table=grade_table,
-            kinds=PatientKinds.of(params, grade_table, young, old),
+            event_rate_table=event_rate_table,
+            grade_chances=grade_chances,
+            kinds=PatientKinds.of(params, young, old, event_rate_table, grade_chances),
         )
 
 
@@ -177,8 +190,15 @@ _COVARIATES = attrgetter("age_years", "sex", "relapse_group", "ethnicity")  # wh
 
 
 def kind_of(age_years: float, sex: str, relapse_group: str, ethnicity: str) -> tuple[str, str, str, bool, str]:
-    """The kind of patient Block 1's chances are tabled by (a key of ``Block1Model.grade_table``)."""
+    """The kind of patient Block 1's chances are tabled by (a row of ``KINDS``)."""
     return ae_age_band(age_years), sex, relapse_group, age_years >= 18.0, ethnicity
+
+
+# Every kind of patient (age band, sex, relapse group, aged 18+, ethnicity), in the order of PatientKinds' rows.
+KINDS = tuple((band, sex, group, aged_18_plus, ethnicity) for band in AE_AGE_BANDS for sex in ("male", "female")
+              for group in RELAPSE_GROUPS for aged_18_plus in (False, True) for ethnicity in ETHNICITIES)
+KIND_INDEX = {kind: k for k, kind in enumerate(KINDS)}
+_KIND_GROUP = np.array([RELAPSE_GROUPS.index(group) for _, _, group, _, _ in KINDS])
 
 
 def event_rates(
@@ -269,10 +289,12 @@ _SURVIVED, _INFECTION, _TOXICITY, _PROGRESSION = range(len(_DEATH_CAUSES))
 
 @dataclass(frozen=True)
 class PatientKinds:
-    """``Block1Model.grade_table`` and the death chances as arrays indexed by kind of patient, so
-    that steps 2 to 4 are read for all patients at once (:func:`block1_plans`)."""
+    """Every kind of patient's Block 1 chances as arrays indexed by kind (a row of ``KINDS``), so that
+    steps 2 to 4 are read for all patients at once (:func:`block1_plans`). Worked out for all kinds
+    together, with the same float operations, in the same order, as :meth:`GradeChances.of` for one
+    (``Block1Model.grade_table``; the tests hold the two equal)."""
 
-    index: dict[tuple[str, str, str, bool, str], int]  # kind (a grade_table key) -> row
+    index: dict[tuple[str, str, str, bool, str], int]  # kind -> row
     p_toxic: np.ndarray   # toxic death
     p_death: np.ndarray   # toxic death or death from progression: p_toxic + the group's progression death
     p4: np.ndarray        # worst grade >= 4, given survival
@@ -281,19 +303,33 @@ class PatientKinds:
     group: np.ndarray     # the kind's relapse group, as an index of RELAPSE_GROUPS
 
     @classmethod
-    def of(cls, params: Block1Params, grade_table: dict, young: dict[str, float], old: dict[str, float]
-           ) -> "PatientKinds":
-        kinds = list(grade_table)
-        p_toxic = [(old if aged_18_plus else young)[group] for _, _, group, aged_18_plus, _ in kinds]
-        return cls(
-            index={kind: k for k, kind in enumerate(kinds)},
-            p_toxic=np.array(p_toxic),
-            p_death=np.array([p + getattr(params.progression_death_prob, kind[2]) for p, kind in zip(p_toxic, kinds)]),
-            p4=np.array([grade_table[kind].p4 for kind in kinds]),
-            p3=np.array([grade_table[kind].p3 for kind in kinds]),
-            cuts=np.array([[grade_table[kind].cuts[variant] for variant in _CUT_VARIANTS] for kind in kinds]),
-            group=np.array([RELAPSE_GROUPS.index(kind[2]) for kind in kinds]),
-        )
+    def of(cls, params: Block1Params, young: dict[str, float], old: dict[str, float],
+           event_rate_table: dict[tuple[str, str, str], tuple[tuple[float, float], ...]],
+           grade_chances: dict[str, tuple[float, float]]) -> "PatientKinds":
+        p_toxic = np.array([(old if aged_18_plus else young)[group] for _, _, group, aged_18_plus, _ in KINDS])
+        p_death = p_toxic + np.array([getattr(params.progression_death_prob, group) for group in RELAPSE_GROUPS])[
+            _KIND_GROUP]
+        p4, p3 = np.array([grade_chances[ethnicity] for *_, ethnicity in KINDS]).T
+        p3 = np.maximum(p4, p3)
+        # step 4, as _named_event_chances for each (kind, named event): rates (kind, event, (r3, r4))
+        rates = np.array([event_rate_table[(band, sex, AE_GROUP_OF[group])] for band, sex, group, _, _ in KINDS])
+        r3, r4 = rates[..., 0], rates[..., 1]
+        survive = (1.0 - p_death)[:, None]
+        worst4, worst3 = survive * p4[:, None], survive * (p3 - p4)[:, None]
+        c5_mass = np.where(_FATAL, (p_toxic * params.infectious_death_share)[:, None], 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the chances are 0 where a divisor is not positive
+            q4 = np.where(worst4 > 0, np.minimum(1.0, np.maximum(0.0, (r4 - c5_mass) / worst4)), 0.0)
+            reached4 = c5_mass + worst4 * q4
+            denominator = worst3 + worst4 * (1 - q4)
+            q3 = np.where(denominator > 0, np.minimum(1.0, np.maximum(0.0, (r3 - reached4) / denominator)), 0.0)
+        # the cuts of _named_event_cuts, for each of _CUT_VARIANTS
+        zero = np.zeros_like(q3)
+        cuts = np.empty((len(KINDS), len(_CUT_VARIANTS), len(BLOCK1_ADVERSE_EVENTS), 3))
+        for v, (worst, infectious_death) in enumerate(_CUT_VARIANTS):
+            cuts[:, v] = np.stack([zero, q4, q4 + (1 - q4) * q3] if worst == 4 else [zero, zero, q3], axis=-1)
+            if worst == 5 and infectious_death:
+                cuts[:, v, np.array(_FATAL)] = 2.0
+        return cls(index=KIND_INDEX, p_toxic=p_toxic, p_death=p_death, p4=p4, p3=p3, cuts=cuts, group=_KIND_GROUP)
 
 
 class Block1Plan(NamedTuple):
