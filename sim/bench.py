@@ -37,6 +37,11 @@ Measures what a user pays, in one run:
    command at 100 and at 2,000 replications.
 6. **A sampled sweep:** the wall time of a 64-point Latin hypercube sweep of
    ``scenarios/mitcl_sensitivity.toml`` at 10 replications per point.
+   **Probabilistic sensitivity analysis:** end to end as in 1, for
+   ``scenarios/mitcl.toml``'s three strategies with every parameter drawn
+   afresh for each replication (``run.parameter_mode = "sampled"``), which
+   realises the parameters and builds the phase models for every
+   replication (median of three rounds, 10 and 40 replications).
 7. **Where the time goes:** ``run_replication`` (100 replications) sampled
    by the CPU-time timer (``SIGPROF``; at most every half millisecond, in
    practice at the kernel's tick, every 4 ms on a common Linux), each sample
@@ -261,7 +266,7 @@ def cli_run(args: list[str]) -> dict:
 
 
 def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, rounds: int = 5,
-               reference: Callable[[], float] | None = None) -> dict:
+               reference: Callable[[], float] | None = None, scenario: Path = SCENARIO) -> dict:
     """Marginal seconds per replication of `simulate --workers 1`, start-up excluded: the median
     over ``rounds`` interleaved pairs of runs (``base`` and ``base + extra`` replications), so a
     machine whose speed drifts between runs moves the figure less than a single pair would.
@@ -271,14 +276,14 @@ def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, r
     those ratios move less with a drifting machine than a ratio to one time taken at the start.
     """
     def run(reps: int, name: str) -> dict:
-        return cli_run([str(SCENARIO), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{name}",
+        return cli_run([str(scenario), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{name}",
                         "--workers", "1", "--quiet"])
 
     pairs, bare = [], []
     for k in range(rounds):
         if reference is not None:
             bare.append(reference())
-        pairs.append((run(base, f"e2e_small_{k}"), run(base + extra, f"e2e_large_{k}")))
+        pairs.append((run(base, f"e2e_{scenario.stem}_small_{k}"), run(base + extra, f"e2e_{scenario.stem}_large_{k}")))
     by_round = [(large["seconds"] - small["seconds"]) / extra for small, large in pairs]
     wall = sorted(by_round)
     cpu = sorted((large["cpu_seconds"] - small["cpu_seconds"]) / extra for small, large in pairs)
@@ -348,6 +353,14 @@ def sweep_scenario(tmp: str, points: int, replications: int) -> Path:
     return path
 
 
+def psa_scenario(tmp: str) -> Path:
+    """``scenarios/mitcl.toml`` with every parameter drawn afresh for each replication."""
+    path = Path(tmp) / "mitcl_psa.toml"
+    path.write_text(f'extends = "{(REPO / "scenarios" / "mitcl.toml").as_posix()}"\nname = "bench_psa"\n'
+                    '[run]\nparameter_mode = "sampled"\n', encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n\n")[0].replace("``", ""))
     parser.add_argument("--quick", action="store_true",
@@ -359,10 +372,10 @@ def main(argv: list[str] | None = None) -> dict:
     cores = os.cpu_count() or 1
     sizes = (
         {"count": 2, "simulation": 3, "e2e": (1, 4), "parallel": (2, 4), "pairs": 2, "memory": (4, 8), "sweep": (4, 2),
-         "profile": 5}
+         "profile": 5, "psa": (1, 2, 1)}
         if options.quick else
         {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": (20, 100), "pairs": 5, "memory": (100, 2000),
-         "sweep": (64, 10), "profile": 100}
+         "sweep": (64, 10), "profile": 100, "psa": (10, 30, 3)}
     )
     scenario = load_scenario(SCENARIO).scenario
     n_patients = scenario.cohort.n_patients * len(scenario.strategies)
@@ -403,6 +416,12 @@ def main(argv: list[str] | None = None) -> dict:
         sweep = cli_run([str(sweep_scenario(tmp, points, per_point)), "--seed", "1", "--out", f"{tmp}/lhs", "--quiet"])
         results["lhs_sweep"] = {"points": points, "replications_per_point": per_point, "seconds": sweep["seconds"],
                                 "peak_rss_mib": sweep["peak_rss_mib"]}
+        base, extra, rounds = sizes["psa"]
+        path = psa_scenario(tmp)
+        psa = load_scenario(path).scenario
+        results["psa"] = {"strategies": len(psa.strategies),
+                          **end_to_end(tmp, base, extra, psa.cohort.n_patients * len(psa.strategies), rounds,
+                                       scenario=path)}
 
     return _report(results, sizes, cores, options.json_out, options.quick)
 
@@ -451,6 +470,13 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
     s = results["lhs_sweep"]
     print(f"Latin hypercube sweep, {s['points']} points x {s['replications_per_point']} replications "
           f"of {SWEEP_SCENARIO.name}: {s['seconds']:.1f} s")
+    psa = results["psa"]
+    low, high = psa["patients_per_second_range"]
+    print(f"probabilistic sensitivity analysis (mitcl.toml, every parameter drawn for each replication; simulate, "
+          f"1 worker, marginal over {psa['replications'][1] - psa['replications'][0]} replications, median of "
+          f"{psa['rounds']} rounds [range]): {psa['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] "
+          f"trajectories/s/core, {psa['seconds_per_replication'] * 1e3:.0f} ms a replication of "
+          f"{psa['strategies']} strategies")
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=1))
     return results

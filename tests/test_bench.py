@@ -42,3 +42,19 @@ def test_each_end_to_end_round_is_compared_with_bare_simpy_timed_before_it(tmp_p
     ratios = sorted([1e-5 / (first / 661), 2e-5 / (second / 661)])
     assert e2e["ratio_by_round_range"] == (ratios[0], ratios[1])
     assert e2e["ratio_by_round"] == ratios[1]  # the median of two, as of five: the middle index, rounded up
+
+
+def test_the_psa_measure_runs_mitcl_with_every_parameter_drawn_for_each_replication(tmp_path) -> None:
+    from sim.bench import REPO, psa_scenario
+    from sim.model.replication import realised_parameters
+    from sim.scenario.keypaths import value_at
+    from sim.scenario.schema import distribution_paths
+
+    scenario = load_scenario(psa_scenario(str(tmp_path))).scenario
+    mitcl = load_scenario(REPO / "scenarios" / "mitcl.toml").scenario
+    assert scenario.run.parameter_mode == "sampled" and mitcl.run.parameter_mode == "central"
+    assert scenario.strategies == mitcl.strategies and len(scenario.strategies) == 3
+    assert distribution_paths(scenario) == distribution_paths(mitcl) and len(distribution_paths(scenario)) > 20
+    first, second = (realised_parameters(scenario, 1, r) for r in (0, 1))
+    differ = [path for path in distribution_paths(mitcl) if value_at(first, path) != value_at(second, path)]
+    assert differ == distribution_paths(mitcl)  # each replication draws every parameter afresh
