@@ -499,7 +499,9 @@ def _kinds_from_grade_table(model: Block1Model) -> dict[str, np.ndarray]:
 def test_every_kinds_chances_worked_out_together_equal_each_worked_out_alone(name) -> None:
     """``PatientKinds`` works out every kind of patient's chances in arrays at once; they are the
     doubles ``GradeChances.of`` gives kind by kind, for each reinduction, at the central values,
-    at sampled draws, and where chances hit their bounds (no toxic death; every patient dying)."""
+    at sampled draws, and where chances hit their bounds or Python's ``max`` and ``min`` part from
+    numpy's (no death; every patient dying; grade 4 as likely as grade 3, or never; a NaN chance;
+    a rate of -0.0)."""
     from sim.model.phases.block1 import KIND_INDEX, KINDS
     from sim.model.replication import realised_parameters
     from sim.scenario.load import load_scenario
@@ -509,10 +511,18 @@ def test_every_kinds_chances_worked_out_together_equal_each_worked_out_alone(nam
     sampled = scenario.model_copy(update={"run": scenario.run.model_copy(update={"parameter_mode": "sampled"})})
     central = realise(scenario)
     variants = [central, *(realised_parameters(sampled, 3, r) for r in range(3))]
-    for toxic, progression in ((0.0, 0.0), (0.6, 0.4)):
+    for toxic, progression in ((0.0, 0.0), (0.6, 0.4)):  # with no relative risk at 18+, 0.6 + 0.4 leaves no survivor
         variants.append(with_values(central, {
-            f"block1.{kind}_death_prob.{group}": p
-            for kind, p in (("toxic", toxic), ("progression", progression)) for group in RELAPSE_GROUPS}))
+            "block1.toxic_death_rr_age_18_plus": 1.0,
+            **{f"block1.{kind}_death_prob.{group}": p
+               for kind, p in (("toxic", toxic), ("progression", progression)) for group in RELAPSE_GROUPS}}))
+    grade3 = central.block1.grade3plus_given_survival
+    for values in ({"block1.grade4plus_given_survival": grade3, "block1.grade4plus_or_hispanic": 20.0},  # p3 < p4
+                   {"block1.grade4plus_given_survival": 0.0},
+                   {"block1.grade4plus_given_survival": 0.0, "block1.grade3plus_given_survival": 0.0,
+                    "block1.grade3plus_or_hispanic_or_asian": math.inf},  # expit(-inf + inf): a NaN chance
+                   {"block1.adverse_events.oral_mucositis.grade4plus": -0.0}):
+        variants.append(with_values(central, values))
     for params in variants:
         for block1_params in (params.block1, *params.reinduction.values()):
             model = Block1Model.build(block1_params, case_mix_for(params.cohort))

@@ -1,8 +1,9 @@
 """A parameter's inverse CDF: each family's :meth:`ppf` is scipy.stats' own, to the last bit.
 
 Probabilistic sensitivity analysis draws every parameter of every replication by inverse CDF;
-:meth:`ppf` computes it from scipy.special, not through scipy.stats (thirty times the cost), so
-these hold it to ``reference_ppf`` (scipy.stats' ``ppf``) over random parameters and uniforms.
+:meth:`ppf` calls the family's quantile function without scipy.stats' ``ppf`` wrapper (a
+hundred times its cost), so these hold it to ``reference_ppf`` (the wrapper) over random
+parameters and uniforms.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sim.scenario.distributions import SMALLEST_DRAW, parse_distribution
+from sim.scenario.distributions import parse_distribution
 
-# What a stream draws: 0, or a uniform from 2**-53 up to 1 (excluded). (Below 2**-53, where
-# scipy.stats' own root finding can fail, ``ppf`` is scipy.stats' ppf itself.)
+# What a stream draws (0, or a multiple of 2**-53 below 1), and sweep designs' levels (1e-9 and
+# 1 - 1e-9 at the ends): 0, or anything from 2**-53 up to 1. (Below that scipy.stats' beta can
+# fail on its own.)
+SMALLEST_DRAW = 2.0**-53
 uniforms = st.one_of(st.just(0.0), st.floats(SMALLEST_DRAW, 1.0, exclude_max=True))
 positives = st.floats(1e-3, 1e3)
 
@@ -40,8 +43,20 @@ def distributions(draw):
     return parse_distribution({"dist": family, **fields})
 
 
+def beta(alpha: float, beta: float):
+    return parse_distribution({"dist": "beta", "alpha": alpha, "beta": beta})
+
+
+@pytest.mark.filterwarnings("ignore:Error in function boost:RuntimeWarning")  # scipy's, on both paths
 @settings(max_examples=400, deadline=None)
 @given(distribution=distributions(), u=uniforms)
+# where scipy.special's betaincinv parts from the quantile scipy.stats' beta calls
+@example(distribution=beta(0.5, 2.0), u=2 * SMALLEST_DRAW)
+@example(distribution=beta(0.5, 3.0), u=SMALLEST_DRAW)
+@example(distribution=beta(2.0, 0.5), u=1 - 2 * SMALLEST_DRAW)
+@example(distribution=beta(0.5, 2.0), u=1e-9)
+# parameters scipy.stats refuses (a gamma whose shape underflows to 0): its NaN
+@example(distribution=parse_distribution({"dist": "gamma", "mean": 1e-200, "sd": 1.0}), u=0.5)
 def test_ppf_is_scipy_stats_ppf_to_the_last_bit(distribution, u) -> None:
     value = distribution.ppf(u)
     reference = distribution.reference_ppf(u)

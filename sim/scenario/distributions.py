@@ -48,17 +48,6 @@ def _stats():
     return stats
 
 
-def _special():
-    """``scipy.special``, imported on first use, as ``scipy.stats``."""
-    from scipy import special
-
-    return special
-
-
-# The smallest uniform above 0 that a stream draws (numpy's ``random()`` gives multiples of 2**-53).
-SMALLEST_DRAW = 2.0**-53
-
-
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -71,21 +60,30 @@ class _Dist(BaseModel):
     def support(self) -> tuple[float, float]:  # pragma: no cover
         raise NotImplementedError
 
+    def scipy(self) -> tuple[Any, tuple[float, ...], float, float]:  # pragma: no cover - every family but uniform
+        """The family in scipy.stats: ``(distribution, shapes, loc, scale)``."""
+        raise NotImplementedError
+
     def ppf(self, u: float) -> float:
-        """The inverse CDF at ``u``: the value scipy.stats' ``ppf`` gives (the same double), from
-        scipy.special's function for the family, by the same operations (:meth:`_quantile`), a
-        thirtieth of the cost of a call into scipy.stats, which PSA pays for every parameter of every
-        replication. Below the smallest uniform a stream draws (2**-53), where scipy.special's
-        root finding can part from scipy.stats', and at 1 or outside: scipy.stats' own answer
-        (:meth:`reference_ppf`)."""
-        return self._quantile(u) if SMALLEST_DRAW <= u < 1.0 else self.reference_ppf(u)
+        """The inverse CDF at ``u``: scipy.stats' ``ppf`` (the same double).
 
-    def _quantile(self, u: float) -> float:  # pragma: no cover - every family overrides
-        raise NotImplementedError
+        For ``0 < u < 1`` and parameters scipy accepts, it is what that ``ppf``
+        computes there, ``_ppf(u, *shapes) * scale + loc`` (the family's own
+        quantile function, the one subclasses of ``rv_continuous`` define),
+        called directly: the wrapper's checks and broadcasting cost a hundred
+        times the quantile, and probabilistic sensitivity analysis draws every
+        parameter of every replication. Elsewhere, the wrapper itself
+        (:meth:`reference_ppf`).
+        """
+        distribution, shapes, loc, scale = self.scipy()
+        if 0.0 < u < 1.0 and scale > 0 and loc == loc and distribution._argcheck(*shapes):
+            return float((distribution._ppf(np.array([u]), *shapes) * scale + loc)[0])
+        return self.reference_ppf(u)
 
-    def reference_ppf(self, u: float) -> float:  # pragma: no cover - every family overrides
-        """scipy.stats' ``ppf`` of the family at ``u`` (the tests hold :meth:`ppf` to it)."""
-        raise NotImplementedError
+    def reference_ppf(self, u: float) -> float:
+        """scipy.stats' ``ppf`` at ``u``, through its public method (the tests hold :meth:`ppf` to it)."""
+        distribution, shapes, loc, scale = self.scipy()
+        return float(distribution.ppf(u, *shapes, loc=loc, scale=scale))
 
 
 class Beta(_Dist):
@@ -99,11 +97,8 @@ class Beta(_Dist):
     def support(self) -> tuple[float, float]:
         return (0.0, 1.0)
 
-    def _quantile(self, u: float) -> float:
-        return float(_special().betaincinv(self.alpha, self.beta, u))
-
-    def reference_ppf(self, u: float) -> float:
-        return float(_stats().beta.ppf(u, self.alpha, self.beta))
+    def scipy(self) -> tuple[Any, tuple[float, ...], float, float]:
+        return _stats().beta, (self.alpha, self.beta), 0.0, 1.0
 
 
 class Uniform(_Dist):
@@ -151,14 +146,9 @@ class Triangular(_Dist):
     def support(self) -> tuple[float, float]:
         return (self.low, self.high)
 
-    def _quantile(self, u: float) -> float:
+    def scipy(self) -> tuple[Any, tuple[float, ...], float, float]:
         width = self.high - self.low
-        c = (self.mode - self.low) / width
-        return (math.sqrt(c * u) if u < c else 1 - math.sqrt((1 - c) * (1 - u))) * width + self.low
-
-    def reference_ppf(self, u: float) -> float:
-        width = self.high - self.low
-        return float(_stats().triang.ppf(u, (self.mode - self.low) / width, loc=self.low, scale=width))
+        return _stats().triang, ((self.mode - self.low) / width,), self.low, width
 
 
 class Normal(_Dist):
@@ -172,11 +162,8 @@ class Normal(_Dist):
     def support(self) -> tuple[float, float]:
         return (-math.inf, math.inf)
 
-    def _quantile(self, u: float) -> float:
-        return float(_special().ndtri(u)) * self.sd + self.mean
-
-    def reference_ppf(self, u: float) -> float:
-        return float(_stats().norm.ppf(u, self.mean, self.sd))
+    def scipy(self) -> tuple[Any, tuple[float, ...], float, float]:
+        return _stats().norm, (), self.mean, self.sd
 
 
 class _OnPositives(_Dist):
@@ -194,11 +181,8 @@ class LogNormal(_OnPositives):
     def central(self) -> float:
         return self.median
 
-    def _quantile(self, u: float) -> float:
-        return float(np.exp(self.sigma * _special().ndtri(u))) * self.median
-
-    def reference_ppf(self, u: float) -> float:
-        return float(_stats().lognorm.ppf(u, self.sigma, scale=self.median))
+    def scipy(self) -> tuple[Any, tuple[float, ...], float, float]:
+        return _stats().lognorm, (self.sigma,), 0.0, self.median
 
 
 class Gamma(_OnPositives):
@@ -219,11 +203,8 @@ class Gamma(_OnPositives):
     def central(self) -> float:
         return self.mean
 
-    def _quantile(self, u: float) -> float:
-        return float(_special().gammaincinv(self.shape, u)) * self.scale
-
-    def reference_ppf(self, u: float) -> float:
-        return float(_stats().gamma.ppf(u, self.shape, scale=self.scale))
+    def scipy(self) -> tuple[Any, tuple[float, ...], float, float]:
+        return _stats().gamma, (self.shape,), 0.0, self.scale
 
 
 Distribution = Annotated[

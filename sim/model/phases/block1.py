@@ -310,7 +310,7 @@ class PatientKinds:
         p_death = p_toxic + np.array([getattr(params.progression_death_prob, group) for group in RELAPSE_GROUPS])[
             _KIND_GROUP]
         p4, p3 = np.array([grade_chances[ethnicity] for *_, ethnicity in KINDS]).T
-        p3 = np.maximum(p4, p3)
+        p3 = _larger(p4, p3)
         # step 4, as _named_event_chances for each (kind, named event): rates (kind, event, (r3, r4))
         rates = np.array([event_rate_table[(band, sex, AE_GROUP_OF[group])] for band, sex, group, _, _ in KINDS])
         r3, r4 = rates[..., 0], rates[..., 1]
@@ -318,10 +318,10 @@ class PatientKinds:
         worst4, worst3 = survive * p4[:, None], survive * (p3 - p4)[:, None]
         c5_mass = np.where(_FATAL, (p_toxic * params.infectious_death_share)[:, None], 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):  # the chances are 0 where a divisor is not positive
-            q4 = np.where(worst4 > 0, np.minimum(1.0, np.maximum(0.0, (r4 - c5_mass) / worst4)), 0.0)
+            q4 = np.where(worst4 > 0, _chance((r4 - c5_mass) / worst4), 0.0)
             reached4 = c5_mass + worst4 * q4
             denominator = worst3 + worst4 * (1 - q4)
-            q3 = np.where(denominator > 0, np.minimum(1.0, np.maximum(0.0, (r3 - reached4) / denominator)), 0.0)
+            q3 = np.where(denominator > 0, _chance((r3 - reached4) / denominator), 0.0)
         # the cuts of _named_event_cuts, for each of _CUT_VARIANTS
         zero = np.zeros_like(q3)
         cuts = np.empty((len(KINDS), len(_CUT_VARIANTS), len(BLOCK1_ADVERSE_EVENTS), 3))
@@ -330,6 +330,18 @@ class PatientKinds:
             if worst == 5 and infectious_death:
                 cuts[:, v, np.array(_FATAL)] = 2.0
         return cls(index=KIND_INDEX, p_toxic=p_toxic, p_death=p_death, p4=p4, p3=p3, cuts=cuts, group=_KIND_GROUP)
+
+
+def _larger(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Python's ``max(first, second)`` elementwise: ``second`` only where it is larger (so a NaN
+    ``second`` or an equal -0.0 gives ``first``, where ``np.maximum`` would differ)."""
+    return np.where(second > first, second, first)
+
+
+def _chance(x: np.ndarray) -> np.ndarray:
+    """Python's ``min(1.0, max(0.0, x))`` elementwise (a NaN gives 0.0, -0.0 gives 0.0)."""
+    x = np.where(x > 0.0, x, 0.0)
+    return np.where(x < 1.0, x, 1.0)
 
 
 class Block1Plan(NamedTuple):
