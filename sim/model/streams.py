@@ -163,7 +163,7 @@ def _rekeyed(generator: np.random.Generator, key: np.ndarray) -> np.random.Gener
 def first_uniforms(seed: int, replication: int, names: list[str]) -> list[float]:
     """The first uniform of each of the streams ``names`` of one replication: what
     ``generator_for(seed, replication, name).random()`` gives for each, with their keys derived
-    together (:func:`stream_keys`) and one generator rekeyed for each, a tenth of the cost
+    together (:func:`stream_keys`) and one generator rekeyed for each, a sixth of the cost
     (probabilistic sensitivity analysis draws one for every parameter of every replication)."""
     generator = np.random.Generator(np.random.Philox(0))
     return [_rekeyed(generator, key).random() for key in stream_keys(seed, replication, names)]
