@@ -137,7 +137,7 @@ def priors_of(scenario: Scenario, paths: tuple[str, ...] = FREE_PARAMETERS) -> l
 
 def simulate_patients(scenario: Scenario, seed: int, replications: int) -> pd.DataFrame:
     """Patients of ``replications`` runs, in memory (no files), in one process."""
-    tables = [run_replication(scenario, seed, r)[0].to_pandas() for r in range(replications)]
+    tables = [run_replication(scenario, seed, r, events=False)[0].to_pandas() for r in range(replications)]
     return pd.concat(tables, ignore_index=True)
 
 

@@ -91,9 +91,15 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     """
     started = time.perf_counter()
     point_scenario = _as_last_task(point_variant(scenario, task.values, task.point) if task.values else scenario)
-    results = [simulate_replication(point_scenario, seed, r) for r in range(task.first, task.stop)]
+    economics = point_scenario.economics is not None
+    columns = list(SUMMARY_INPUTS) + (list(ECONOMICS_INPUTS) if economics else [])
+    # A sweep keeps only the outcome measures: its replications log no events and build only the
+    # patient columns the measures read (nothing would read the rest).
+    results = [simulate_replication(point_scenario, seed, r, events=keep_patients,
+                                    patient_columns=None if keep_patients else columns)
+               for r in range(task.first, task.stop)]
     patients = pa.concat_tables([r.patients for r in results])
-    events = pa.concat_tables([r.events for r in results])
+    events = pa.concat_tables([r.events for r in results]) if keep_patients else None
     if keep_patients:
         for dataset, table in (("patients", patients), ("events", events)):
             write_part(run_dir, dataset, task.part, dictionary_encoded(table),
@@ -101,16 +107,16 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
         occupancy = [r.occupancy for r in results if r.occupancy is not None]
         if occupancy:
             write_part(run_dir, "occupancy", task.part, pa.concat_tables(occupancy))
-    economics = None
-    if point_scenario.economics is not None:  # each replication's realised costs and utilities (PSA draws them)
-        economics = {r: realised_parameters(point_scenario, seed, r).economics for r in range(task.first, task.stop)}
-    columns = list(SUMMARY_INPUTS) + (list(ECONOMICS_INPUTS) if economics is not None else [])
-    outcomes = per_replication(patients.select(columns).to_pandas(), economics)
+    realised = None
+    if economics:  # each replication's realised costs and utilities (PSA draws them)
+        realised = {r: realised_parameters(point_scenario, seed, r).economics for r in range(task.first, task.stop)}
+    outcomes = per_replication(patients.select(columns).to_pandas(), realised)
     if task.point is not None:
         outcomes.insert(0, "point", task.point)
     write_part(run_dir, MARKER, task.part, pa.Table.from_pandas(outcomes, preserve_index=False),
                run_metadata(seed, scenario_sha256, UNITS, list(outcomes.columns)))
-    return BatchResult(task.first, task.stop, patients.num_rows, events.num_rows, time.perf_counter() - started,
+    return BatchResult(task.first, task.stop, patients.num_rows, 0 if events is None else events.num_rows,
+                       time.perf_counter() - started,
                        task.point, os.getpid())
 
 

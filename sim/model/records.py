@@ -17,6 +17,7 @@ import functools
 import math
 from dataclasses import field, make_dataclass
 from operator import attrgetter
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -250,16 +251,55 @@ class EventLog:
         return [row[k] for row in self.rows]
 
 
+class DiscardedEvents(EventLog):
+    """An event log that keeps no rows: for a replication whose events table nobody reads (a sweep's
+    points, calibration, a trial's simulated patients), which then skips the cost of logging each
+    event (some fifteen a patient) and of its table. The phases call it as they call an
+    :class:`EventLog`; nothing they do depends on what is logged."""
+
+    __slots__ = ()
+
+    def add(self, record: PatientRecord, event: str, detail: str | None = None, cycle: int | None = None,
+            grade: int | None = None, mrd_percent: float | None = None, dose_gy: float | None = None,
+            wait_days: float | None = None) -> None:
+        """Nothing (see :meth:`EventLog.add`)."""
+
+    def add_at(self, record: PatientRecord, day: float, event: str, detail: str | None = None,
+               grade: int | None = None) -> None:
+        """Nothing (see :meth:`EventLog.add_at`)."""
+
+
 def replication_columns(strategy: str, replication: int, n: int) -> list[pa.Array]:
     """The ``REPLICATION_COLUMNS`` of ``n`` rows of one (strategy, replication)."""
     return [pa.repeat(pa.scalar(strategy, pa.string()), n), pa.repeat(pa.scalar(replication, pa.int32()), n)]
 
 
 def patients_table(strategy: str, replication: int, records: list[PatientRecord],
-                   mrd_detection_limit_percent: float) -> pa.Table:
-    """The records as a table; latent MRD levels become assay readings (value and status)."""
-    return table_of(PATIENT_SCHEMA, strategy, replication, _WRITTEN_FIELDS, list(map(_written_values, records)),
-                    MRD_COLUMNS, mrd_detection_limit_percent)
+                   mrd_detection_limit_percent: float, columns: tuple[str, ...] | None = None) -> pa.Table:
+    """The records as a table; latent MRD levels become assay readings (value and status).
+
+    With ``columns`` (names of ``PATIENT_SCHEMA``), only those are built, after the key columns
+    (``PATIENT_KEY_COLUMNS``), and an MRD reading's value and status together: for a caller that
+    reads a few (a sweep's outcome measures read a third), a table costs as much less."""
+    schema, fields, values, levels = _patient_columns(columns)
+    return table_of(schema, strategy, replication, fields, list(map(values, records)), levels,
+                    mrd_detection_limit_percent)
+
+
+@functools.lru_cache(maxsize=16)
+def _patient_columns(columns: tuple[str, ...] | None) -> tuple[pa.Schema, tuple[str, ...], Callable, tuple[str, ...]]:
+    """The schema, record fields, their getter and MRD levels of a patients table of ``columns`` (None: all)."""
+    if columns is None:
+        return PATIENT_SCHEMA, _WRITTEN_FIELDS, _written_values, MRD_COLUMNS
+    unknown = [name for name in columns if name not in PATIENT_SCHEMA.names]
+    if unknown:
+        raise ValueError(f"no patient column {', '.join(map(repr, unknown))} (columns: {', '.join(PATIENT_SCHEMA.names)})")
+    status = {level: level.replace("_percent", "_status") for level in MRD_COLUMNS}
+    levels = tuple(level for level in MRD_COLUMNS if level in columns or status[level] in columns)
+    kept = {name for name, _ in PATIENT_KEY_COLUMNS} | set(columns) | set(levels) | {status[level] for level in levels}
+    fields = tuple(name for name in _WRITTEN_FIELDS if name in kept)  # patient_id at least: a tuple getter
+    schema = pa.schema([column for column in PATIENT_SCHEMA if column.name in kept])
+    return schema, fields, attrgetter(*fields) if len(fields) > 1 else lambda record: (record.patient_id,), levels
 
 
 def events_table(strategy: str, replication: int, log: EventLog, mrd_detection_limit_percent: float) -> pa.Table:

@@ -20,7 +20,13 @@ from sim.model.capacity import occupancy_monitor, occupancy_table, resources_for
 from sim.model.cohort import Cohort, case_mix_for, draw_cohort
 from sim.model.pathway import Models, patient_pathway
 from sim.model.phases.block1 import Block1Model, block1_plans
-from sim.model.records import EventLog, PatientRecord, events_table, patients_table
+from sim.model.records import (
+    DiscardedEvents,
+    EventLog,
+    PatientRecord,
+    events_table,
+    patients_table,
+)
 from sim.model.streams import Streams, first_uniforms, generator_for
 from sim.scenario.schema import Scenario, distribution_paths, realise, with_values
 
@@ -104,25 +110,28 @@ def build_models(scenario: Scenario) -> Models:
 
 @dataclass(frozen=True)
 class ReplicationResult:
-    """The tables of one replication; ``occupancy`` is None when the scenario limits no resource."""
+    """The tables of one replication; ``events`` is None when not asked for, ``occupancy`` when the
+    scenario limits no resource."""
 
     patients: pa.Table
-    events: pa.Table
+    events: pa.Table | None
     occupancy: pa.Table | None = None
 
 
 def run_replication(
     scenario: Scenario, seed: int, replication: int, select: Callable[[Cohort], Sequence[int]] | None = None,
-    environment: Callable[[], simpy.Environment] = simpy.Environment,
-) -> tuple[pa.Table, pa.Table]:
+    environment: Callable[[], simpy.Environment] = simpy.Environment, events: bool = True,
+    patient_columns: Sequence[str] | None = None,
+) -> tuple[pa.Table, pa.Table | None]:
     """Patients and events tables of every strategy for one replication (see :func:`simulate_replication`)."""
-    result = simulate_replication(scenario, seed, replication, select, environment)
+    result = simulate_replication(scenario, seed, replication, select, environment, events, patient_columns)
     return result.patients, result.events
 
 
 def simulate_replication(
     scenario: Scenario, seed: int, replication: int, select: Callable[[Cohort], Sequence[int]] | None = None,
-    environment: Callable[[], simpy.Environment] = simpy.Environment,
+    environment: Callable[[], simpy.Environment] = simpy.Environment, events: bool = True,
+    patient_columns: Sequence[str] | None = None,
 ) -> ReplicationResult:
     """Patients, events and (with limited capacity) occupancy tables of every strategy for one replication.
 
@@ -134,9 +143,17 @@ def simulate_replication(
     every step then waits in SimPy; with none, each patient's steps run on its
     own clock (:func:`sim.model.pathway.patient_pathway`). Either way the run
     ends when the last patient's pathway ends.
+
+    ``events=False`` logs no events and builds no events table (``events`` is
+    None), for callers that read only the patients (a sweep's points,
+    calibration, trial simulations); ``patient_columns`` builds only those
+    columns of the patients table (after its key columns; see
+    :func:`sim.model.records.patients_table`). Every patient, draw and value
+    is the same either way.
     """
+    columns = None if patient_columns is None else tuple(patient_columns)
     with collector_paused():
-        return _simulate(scenario, seed, replication, select, environment)
+        return _simulate(scenario, seed, replication, select, environment, events, columns)
 
 
 _PAUSE_LOCK = threading.Lock()
@@ -169,7 +186,8 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def _simulate(scenario: Scenario, seed: int, replication: int, select, environment) -> ReplicationResult:
+def _simulate(scenario: Scenario, seed: int, replication: int, select, environment, events: bool,
+              patient_columns: tuple[str, ...] | None) -> ReplicationResult:
     params, models = replication_models(scenario, seed, replication)
     n = params.cohort.n_patients
     streams = Streams(seed, replication, n)
@@ -181,7 +199,7 @@ def _simulate(scenario: Scenario, seed: int, replication: int, select, environme
     for strategy in params.strategies:
         env = environment()
         resources = resources_for(env, params.capacity)
-        log = EventLog()
+        log = EventLog() if events else DiscardedEvents()
         records = [
             PatientRecord(i, *rows[i][:-1], resistance_z=rows[i][-1])
             for i in (range(n) if select is None else select(cohort))
@@ -201,9 +219,10 @@ def _simulate(scenario: Scenario, seed: int, replication: int, select, environme
             env.run(until=env.all_of(processes))
             occupancy_tables.append(occupancy_table(strategy, replication, occupancy))
         limit = params.prognosis.mrd_detection_limit_percent
-        patient_tables.append(patients_table(strategy, replication, records, limit))
-        event_tables.append(events_table(strategy, replication, log, limit))
+        patient_tables.append(patients_table(strategy, replication, records, limit, patient_columns))
+        if events:
+            event_tables.append(events_table(strategy, replication, log, limit))
     return ReplicationResult(
-        pa.concat_tables(patient_tables), pa.concat_tables(event_tables),
+        pa.concat_tables(patient_tables), pa.concat_tables(event_tables) if events else None,
         pa.concat_tables(occupancy_tables) if occupancy_tables else None,
     )

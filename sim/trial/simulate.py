@@ -44,6 +44,9 @@ from sim.trial.statistics import (
 )
 
 STRATUM_COLUMNS = ("relapse_group", "relapse_site", "sex", "age_years", "cns_status", "cytogenetics")
+# The patient columns a trial reads: entry, strata and every endpoint's (the simulation builds no others).
+PATIENT_COLUMNS = ("enrolment_day", *STRATUM_COLUMNS, "efs_days", "efs_event", "os_days", "os_event", "eob1_day",
+                   "block1_death_day", "pathway_end_day", "block1_death", "early_treatment_failure", "eob1_mrd_status")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ class Outcomes:
 
 def potential_outcomes(design: TrialDesign, seed: int, replication: int) -> Outcomes:
     settings = design.settings
-    patients, _ = run_replication(design.scenario, seed, replication, design.selection())
+    patients, _ = run_replication(design.scenario, seed, replication, design.selection(), events=False,
+                                  patient_columns=PATIENT_COLUMNS)
     table = patients.to_pandas().sort_values(["strategy", "patient_id"])
     by_arm = {arm: group.reset_index(drop=True) for arm, group in table.groupby("strategy", sort=False)}
     first = by_arm[settings.control]
