@@ -42,6 +42,8 @@ Measures what a user pays, in one run:
    afresh for each replication (``run.parameter_mode = "sampled"``), which
    realises the parameters and builds the phase models for every
    replication (median of three rounds, 10 and 40 replications).
+   **Without events:** end to end as in 1 with ``simulate --no-events``
+   (no event logged, no ``events/`` dataset; median of three rounds).
 7. **Where the time goes:** ``run_replication`` (100 replications) sampled
    by the CPU-time timer (``SIGPROF``; at most every half millisecond, in
    practice at the kernel's tick, every 4 ms on a common Linux), each sample
@@ -266,7 +268,8 @@ def cli_run(args: list[str]) -> dict:
 
 
 def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, rounds: int = 5,
-               reference: Callable[[], float] | None = None, scenario: Path = SCENARIO) -> dict:
+               reference: Callable[[], float] | None = None, scenario: Path = SCENARIO,
+               options: tuple[str, ...] = ()) -> dict:
     """Marginal seconds per replication of `simulate --workers 1`, start-up excluded: the median
     over ``rounds`` interleaved pairs of runs (``base`` and ``base + extra`` replications), so a
     machine whose speed drifts between runs moves the figure less than a single pair would.
@@ -274,16 +277,18 @@ def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, r
     With ``reference`` (bare SimPy's seconds per patient, timed when called), bare SimPy is timed
     again just before each pair and each round's ratio taken against it: the median and range of
     those ratios move less with a drifting machine than a ratio to one time taken at the start.
+    ``options`` are further options of the command (e.g. ``--no-events``).
     """
     def run(reps: int, name: str) -> dict:
         return cli_run([str(scenario), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{name}",
-                        "--workers", "1", "--quiet"])
+                        "--workers", "1", "--quiet", *options])
 
     pairs, bare = [], []
     for k in range(rounds):
         if reference is not None:
             bare.append(reference())
-        pairs.append((run(base, f"e2e_{scenario.stem}_small_{k}"), run(base + extra, f"e2e_{scenario.stem}_large_{k}")))
+        label = scenario.stem + "".join(f"_{option.lstrip('-')}" for option in options)
+        pairs.append((run(base, f"e2e_{label}_small_{k}"), run(base + extra, f"e2e_{label}_large_{k}")))
     by_round = [(large["seconds"] - small["seconds"]) / extra for small, large in pairs]
     wall = sorted(by_round)
     cpu = sorted((large["cpu_seconds"] - small["cpu_seconds"]) / extra for small, large in pairs)
@@ -372,10 +377,10 @@ def main(argv: list[str] | None = None) -> dict:
     cores = os.cpu_count() or 1
     sizes = (
         {"count": 2, "simulation": 3, "e2e": (1, 4), "parallel": (2, 4), "pairs": 2, "memory": (4, 8), "sweep": (4, 2),
-         "profile": 5, "psa": (1, 2, 1)}
+         "profile": 5, "psa": (1, 2, 1), "no_events": 1}
         if options.quick else
         {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": (20, 100), "pairs": 5, "memory": (100, 2000),
-         "sweep": (64, 10), "profile": 100, "psa": (10, 30, 3)}
+         "sweep": (64, 10), "profile": 100, "psa": (10, 30, 3), "no_events": 3}
     )
     scenario = load_scenario(SCENARIO).scenario
     n_patients = scenario.cohort.n_patients * len(scenario.strategies)
@@ -422,6 +427,9 @@ def main(argv: list[str] | None = None) -> dict:
         results["psa"] = {"strategies": len(psa.strategies),
                           **end_to_end(tmp, base, extra, psa.cohort.n_patients * len(psa.strategies), rounds,
                                        scenario=path)}
+        base, extra = sizes["e2e"]
+        results["end_to_end_no_events"] = end_to_end(tmp, base, extra, n_patients, sizes["no_events"],
+                                                     options=("--no-events",))
 
     return _report(results, sizes, cores, options.json_out, options.quick)
 
@@ -477,6 +485,11 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
           f"{psa['rounds']} rounds [range]): {psa['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] "
           f"trajectories/s/core, {psa['seconds_per_replication'] * 1e3:.0f} ms a replication of "
           f"{psa['strategies']} strategies")
+    quiet = results["end_to_end_no_events"]
+    low, high = quiet["patients_per_second_range"]
+    print(f"end to end without events (simulate --no-events, otherwise as end to end, median of {quiet['rounds']} "
+          f"rounds [range]): {quiet['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] trajectories/s/core, "
+          f"{quiet['patients_per_cpu_second']:,.0f} per CPU second")
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=1))
     return results

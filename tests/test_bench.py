@@ -58,3 +58,12 @@ def test_the_psa_measure_runs_mitcl_with_every_parameter_drawn_for_each_replicat
     first, second = (realised_parameters(scenario, 1, r) for r in (0, 1))
     differ = [path for path in distribution_paths(mitcl) if value_at(first, path) != value_at(second, path)]
     assert differ == distribution_paths(mitcl)  # each replication draws every parameter afresh
+
+
+def test_end_to_end_passes_its_options_to_the_command(tmp_path) -> None:
+    """The measure without events runs `simulate --no-events`: its runs write no events."""
+    e2e = end_to_end(str(tmp_path), 1, 1, 661, rounds=1, options=("--no-events",))
+    assert e2e["seconds_per_replication"] == e2e["seconds_per_replication_by_round"][0]
+    for size in ("small", "large"):
+        run = tmp_path / f"e2e_aall1331_no-events_{size}_0"
+        assert (run / "patients").is_dir() and not (run / "events").exists()

@@ -1,9 +1,13 @@
 """What a replication builds when a caller reads only part of it: no events (``events=False``),
 or only some patient columns (``patient_columns``). Every patient, value and draw is the same
-as in the full tables; a sweep's task writes the outcome measures a plain task writes."""
+as in the full tables; a sweep's task writes the outcome measures a plain task writes, and a
+run with ``--no-events`` (through the ``simulate`` command) what a run with events writes, but
+its events."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -11,13 +15,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim.analysis.economics import PATIENT_COLUMNS as ECONOMICS_INPUTS
+from sim.analysis.notebook import RunError, open_run
 from sim.analysis.summary import PATIENT_COLUMNS as SUMMARY_INPUTS
 from sim.execution.runner import MARKER, Task, run_task
-from sim.model.records import MRD_COLUMNS, PATIENT_KEY_COLUMNS, PATIENT_SCHEMA, patients_table
+from sim.model.records import (
+    MRD_COLUMNS,
+    PATIENT_KEY_COLUMNS,
+    PATIENT_SCHEMA,
+    patients_table,
+)
 from sim.model.replication import simulate_replication
 from sim.scenario.load import load_scenario
 from sim.trial.simulate import PATIENT_COLUMNS as TRIAL_INPUTS
-from tests.conftest import SCENARIOS_DIR
+from tests.conftest import SCENARIOS_DIR, SIMULATE
 
 KEYS = [name for name, _ in PATIENT_KEY_COLUMNS]
 STATUS = {level: level.replace("_percent", "_status") for level in MRD_COLUMNS}
@@ -83,3 +93,50 @@ def test_a_sweep_task_measures_what_a_plain_task_measures(tmp_path: Path, name: 
     assert len(plain) > 0 and ("cost" in set(plain["measure"])) == (name == "economics_example.toml")
     pd.testing.assert_frame_equal(sweep, plain)
     assert not (tmp_path / "False" / "patients").exists() and not (tmp_path / "False" / "events").exists()
+
+
+def simulate(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SIMULATE), *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_a_run_without_events_writes_the_same_patients_and_outcomes(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'extends = "{SCENARIOS_DIR / "mitcl.toml"}"\n[cohort]\nn_patients = 30\n', encoding="utf-8")
+    runs = {}
+    for name, flags in (("with", []), ("without", ["--no-events"])):
+        runs[name] = tmp_path / name
+        result = simulate(scenario, "--reps", 12, "--seed", 4, "--workers", 2, "--quiet", "--out", runs[name], *flags)
+        assert result.returncode == 0, result.stderr
+    assert (runs["with"] / "events").is_dir() and not (runs["without"] / "events").exists()
+    for dataset in ("patients", "replication_summary", "summary"):
+        left, right = (pd.read_parquet(runs[name] / dataset) for name in ("with", "without"))
+        keys = [c for c in ("strategy", "replication", "patient_id", "subgroup", "level", "measure", "comparison")
+                if c in left.columns]
+        pd.testing.assert_frame_equal(left.sort_values(keys).reset_index(drop=True),
+                                      right.sort_values(keys).reset_index(drop=True), obj=dataset)
+    manifests = {name: json.loads((run / "manifest.json").read_text()) for name, run in runs.items()}
+    assert (manifests["with"]["events"], manifests["without"]["events"]) == (True, False)
+    assert manifests["with"]["event_rows"] > 0 and manifests["without"]["event_rows"] == 0
+    assert len(open_run(runs["with"]).events) == manifests["with"]["event_rows"]
+    with pytest.raises(RunError, match="has no 'events' dataset \\(it was run with --no-events\\)"):
+        open_run(runs["without"]).events
+
+    # --resume keeps the run's own choice; asking for the other is refused, naming it
+    (runs["without"] / "manifest.json").unlink()
+    last = sorted((runs["without"] / MARKER).glob("*.parquet"))[-1]
+    last.unlink()
+    resumed = simulate(scenario, "--resume", "--out", runs["without"], "--workers", 1, "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert last.exists() and not (runs["without"] / "events").exists()
+    refused = simulate(scenario, "--resume", "--no-events", "--out", runs["with"], "--workers", 1, "--quiet")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "different events (True, not False)" in refused.stderr and "--no-events" in refused.stderr
+
+    # a run whose run.json predates the choice logged its events, and resumes so
+    identity = runs["with"] / "run.json"
+    identity.write_text(json.dumps({k: v for k, v in json.loads(identity.read_text()).items() if k != "events"}))
+    (runs["with"] / "manifest.json").unlink()
+    sorted((runs["with"] / MARKER).glob("*.parquet"))[-1].unlink()
+    resumed = simulate(scenario, "--resume", "--out", runs["with"], "--workers", 1, "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((runs["with"] / "manifest.json").read_text())["event_rows"] == manifests["with"]["event_rows"]

@@ -83,7 +83,8 @@ class Run:
     def dataset(self, name: str) -> pd.DataFrame:
         path = self.path / name
         if not path.exists():
-            raise RunError(f"{self.path}: this run has no '{name}' dataset")
+            why = " (it was run with --no-events)" if name == "events" and self.manifest.get("events") is False else ""
+            raise RunError(f"{self.path}: this run has no '{name}' dataset{why}")
         return read_dataset(path)
 
     @cached_property

@@ -305,13 +305,18 @@ def capped_workers(request: RunRequest) -> RunRequest:
 @out_option("Output directory [default: a new outputs/<scenario>/<time>/].")
 @EXECUTOR_OPTIONS
 @resume_options("Finish the run in --out: compute only what is missing.")
+@click.option("--no-events", is_flag=True,
+              help="Log no events: no events/ dataset, each replication a fifth or so cheaper; patients and "
+                   "outcomes are the same [default: with --resume, the run's own].")
 @QUIET_OPTION
 @known_errors
-def run_command(scenario: Path, reps, seed, out, workers, executor_kind, scheduler, resume, overwrite, quiet) -> None:
+def run_command(scenario: Path, reps, seed, out, workers, executor_kind, scheduler, resume, overwrite, no_events,
+                quiet) -> None:
     """Run SCENARIO (all its strategies, or its [sweep]) and write Parquet results.
 
-    Writes patients/, events/, summary/ and manifest.json; a sweep writes
-    points/, summary/ (per point), sensitivity/ and manifest.json.
+    Writes patients/, events/ (not with --no-events), summary/ and
+    manifest.json; a sweep writes points/, summary/ (per point),
+    sensitivity/ and manifest.json.
     """
     from sim.execution.output import (
         default_run_dir,
@@ -335,7 +340,8 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     seed = secrets.randbits(63) if seed is None else seed
     workers = workers or default_workers()
     run_dir = out if out is not None else default_run_dir(loaded.scenario.name)
-    request = RunRequest(loaded, replications, seed, run_dir, workers, executor_kind, sys.argv)
+    events = False if no_events else recorded.get("events", True)
+    request = RunRequest(loaded, replications, seed, run_dir, workers, executor_kind, sys.argv, events=events)
     if resume:
         check_resumable(run_dir, identity(request))
     created = prepare_run_dir(run_dir, overwrite, resume)
@@ -487,7 +493,8 @@ def validate_command(scenario: Path, reps, seed, workers, as_json, subgroups, cr
         return _cross_validate(scenario, loaded, workers)
     with tempfile.TemporaryDirectory(prefix="simulate-validate-") as tmp:
         run_dir = Path(tmp)
-        execute(RunRequest(loaded, reps, seed, run_dir, workers or default_workers(), "process", sys.argv), quiet)
+        execute(RunRequest(loaded, reps, seed, run_dir, workers or default_workers(), "process", sys.argv,
+                           events=False), quiet)  # the patients alone are compared
         patients = read_dataset(run_dir / "patients")
     try:
         result = compare(patients)

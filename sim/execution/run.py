@@ -64,6 +64,7 @@ class RunRequest:
     executor_kind: str
     command_line: list[str]
     workers_requested: int | None = None  # as asked for, when ``workers`` was capped
+    events: bool = True  # False: no event is logged, no events/ dataset (``simulate --no-events``)
 
 
 def identity(request: RunRequest) -> dict:
@@ -73,7 +74,12 @@ def identity(request: RunRequest) -> dict:
         "seed": request.seed,
         "replications": request.replications,
         "sweep": sweep.model_dump() if sweep is not None else None,
+        "events": request.events,
     }
+
+
+# What a run recorded before its identity had the key (run.json of an earlier version).
+IDENTITY_DEFAULTS = {"events": True}
 
 
 def check_resumable(run_dir: Path, expected: dict) -> None:
@@ -83,11 +89,12 @@ def check_resumable(run_dir: Path, expected: dict) -> None:
         raise OutputError(f"--resume {run_dir}: no run to resume here ({IDENTITY} missing)")
     found = json.loads(path.read_text())
     for key, value in expected.items():
-        if found.get(key) != value:
+        recorded = found.get(key, IDENTITY_DEFAULTS.get(key))
+        if recorded != value:
             raise OutputError(
                 f"--resume {run_dir}: the directory holds a run with a different {key} "
-                f"({found.get(key)!r}, not {value!r}); Suggestion: resume with the same scenario, "
-                "--seed and --reps, or start a new --out directory"
+                f"({recorded!r}, not {value!r}); Suggestion: resume with the same scenario, "
+                "--seed, --reps and --no-events (or without), or start a new --out directory"
             )
 
 
@@ -138,7 +145,7 @@ def execute(
         total = sum(t.replications for t in tasks) * (2 if sweep is None and scenario.capacity.limited else 1)
         on_start(total, total - sum(t.replications for t in todo + twin_todo))
     results = run_tasks(scenario, request.seed, todo, run_dir, executor, on_batch, keep_patients=sweep is None,
-                        scenario_sha256=request.loaded.sha256)
+                        scenario_sha256=request.loaded.sha256, keep_events=request.events)
     if sweep is None and scenario.capacity.limited:
         twin_dir.mkdir(exist_ok=True)
         unlimited = scenario.model_copy(update={"capacity": CapacitySettings()})
@@ -178,6 +185,7 @@ def execute(
         "replications": request.replications,
         "n_patients": scenario.cohort.n_patients,
         "parameter_mode": scenario.run.parameter_mode,
+        "events": request.events and sweep is None,  # whether events/ was written
         "sweep_design": sweep.design if sweep is not None else None,
         "points": len(points_table) if points_table is not None else 1,
         "tasks": len(tasks),

@@ -83,11 +83,13 @@ class BatchResult:
 
 
 def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_patients: bool = True,
-             scenario_sha256: str = "") -> BatchResult:
+             scenario_sha256: str = "", keep_events: bool = True) -> BatchResult:
     """Run one task and write its parts; the outcome-measure part is written last.
 
-    Patients and events are written with their string columns dictionary-encoded; every part carries
-    the seed, the scenario's SHA-256 and the columns' units in its schema metadata.
+    Patients and events (unless ``keep_events`` is false: then no event is logged) are written
+    with their string columns dictionary-encoded; every part carries the seed, the scenario's
+    SHA-256 and the columns' units in its schema metadata. A sweep's task (``keep_patients``
+    false) writes only the outcome measures.
     """
     started = time.perf_counter()
     point_scenario = _as_last_task(point_variant(scenario, task.values, task.point) if task.values else scenario)
@@ -95,13 +97,14 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     columns = list(SUMMARY_INPUTS) + (list(ECONOMICS_INPUTS) if economics else [])
     # A sweep keeps only the outcome measures: its replications log no events and build only the
     # patient columns the measures read (nothing would read the rest).
-    results = [simulate_replication(point_scenario, seed, r, events=keep_patients,
+    logged = keep_patients and keep_events
+    results = [simulate_replication(point_scenario, seed, r, events=logged,
                                     patient_columns=None if keep_patients else columns)
                for r in range(task.first, task.stop)]
     patients = pa.concat_tables([r.patients for r in results])
-    events = pa.concat_tables([r.events for r in results]) if keep_patients else None
+    events = pa.concat_tables([r.events for r in results]) if logged else None
     if keep_patients:
-        for dataset, table in (("patients", patients), ("events", events)):
+        for dataset, table in (("patients", patients), ("events", events)) if logged else (("patients", patients),):
             write_part(run_dir, dataset, task.part, dictionary_encoded(table),
                        run_metadata(seed, scenario_sha256, UNITS, table.column_names))
         occupancy = [r.occupancy for r in results if r.occupancy is not None]
@@ -286,9 +289,10 @@ def run_tasks(
     on_batch: Callable[[BatchResult], None] | None = None,
     keep_patients: bool = True,
     scenario_sha256: str = "",
+    keep_events: bool = True,
 ) -> list[BatchResult]:
-    """Run ``tasks`` on ``executor``; parts land in ``run_dir``."""
-    futures = [executor.submit(run_task, scenario, seed, task, run_dir, keep_patients, scenario_sha256)
+    """Run ``tasks`` on ``executor``; parts land in ``run_dir`` (see :func:`run_task`)."""
+    futures = [executor.submit(run_task, scenario, seed, task, run_dir, keep_patients, scenario_sha256, keep_events)
                for task in tasks]
     done = []
     try:
