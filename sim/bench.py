@@ -42,8 +42,10 @@ Measures what a user pays, in one run:
    afresh for each replication (``run.parameter_mode = "sampled"``), which
    realises the parameters and builds the phase models for every
    replication (median of three rounds, 10 and 40 replications).
-   **Without events:** end to end as in 1 with ``simulate --no-events``
-   (no event logged, no ``events/`` dataset; median of three rounds).
+   **Without events:** each round of 1 also runs its pair of commands
+   with ``simulate --no-events`` (no event logged, no ``events/``
+   dataset), right after its own; the CPU ratio of the two pairs of each
+   round (median and range) compares them at the same moment.
 7. **Where the time goes:** ``run_replication`` (100 replications) sampled
    by the CPU-time timer (``SIGPROF``; at most every half millisecond, in
    practice at the kernel's tick, every 4 ms on a common Linux), each sample
@@ -269,7 +271,7 @@ def cli_run(args: list[str]) -> dict:
 
 def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, rounds: int = 5,
                reference: Callable[[], float] | None = None, scenario: Path = SCENARIO,
-               options: tuple[str, ...] = ()) -> dict:
+               options: tuple[str, ...] = (), paired: tuple[str, ...] | None = None) -> dict:
     """Marginal seconds per replication of `simulate --workers 1`, start-up excluded: the median
     over ``rounds`` interleaved pairs of runs (``base`` and ``base + extra`` replications), so a
     machine whose speed drifts between runs moves the figure less than a single pair would.
@@ -277,26 +279,50 @@ def end_to_end(tmp: str, base: int, extra: int, patients_per_replication: int, r
     With ``reference`` (bare SimPy's seconds per patient, timed when called), bare SimPy is timed
     again just before each pair and each round's ratio taken against it: the median and range of
     those ratios move less with a drifting machine than a ratio to one time taken at the start.
-    ``options`` are further options of the command (e.g. ``--no-events``).
+    ``options`` are further options of the command. With ``paired`` (other options, e.g.
+    ``("--no-events",)``), each round also runs a pair with those, right after its own: "paired"
+    holds their figures, and "paired_cpu_ratio" the CPU of each round's pair over its own (median
+    and range), which compares the two at the same moment of a drifting machine.
     """
-    def run(reps: int, name: str) -> dict:
-        return cli_run([str(scenario), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/{name}",
-                        "--workers", "1", "--quiet", *options])
+    def pair(k: int, extra_options: tuple[str, ...]) -> tuple[dict, dict]:
+        label = scenario.stem + "".join(f"_{option.lstrip('-')}" for option in extra_options)
+        return tuple(cli_run([str(scenario), "--reps", str(reps), "--seed", "1", "--out", f"{tmp}/e2e_{label}_{size}_{k}",
+                              "--workers", "1", "--quiet", *extra_options])
+                     for size, reps in (("small", base), ("large", base + extra)))
 
-    pairs, bare = [], []
+    pairs, bare, others = [], [], []
     for k in range(rounds):
         if reference is not None:
             bare.append(reference())
-        label = scenario.stem + "".join(f"_{option.lstrip('-')}" for option in options)
-        pairs.append((run(base, f"e2e_{label}_small_{k}"), run(base + extra, f"e2e_{label}_large_{k}")))
+        pairs.append(pair(k, options))
+        if paired is not None:
+            others.append(pair(k, options + paired))
+    result = _marginal(pairs, base, extra, patients_per_replication)
+    if bare:
+        ratios = sorted(b / (w / patients_per_replication)
+                        for b, w in zip(bare, result["seconds_per_replication_by_round"]))
+        result.update(ratio_by_round=ratios[len(ratios) // 2], ratio_by_round_range=(ratios[0], ratios[-1]),
+                      bare_seconds_per_patient_by_round=bare)
+    if others:
+        cpu = sorted(_cpu_per_replication(b, extra) / _cpu_per_replication(a, extra) for a, b in zip(pairs, others))
+        result.update(paired={"options": paired, **_marginal(others, base, extra, patients_per_replication)},
+                      paired_cpu_ratio=cpu[len(cpu) // 2], paired_cpu_ratio_range=(cpu[0], cpu[-1]))
+    return result
+
+
+def _cpu_per_replication(pair: tuple[dict, dict], extra: int) -> float:
+    small, large = pair
+    return (large["cpu_seconds"] - small["cpu_seconds"]) / extra
+
+
+def _marginal(pairs: list[tuple[dict, dict]], base: int, extra: int, patients_per_replication: int) -> dict:
+    """The marginal figures of ``pairs`` of runs (``base`` and ``base + extra`` replications): the median
+    round and the range."""
     by_round = [(large["seconds"] - small["seconds"]) / extra for small, large in pairs]
     wall = sorted(by_round)
-    cpu = sorted((large["cpu_seconds"] - small["cpu_seconds"]) / extra for small, large in pairs)
+    cpu = sorted(_cpu_per_replication(pair, extra) for pair in pairs)
     per_replication, cpu_per_replication = wall[len(wall) // 2], cpu[len(cpu) // 2]
-    ratios = sorted(b / (w / patients_per_replication) for b, w in zip(bare, by_round))
-    return {"replications": (base, base + extra), "rounds": rounds,
-            **({"ratio_by_round": ratios[len(ratios) // 2], "ratio_by_round_range": (ratios[0], ratios[-1]),
-                "bare_seconds_per_patient_by_round": bare} if ratios else {}),
+    return {"replications": (base, base + extra), "rounds": len(pairs),
             "seconds_per_replication_by_round": by_round,
             "seconds_per_replication_range": (wall[0], wall[-1]),
             "seconds_per_replication": per_replication,
@@ -377,10 +403,10 @@ def main(argv: list[str] | None = None) -> dict:
     cores = os.cpu_count() or 1
     sizes = (
         {"count": 2, "simulation": 3, "e2e": (1, 4), "parallel": (2, 4), "pairs": 2, "memory": (4, 8), "sweep": (4, 2),
-         "profile": 5, "psa": (1, 2, 1), "no_events": 1}
+         "profile": 5, "psa": (1, 2, 1)}
         if options.quick else
         {"count": 10, "simulation": 30, "e2e": (10, 60), "parallel": (20, 100), "pairs": 5, "memory": (100, 2000),
-         "sweep": (64, 10), "profile": 100, "psa": (10, 30, 3), "no_events": 3}
+         "sweep": (64, 10), "profile": 100, "psa": (10, 30, 3)}
     )
     scenario = load_scenario(SCENARIO).scenario
     n_patients = scenario.cohort.n_patients * len(scenario.strategies)
@@ -400,7 +426,8 @@ def main(argv: list[str] | None = None) -> dict:
         base, extra = sizes["e2e"]
         timeouts = bare["timeouts"]
         e2e = end_to_end(tmp, base, extra, n_patients,
-                         reference=lambda: bare_simpy(sim["patients"], timeouts)["seconds_per_patient"])
+                         reference=lambda: bare_simpy(sim["patients"], timeouts)["seconds_per_patient"],
+                         paired=("--no-events",))
         results["end_to_end"] = e2e
         results["ratio_end_to_end"] = bare["seconds_per_patient"] / e2e["seconds_per_patient"]
         results["cpu_ratio_end_to_end"] = bare["cpu_seconds_per_patient"] / e2e["cpu_seconds_per_patient"]
@@ -427,9 +454,6 @@ def main(argv: list[str] | None = None) -> dict:
         results["psa"] = {"strategies": len(psa.strategies),
                           **end_to_end(tmp, base, extra, psa.cohort.n_patients * len(psa.strategies), rounds,
                                        scenario=path)}
-        base, extra = sizes["e2e"]
-        results["end_to_end_no_events"] = end_to_end(tmp, base, extra, n_patients, sizes["no_events"],
-                                                     options=("--no-events",))
 
     return _report(results, sizes, cores, options.json_out, options.quick)
 
@@ -448,6 +472,14 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
           + (f"; vs bare SimPy timed again before each round {e2e['ratio_by_round']:.2f} "
              f"[{e2e['ratio_by_round_range'][0]:.2f}, {e2e['ratio_by_round_range'][1]:.2f}]"
              if "ratio_by_round" in e2e else ""))
+    if "paired" in e2e:
+        quiet = e2e["paired"]
+        low, high = quiet["patients_per_second_range"]
+        print(f"end to end with {' '.join(quiet['options'])} (each round's pair right after its own): "
+              f"{quiet['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] trajectories/s/core, "
+              f"{quiet['patients_per_cpu_second']:,.0f} per CPU second; CPU per replication over the round's own "
+              f"{e2e['paired_cpu_ratio']:.2f} [{e2e['paired_cpu_ratio_range'][0]:.2f}, "
+              f"{e2e['paired_cpu_ratio_range'][1]:.2f}]")
     print(f"simulation only: {sim['patients_per_second']:,.0f} trajectories/s/core, "
           f"{sim['patients_per_cpu_second']:,.0f} per CPU second; vs bare SimPy "
           f"{results['ratio_simulation_only']:.2f} (wall), {results['cpu_ratio_simulation_only']:.2f} (CPU)")
@@ -485,11 +517,6 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
           f"{psa['rounds']} rounds [range]): {psa['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] "
           f"trajectories/s/core, {psa['seconds_per_replication'] * 1e3:.0f} ms a replication of "
           f"{psa['strategies']} strategies")
-    quiet = results["end_to_end_no_events"]
-    low, high = quiet["patients_per_second_range"]
-    print(f"end to end without events (simulate --no-events, otherwise as end to end, median of {quiet['rounds']} "
-          f"rounds [range]): {quiet['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] trajectories/s/core, "
-          f"{quiet['patients_per_cpu_second']:,.0f} per CPU second")
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=1))
     return results

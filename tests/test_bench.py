@@ -60,10 +60,17 @@ def test_the_psa_measure_runs_mitcl_with_every_parameter_drawn_for_each_replicat
     assert differ == distribution_paths(mitcl)  # each replication draws every parameter afresh
 
 
-def test_end_to_end_passes_its_options_to_the_command(tmp_path) -> None:
-    """The measure without events runs `simulate --no-events`: its runs write no events."""
-    e2e = end_to_end(str(tmp_path), 1, 1, 661, rounds=1, options=("--no-events",))
-    assert e2e["seconds_per_replication"] == e2e["seconds_per_replication_by_round"][0]
-    for size in ("small", "large"):
-        run = tmp_path / f"e2e_aall1331_no-events_{size}_0"
-        assert (run / "patients").is_dir() and not (run / "events").exists()
+def test_each_round_runs_its_paired_options_right_after_its_own(tmp_path) -> None:
+    """The measure without events: each round runs its pair with `--no-events` after its own (those
+    runs write no events), and each round's CPU is compared with its own round's."""
+    e2e = end_to_end(str(tmp_path), 1, 1, 661, rounds=2, paired=("--no-events",))
+    paired = e2e["paired"]
+    assert paired["options"] == ("--no-events",) and paired["rounds"] == 2 and paired["replications"] == (1, 2)
+    low, high = e2e["paired_cpu_ratio_range"]
+    assert low <= e2e["paired_cpu_ratio"] <= high  # (one replication apart, a round's CPU may be noise)
+    for k in (0, 1):
+        for size in ("small", "large"):
+            own, other = tmp_path / f"e2e_aall1331_{size}_{k}", tmp_path / f"e2e_aall1331_no-events_{size}_{k}"
+            assert (own / "events").is_dir()
+            assert (other / "patients").is_dir() and not (other / "events").exists()
+            assert own.stat().st_mtime_ns < other.stat().st_mtime_ns  # the round's own runs first

@@ -83,7 +83,11 @@ class Run:
     def dataset(self, name: str) -> pd.DataFrame:
         path = self.path / name
         if not path.exists():
-            why = " (it was run with --no-events)" if name == "events" and self.manifest.get("events") is False else ""
+            why = ""
+            if self.is_sweep and name in ("patients", "events"):
+                why = " (a sweep keeps only the outcome measures)"
+            elif name == "events" and self.manifest.get("events") is False:
+                why = " (it was run with --no-events)"
             raise RunError(f"{self.path}: this run has no '{name}' dataset{why}")
         return read_dataset(path)
 

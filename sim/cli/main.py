@@ -307,7 +307,7 @@ def capped_workers(request: RunRequest) -> RunRequest:
 @resume_options("Finish the run in --out: compute only what is missing.")
 @click.option("--no-events", is_flag=True,
               help="Log no events: no events/ dataset, each replication a fifth or so cheaper; patients and "
-                   "outcomes are the same [default: with --resume, the run's own].")
+                   "outcomes are the same (a sweep logs none either way) [default: with --resume, the run's own].")
 @QUIET_OPTION
 @known_errors
 def run_command(scenario: Path, reps, seed, out, workers, executor_kind, scheduler, resume, overwrite, no_events,

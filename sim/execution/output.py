@@ -1,6 +1,6 @@
 """Writing results: Parquet datasets and the run manifest (the only writer).
 
-A run directory holds ``patients/``, ``events/``, ``occupancy/`` (when the
+A run directory holds ``patients/``, ``events/`` (not with ``--no-events``), ``occupancy/`` (when the
 scenario limits a resource) and ``replication_summary/`` (Parquet datasets,
 one part file per batch of replications), ``summary/`` (strategy outcomes and
 paired differences), with limited capacity ``unlimited/replication_summary/``

@@ -1,8 +1,9 @@
 """A run or a sweep, start to finish: plan, (resume), execute, summarise.
 
-1. The run's identity (scenario hash, seed, replications, sweep design) is
-   written to ``run.json`` when the directory is first used; ``--resume``
-   refuses a directory whose identity differs, naming the difference.
+1. The run's identity (scenario hash, seed, replications, sweep design,
+   whether events are logged) is written to ``run.json`` when the directory
+   is first used; ``--resume`` refuses a directory whose identity differs,
+   naming the difference.
 2. Tasks are planned (``sim.execution.runner.plan``); only those without a finished
    part run, so a killed run resumes where it stopped with no duplicate rows.
 3. When every task is done: ``summary/`` (strategies and paired differences;
@@ -74,7 +75,7 @@ def identity(request: RunRequest) -> dict:
         "seed": request.seed,
         "replications": request.replications,
         "sweep": sweep.model_dump() if sweep is not None else None,
-        "events": request.events,
+        "events": request.events or sweep is not None,  # a sweep logs none either way: --no-events changes nothing
     }
 
 
@@ -90,12 +91,19 @@ def check_resumable(run_dir: Path, expected: dict) -> None:
     found = json.loads(path.read_text())
     for key, value in expected.items():
         recorded = found.get(key, IDENTITY_DEFAULTS.get(key))
-        if recorded != value:
+        if recorded == value:
+            continue
+        if key == "events":
             raise OutputError(
-                f"--resume {run_dir}: the directory holds a run with a different {key} "
-                f"({recorded!r}, not {value!r}); Suggestion: resume with the same scenario, "
-                "--seed, --reps and --no-events (or without), or start a new --out directory"
+                f"--resume {run_dir}: {path.name} records events = {recorded!r} (the run "
+                f"{'logs' if recorded else 'logs no'} events), not {value!r}; Suggestion: resume "
+                f"{'without' if recorded else 'with'} --no-events, or start a new --out directory"
             )
+        raise OutputError(
+            f"--resume {run_dir}: the directory holds a run with a different {key} "
+            f"({recorded!r}, not {value!r}); Suggestion: resume with the same scenario, "
+            "--seed and --reps, or start a new --out directory"
+        )
 
 
 def planned_tasks(request: RunRequest) -> tuple[list[Task], tuple | None]:

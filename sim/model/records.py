@@ -17,7 +17,7 @@ import functools
 import math
 from dataclasses import field, make_dataclass
 from operator import attrgetter
-from typing import Callable
+from typing import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -252,10 +252,11 @@ class EventLog:
 
 
 class DiscardedEvents(EventLog):
-    """An event log that keeps no rows: for a replication whose events table nobody reads (a sweep's
-    points, calibration, a trial's simulated patients), which then skips the cost of logging each
-    event (some fifteen a patient) and of its table. The phases call it as they call an
-    :class:`EventLog`; nothing they do depends on what is logged."""
+    """An event log that keeps no rows: for a replication whose events table nobody reads (a run
+    with ``--no-events``, ``simulate validate``, a sweep's points, the unlimited twin of a run with
+    limited capacity, calibration, a trial's simulated patients), which then skips the cost of
+    logging each event (some fifteen a patient) and of its table. The phases call it as they call
+    an :class:`EventLog`; nothing they do depends on what is logged."""
 
     __slots__ = ()
 
@@ -275,20 +276,28 @@ def replication_columns(strategy: str, replication: int, n: int) -> list[pa.Arra
 
 
 def patients_table(strategy: str, replication: int, records: list[PatientRecord],
-                   mrd_detection_limit_percent: float, columns: tuple[str, ...] | None = None) -> pa.Table:
+                   mrd_detection_limit_percent: float, columns: Sequence[str] | None = None) -> pa.Table:
     """The records as a table; latent MRD levels become assay readings (value and status).
 
     With ``columns`` (names of ``PATIENT_SCHEMA``), only those are built, after the key columns
     (``PATIENT_KEY_COLUMNS``), and an MRD reading's value and status together: for a caller that
     reads a few (a sweep's outcome measures read a third), a table costs as much less."""
-    schema, fields, values, levels = _patient_columns(columns)
+    schema, fields, values, levels = patient_table_layout(columns)
     return table_of(schema, strategy, replication, fields, list(map(values, records)), levels,
                     mrd_detection_limit_percent)
 
 
+def patient_table_layout(columns: Sequence[str] | None) -> tuple[pa.Schema, tuple[str, ...], Callable,
+                                                                  tuple[str, ...]]:
+    """The schema, record fields, their getter and MRD levels of a patients table of ``columns``
+    (None: all); a ValueError names an unknown column."""
+    if isinstance(columns, str):
+        raise TypeError(f"patient columns: a sequence of column names, not one string ({columns!r})")
+    return _layout(None if columns is None else tuple(columns))
+
+
 @functools.lru_cache(maxsize=16)
-def _patient_columns(columns: tuple[str, ...] | None) -> tuple[pa.Schema, tuple[str, ...], Callable, tuple[str, ...]]:
-    """The schema, record fields, their getter and MRD levels of a patients table of ``columns`` (None: all)."""
+def _layout(columns: tuple[str, ...] | None) -> tuple[pa.Schema, tuple[str, ...], Callable, tuple[str, ...]]:
     if columns is None:
         return PATIENT_SCHEMA, _WRITTEN_FIELDS, _written_values, MRD_COLUMNS
     unknown = [name for name in columns if name not in PATIENT_SCHEMA.names]

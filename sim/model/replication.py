@@ -25,6 +25,7 @@ from sim.model.records import (
     EventLog,
     PatientRecord,
     events_table,
+    patient_table_layout,
     patients_table,
 )
 from sim.model.streams import Streams, first_uniforms, generator_for
@@ -151,6 +152,7 @@ def simulate_replication(
     :func:`sim.model.records.patients_table`). Every patient, draw and value
     is the same either way.
     """
+    patient_table_layout(patient_columns)  # an unknown column fails here, before anything is simulated
     columns = None if patient_columns is None else tuple(patient_columns)
     with collector_paused():
         return _simulate(scenario, seed, replication, select, environment, events, columns)
