@@ -306,7 +306,7 @@ def capped_workers(request: RunRequest) -> RunRequest:
 @EXECUTOR_OPTIONS
 @resume_options("Finish the run in --out: compute only what is missing.")
 @click.option("--no-events", is_flag=True,
-              help="Log no events: no events/ dataset, each replication a fifth or so cheaper; patients and "
+              help="Log no events: no events/ dataset, each replication a sixth or so cheaper; patients and "
                    "outcomes are the same (a sweep logs none either way) [default: with --resume, the run's own].")
 @QUIET_OPTION
 @known_errors
