@@ -458,15 +458,20 @@ def main(argv: list[str] | None = None) -> dict:
     return _report(results, sizes, cores, options.json_out, options.quick)
 
 
+def _rate(measure: dict) -> str:
+    """An end-to-end measure's median throughput and range, as printed."""
+    low, high = measure["patients_per_second_range"]
+    return f"{measure['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] trajectories/s/core"
+
+
 def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick: bool = False) -> dict:
     work, sim, bare, e2e = results["simpy_work"], results["simulation_only"], results["bare_simpy"], results["end_to_end"]
     print(f"machine: {results['machine']} (load average {results['load_average_at_start']:.2f} at start)")
     if quick:
         print("--quick: small sizes, a smoke test; these figures are not comparable with a full run's")
     print(f"SimPy work per patient: {work['timeouts_per_patient']:.2f} timeouts, {work['steps_per_patient']:.2f} events processed")
-    low, high = e2e["patients_per_second_range"]
     print(f"end to end (simulate, 1 worker, marginal over {sizes['e2e'][1]} replications, median of {e2e['rounds']} "
-          f"rounds [range]): {e2e['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] trajectories/s/core, "
+          f"rounds [range]): {_rate(e2e)}, "
           f"{e2e['patients_per_cpu_second']:,.0f} per CPU second; "
           f"vs bare SimPy {results['ratio_end_to_end']:.2f} (wall), {results['cpu_ratio_end_to_end']:.2f} (CPU)"
           + (f"; vs bare SimPy timed again before each round {e2e['ratio_by_round']:.2f} "
@@ -474,10 +479,9 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
              if "ratio_by_round" in e2e else ""))
     if "paired" in e2e:
         quiet = e2e["paired"]
-        low, high = quiet["patients_per_second_range"]
         print(f"end to end with {' '.join(quiet['options'])} (each round's pair right after its own): "
-              f"{quiet['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] trajectories/s/core, "
-              f"{quiet['patients_per_cpu_second']:,.0f} per CPU second; CPU per replication over the round's own "
+              f"{_rate(quiet)}, {quiet['patients_per_cpu_second']:,.0f} per CPU second; CPU per replication over "
+              "the round's own "
               f"{e2e['paired_cpu_ratio']:.2f} [{e2e['paired_cpu_ratio_range'][0]:.2f}, "
               f"{e2e['paired_cpu_ratio_range'][1]:.2f}]")
     print(f"simulation only: {sim['patients_per_second']:,.0f} trajectories/s/core, "
@@ -511,12 +515,10 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
     print(f"Latin hypercube sweep, {s['points']} points x {s['replications_per_point']} replications "
           f"of {SWEEP_SCENARIO.name}: {s['seconds']:.1f} s")
     psa = results["psa"]
-    low, high = psa["patients_per_second_range"]
     print(f"probabilistic sensitivity analysis (mitcl.toml, every parameter drawn for each replication; simulate, "
           f"1 worker, marginal over {psa['replications'][1] - psa['replications'][0]} replications, median of "
-          f"{psa['rounds']} rounds [range]): {psa['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] "
-          f"trajectories/s/core, {psa['seconds_per_replication'] * 1e3:.0f} ms a replication of "
-          f"{psa['strategies']} strategies")
+          f"{psa['rounds']} rounds [range]): {_rate(psa)}, {psa['seconds_per_replication'] * 1e3:.0f} ms a "
+          f"replication of {psa['strategies']} strategies")
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=1))
     return results
