@@ -104,7 +104,9 @@ def run_task(scenario: Scenario, seed: int, task: Task, run_dir: Path, keep_pati
     patients = pa.concat_tables([r.patients for r in results])
     events = pa.concat_tables([r.events for r in results]) if logged else None
     if keep_patients:
-        for dataset, table in (("patients", patients), ("events", events)) if logged else (("patients", patients),):
+        for dataset, table in (("patients", patients), ("events", events)):
+            if table is None:  # no events logged
+                continue
             write_part(run_dir, dataset, task.part, dictionary_encoded(table),
                        run_metadata(seed, scenario_sha256, UNITS, table.column_names))
         occupancy = [r.occupancy for r in results if r.occupancy is not None]

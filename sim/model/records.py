@@ -303,7 +303,7 @@ def _layout(columns: tuple[str, ...] | None) -> tuple[pa.Schema, tuple[str, ...]
     unknown = [name for name in columns if name not in PATIENT_SCHEMA.names]
     if unknown:
         raise ValueError(f"no patient column {', '.join(map(repr, unknown))} (columns: {', '.join(PATIENT_SCHEMA.names)})")
-    status = {level: level.replace("_percent", "_status") for level in MRD_COLUMNS}
+    status = dict(zip(MRD_COLUMNS, _STATUS_COLUMNS))
     levels = tuple(level for level in MRD_COLUMNS if level in columns or status[level] in columns)
     kept = {name for name, _ in PATIENT_KEY_COLUMNS} | set(columns) | set(levels) | {status[level] for level in levels}
     fields = tuple(name for name in _WRITTEN_FIELDS if name in kept)  # patient_id at least: a tuple getter

@@ -153,9 +153,8 @@ def simulate_replication(
     is the same either way.
     """
     patient_table_layout(patient_columns)  # an unknown column fails here, before anything is simulated
-    columns = None if patient_columns is None else tuple(patient_columns)
     with collector_paused():
-        return _simulate(scenario, seed, replication, select, environment, events, columns)
+        return _simulate(scenario, seed, replication, select, environment, events, patient_columns)
 
 
 _PAUSE_LOCK = threading.Lock()
@@ -189,7 +188,7 @@ def collector_paused() -> Iterator[None]:
 
 
 def _simulate(scenario: Scenario, seed: int, replication: int, select, environment, events: bool,
-              patient_columns: tuple[str, ...] | None) -> ReplicationResult:
+              patient_columns: Sequence[str] | None) -> ReplicationResult:
     params, models = replication_models(scenario, seed, replication)
     n = params.cohort.n_patients
     streams = Streams(seed, replication, n)
