@@ -74,3 +74,16 @@ def test_each_round_runs_its_paired_options_right_after_its_own(tmp_path) -> Non
             assert (own / "events").is_dir()
             assert (other / "patients").is_dir() and not (other / "events").exists()
             assert own.stat().st_mtime_ns < other.stat().st_mtime_ns  # the round's own runs first
+
+
+def test_the_sweep_measure_counts_the_trajectories_its_points_simulated(tmp_path) -> None:
+    """A real (small) Latin hypercube sweep through the command: the trajectories are the points it
+    wrote x replications x strategies x patients, and the rates are those over its wall and CPU time."""
+    from sim.bench import lhs_sweep
+
+    sweep = lhs_sweep(str(tmp_path), 4, 2, 2)
+    assert sweep["points"] == 4 and sweep["strategies"] == 2 and sweep["replications_per_point"] == 2
+    assert sweep["trajectories"] == 4 * 2 * 2 * 661
+    assert math.isclose(sweep["trajectories_per_second_per_core"], sweep["trajectories"] / sweep["seconds"] / 2)
+    assert math.isclose(sweep["trajectories_per_cpu_second"], sweep["trajectories"] / sweep["cpu_seconds"])
+    assert (tmp_path / "lhs" / "sensitivity").is_dir()
