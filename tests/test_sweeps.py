@@ -95,6 +95,32 @@ def test_sweep_writes_points_summary_and_tornado(sweep_runs) -> None:
     assert sorted(summary["point"].unique()) == [0, 1, 2, 3, 4]
 
 
+def test_a_sweep_is_summarised_point_by_point_as_one_accumulator_would(sweep_runs, tmp_path) -> None:
+    """The summary written a point at a time (a row group each, the driver's memory flat in points)
+    is the one an accumulator over every replication of every point gives; a part of a point already
+    summarised is refused rather than summarised twice."""
+    import pyarrow.parquet as pq
+
+    from sim.analysis.summary import SummaryAccumulator
+    from sim.execution.run import summary_blocks
+
+    run_dir = sweep_runs[0]
+    whole = SummaryAccumulator(["r3_blina", "mitcl"], "r3_blina", by=["point"])
+    whole.add(pd.read_parquet(run_dir / "replication_summary"))
+    expected = whole.table()
+    expected = expected[[c for c in expected.columns if c != "point"] + ["point"]]
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir / "summary"), expected)
+    assert pq.ParquetFile(next((run_dir / "summary").glob("*.parquet"))).num_row_groups == 5
+
+    parts = sorted((run_dir / "replication_summary").glob("*.parquet"))
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    for k, part in enumerate([parts[0], parts[1], parts[0]]):  # point 0, point 1, point 0 again
+        (shuffled / f"part-{k}.parquet").write_bytes(part.read_bytes())
+    with pytest.raises(RuntimeError, match="out of point order"):
+        list(summary_blocks(shuffled, ["r3_blina", "mitcl"], "r3_blina", by_point=True))
+
+
 def test_the_glob_key_sets_every_match(sweep_runs) -> None:
     run_dir, _, _ = sweep_runs
     per_rep = pd.read_parquet(run_dir / "replication_summary")
@@ -375,3 +401,21 @@ def test_sampled_designs_keep_their_column_order(name: str) -> None:
     paths = distribution_paths(load_scenario(f"scenarios/{name}").scenario)
     fingerprint = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
     assert (len(paths), fingerprint) == DISTRIBUTION_ORDER[name]
+
+
+def test_a_table_written_in_blocks_is_their_concatenation_and_nothing_without_one(tmp_path) -> None:
+    """Blocks land as row groups of one file under the first block's schema (a later block's null
+    column cast to it) with the metadata added; with no block, an error and no file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sim.execution.output import write_part_in_blocks
+
+    blocks = [pa.table({"point": [0, 0], "level": ["a", "b"]}), pa.table({"point": [1], "level": pa.nulls(1)})]
+    write_part_in_blocks(tmp_path, "summary", "part-0", iter(blocks), {"sim.seed": "3"})
+    written = pq.ParquetFile(tmp_path / "summary" / "part-0.parquet")
+    assert written.num_row_groups == 2 and written.schema_arrow.metadata[b"sim.seed"] == b"3"
+    assert written.read().to_pydict() == {"point": [0, 0, 1], "level": ["a", "b", None]}
+    with pytest.raises(ValueError, match="no block"):
+        write_part_in_blocks(tmp_path, "points", "part-0", iter([]))
+    assert not (tmp_path / "points").exists()

@@ -222,7 +222,9 @@ class SummaryAccumulator:
 
     Holds only running moments per (``by`` keys, subgroup, level, measure,
     strategy), never the per-replication rows, so a driver's memory does not
-    grow with replications or sweep points. Inside a part, each statistic is
+    grow with replications. It grows with the keys (a sweep's points): a
+    sweep is summarised one point at a time
+    (:func:`sim.execution.run.summary_blocks`). Inside a part, each statistic is
     computed in two passes, over each key's replications in order; parts are
     combined by :func:`_merge_moments`. Moments are arrays over the keys seen
     so far (in the order first seen), NaN for a key a statistic has not seen.
@@ -288,23 +290,26 @@ class SummaryAccumulator:
         strategies = [s for s in self.strategies if s in self.present]
         index = sorted(self.keys)
         slots = np.array([self.keys[key] for key in index], dtype=np.int64)
-        blocks = []
-        for strategy in strategies:
-            blocks.append(self._rows(index, slots, strategy, "value"))
-            if strategy != self.reference and self.reference in self.present:
-                blocks.append(self._rows(index, slots, strategy, "difference"))
+        compared = self.reference in self.present
+        blocks = [self._columns(slots, strategy, comparison) for strategy in strategies
+                  for comparison in ("value", "difference")
+                  if comparison == "value" or (strategy != self.reference and compared)]
         if not blocks:
             return pd.DataFrame(columns=self.by + SUMMARY_COLUMNS)
-        table = pd.concat(blocks)
-        order = np.lexsort((table["_block"].to_numpy(), table["_key"].to_numpy()))
-        return table.iloc[order].drop(columns=["_key", "_block"]).reset_index(drop=True)
+        # Each key's rows together, a row per block in block order: a (keys, blocks) array read by row.
+        keys = pd.DataFrame(index, columns=self.by + KEYS)
+        columns = {name: np.repeat(keys[name].to_numpy(), len(blocks)) for name in keys.columns}
+        for name in blocks[0]:
+            columns[name] = np.column_stack([block[name] for block in blocks]).ravel()
+        return pd.DataFrame(columns)
 
     def _statistic(self, slots: np.ndarray, strategy: str, comparison: str, statistic: str) -> np.ndarray:
         """One statistic of the keys at ``slots`` (NaN where not seen, also for keys first seen later)."""
         values = self.moments.get((strategy, comparison), {}).get(statistic, np.zeros(0))
         return _padded(values, len(self.keys))[slots]
 
-    def _rows(self, index: list[tuple], slots: np.ndarray, strategy: str, comparison: str) -> pd.DataFrame:
+    def _columns(self, slots: np.ndarray, strategy: str, comparison: str) -> dict[str, np.ndarray]:
+        """The summary columns after the keys, for the keys at ``slots``, of one strategy's values or differences."""
         n = np.nan_to_num(self._statistic(slots, strategy, comparison, "n"))
         mean = np.where(n > 0, self._statistic(slots, strategy, comparison, "mean"), np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -317,12 +322,10 @@ class SummaryAccumulator:
                 unpaired_var = np.where(n > 1, (paired / (n - 1) + paired_reference / (n - 1)) / n, np.nan)
                 unpaired_se = np.sqrt(unpaired_var)
                 reduction = np.where(unpaired_var > 0, 1 - se**2 / unpaired_var, np.nan)
-        rows = pd.DataFrame(index, columns=self.by + KEYS)
-        blocks = self.strategies.index(strategy) * 2 + (comparison == "difference")
-        return rows.assign(strategy=strategy, comparison=comparison, mean=mean, mc_se=se,
-                           ci_low=mean - Z95 * se, ci_high=mean + Z95 * se, replications=n.astype(int),
-                           unpaired_se=unpaired_se, variance_reduction=reduction,
-                           _key=np.arange(len(rows)), _block=blocks)
+        return {"strategy": np.full(len(n), strategy, dtype=object),
+                "comparison": np.full(len(n), comparison, dtype=object), "mean": mean, "mc_se": se,
+                "ci_low": mean - Z95 * se, "ci_high": mean + Z95 * se, "replications": n.astype(int),
+                "unpaired_se": unpaired_se, "variance_reduction": reduction}
 
 
 def summarise(per_rep: pd.DataFrame, strategies: list[str], reference: str) -> pd.DataFrame:

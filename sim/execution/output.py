@@ -21,7 +21,7 @@ import shutil
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -217,6 +217,31 @@ def write_part(run_dir: Path, dataset: str, part: str, table: pa.Table, metadata
     _atomic(run_dir / dataset / f"{part}.parquet",
             lambda tmp: pq.write_table(table, tmp, compression="zstd", write_statistics=statistics,
                                        use_dictionary=labels))
+
+
+def write_part_in_blocks(run_dir: Path, dataset: str, part: str, blocks: Iterable[pa.Table],
+                         metadata: dict[str, str] | None = None) -> None:
+    """:func:`write_part` of a table that comes in blocks, each written as it comes (a row group each),
+    so that the whole table is never in memory. Every block is cast to the first one's schema; there
+    must be at least one."""
+    def write(tmp: Path) -> None:
+        writer = None
+        try:
+            for table in blocks:
+                if writer is None:
+                    schema = table.schema.with_metadata({**(table.schema.metadata or {}), **(metadata or {})})
+                    statistics = [name for name in schema.names if name in FILTER_COLUMNS]
+                    labels = [column.name for column in schema if _is_label(column.type)]
+                    writer = pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=statistics,
+                                              use_dictionary=labels)
+                writer.write_table(table.cast(writer.schema))
+            if writer is None:
+                raise ValueError(f"{dataset}/{part}: no block to write")
+        finally:
+            if writer is not None:
+                writer.close()
+
+    _atomic(run_dir / dataset / f"{part}.parquet", write)
 
 
 def _is_label(kind: pa.DataType) -> bool:

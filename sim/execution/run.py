@@ -7,15 +7,14 @@
 2. Tasks are planned (``sim.execution.runner.plan``); only those without a finished
    part run, so a killed run resumes where it stopped with no duplicate rows.
 3. When every task is done: ``summary/`` (strategies and paired differences;
-   per point for a sweep), read part by part so the driver holds no
-   per-replication results, for sweeps ``points/`` and ``sensitivity/``, and
-   finally ``manifest.json``. A plain run with limited capacity also runs
-   its twin with unlimited capacity (``unlimited/``) and writes the paired
-   effect of queueing (``capacity_effect/``).
-   per-replication results, for sweeps ``points/`` and ``sensitivity/``,
-   with an ``[economics]`` table ``economics/``, ``ceac/`` and (sampled
-   sweeps) ``value_of_information/`` (``sim.analysis.economics``), and finally
-   ``manifest.json``.
+   per point for a sweep, summarised and written point by point), read part
+   by part so the driver holds no per-replication results; for sweeps
+   ``points/`` and ``sensitivity/``; with an ``[economics]`` table
+   ``economics/``, ``ceac/`` and (sampled sweeps) ``value_of_information/``
+   (``sim.analysis.economics``); and finally ``manifest.json``. A plain run
+   with limited capacity also runs its twin with unlimited capacity
+   (``unlimited/``) and writes the paired effect of queueing
+   (``capacity_effect/``).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -45,6 +44,7 @@ from sim.execution.output import (
     run_metadata,
     write_manifest,
     write_part,
+    write_part_in_blocks,
     write_text_file,
 )
 from sim.execution.runner import MARKER, BatchResult, Task, pending, plan, run_tasks
@@ -164,7 +164,6 @@ def execute(
         write_part(run_dir, "capacity_effect", "part-0", pa.Table.from_pandas(effect, preserve_index=False))
 
     reference = scenario.reference_strategy
-    summary = summarise_parts(run_dir / MARKER, scenario.strategies, reference, by_point=sweep is not None)
     if sweep is not None:
         # imported here: it loads scipy.stats (0.7 s), which only sweeps need
         from sim.analysis.sensitivity import analyse, point_differences
@@ -176,8 +175,10 @@ def execute(
         sensitivity = analyse(sweep.design, paths, values, unit, differences, request.seed)
         write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
         write_part(run_dir, "point_differences", "part-0", pa.Table.from_pandas(differences, preserve_index=False))
-    write_part(run_dir, "summary", "part-0", pa.Table.from_pandas(summary, preserve_index=False),
-               run_metadata(request.seed, request.loaded.sha256, {}, []))
+    blocks = summary_blocks(run_dir / MARKER, scenario.strategies, reference, by_point=sweep is not None)
+    write_part_in_blocks(run_dir, "summary", "part-0",
+                         (pa.Table.from_pandas(block, preserve_index=False) for block in blocks),
+                         run_metadata(request.seed, request.loaded.sha256, {}, []))
     if scenario.economics is not None:
         _write_economics(run_dir, scenario, points_table if sweep is not None and sweep.design in SAMPLED else None,
                          request.seed)
@@ -241,17 +242,37 @@ def _write_economics(run_dir: Path, scenario, points: pd.DataFrame | None, seed:
         write_part(run_dir, name, "part-0", pa.Table.from_pandas(table, preserve_index=False))
 
 
-def summarise_parts(dataset: Path, strategies: list[str], reference: str, by_point: bool) -> pd.DataFrame:
-    """The summary of a ``replication_summary`` dataset, read one part file at a time.
+def summary_blocks(dataset: Path, strategies: list[str], reference: str, by_point: bool) -> Iterator[pd.DataFrame]:
+    """The summary of a ``replication_summary`` dataset, read one part file at a time, in blocks.
 
-    The driver holds running moments only, never every replication's
-    measures, so its memory stays flat in replications and sweep points.
+    The driver holds running moments only, never every replication's measures, so its memory
+    stays flat in replications. A plain run's summary is one block. A sweep's parts come in
+    point order (their names start with the point), so each point is summarised as soon as the
+    next point's first part is read, and its block is yielded and dropped: memory and time per
+    point stay flat in points too (one accumulator over every point would hold the whole
+    summary, and grow every part's work with the points seen).
     """
-    accumulator = SummaryAccumulator(strategies, reference, by=["point"] if by_point else None)
+    def fresh() -> SummaryAccumulator:
+        return SummaryAccumulator(strategies, reference, by=["point"] if by_point else None)
+
+    def block(accumulator: SummaryAccumulator) -> pd.DataFrame:
+        summary = accumulator.table()
+        return summary[[c for c in summary.columns if c != "point"] + ["point"]] if by_point else summary
+
+    accumulator, summarised, highest = fresh(), -1, -1  # points: the last one yielded, the highest read
     for part in sorted(dataset.glob("*.parquet")):
-        accumulator.add(pq.read_table(part).to_pandas())
-    summary = accumulator.table()
-    return summary[[c for c in summary.columns if c != "point"] + ["point"]] if by_point else summary
+        per_rep = pq.read_table(part).to_pandas()
+        if by_point and not per_rep.empty:
+            first, last = int(per_rep["point"].min()), int(per_rep["point"].max())
+            if first <= summarised:
+                raise RuntimeError(f"{part}: point {first} was summarised before this part was read "
+                                   "(parts out of point order)")
+            if first > highest >= 0:  # every point read so far is complete
+                yield block(accumulator)
+                accumulator, summarised = fresh(), highest
+            highest = max(highest, last)
+        accumulator.add(per_rep)
+    yield block(accumulator)
 
 
 def _rows(dataset: Path) -> int:
