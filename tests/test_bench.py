@@ -77,13 +77,19 @@ def test_each_round_runs_its_paired_options_right_after_its_own(tmp_path) -> Non
 
 
 def test_the_sweep_measure_counts_the_trajectories_its_points_simulated(tmp_path) -> None:
-    """A real (small) Latin hypercube sweep through the command: the trajectories are the points it
-    wrote x replications x strategies x patients, and the rates are those over its wall and CPU time."""
+    """A real (small) Latin hypercube sweep through the command on 2 workers: the trajectories
+    counted are the (point, strategy, replication) runs its outcome measures record, times the
+    patients, and the rate per core is over the workers the run's manifest says it used."""
+    import json
+
+    import pandas as pd
+
     from sim.bench import lhs_sweep
 
     sweep = lhs_sweep(str(tmp_path), 4, 2, 2)
-    assert sweep["points"] == 4 and sweep["strategies"] == 2 and sweep["replications_per_point"] == 2
-    assert sweep["trajectories"] == 4 * 2 * 2 * 661
-    assert math.isclose(sweep["trajectories_per_second_per_core"], sweep["trajectories"] / sweep["seconds"] / 2)
-    assert math.isclose(sweep["trajectories_per_cpu_second"], sweep["trajectories"] / sweep["cpu_seconds"])
+    runs = pd.read_parquet(tmp_path / "lhs" / "replication_summary")[["point", "strategy", "replication"]]
+    assert sweep["trajectories"] == len(runs.drop_duplicates()) * 661 == 4 * 2 * 2 * 661
+    assert (sweep["points"], sweep["strategies"], sweep["replications_per_point"]) == (4, 2, 2)
+    assert sweep["workers"] == json.loads((tmp_path / "lhs" / "manifest.json").read_text())["workers"] == 2
+    assert sweep["trajectories_per_second_per_core"] * sweep["seconds"] * 2 == pytest.approx(sweep["trajectories"])
     assert (tmp_path / "lhs" / "sensitivity").is_dir()

@@ -121,6 +121,31 @@ def test_a_sweep_is_summarised_point_by_point_as_one_accumulator_would(sweep_run
         list(summary_blocks(shuffled, ["r3_blina", "mitcl"], "r3_blina", by_point=True))
 
 
+def _part(directory: Path, point: int, values: list[float], level: str | None = "all") -> None:
+    """A ``replication_summary`` part of one point, named as the runner names it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"point": point, "strategy": ["ref", "x"] * 2, "replication": [0, 0, 1, 1],
+                          "subgroup": "all", "level": level, "measure": "m", "value": values})
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False),
+                   directory / f"part-p{point:06d}-r000000-000001.parquet")
+
+
+def test_points_past_six_digits_and_a_point_without_a_complete_row_are_summarised(tmp_path) -> None:
+    """Part names pad the point to six digits, so point 1,000,000 sorts after 999,999 only read as a
+    number; a point whose rows all miss a key has no block, and the blocks after it are written."""
+    from sim.execution.run import summary_blocks
+
+    _part(tmp_path, 3, [1.0, 2.0, 3.0, 5.0], level=None)  # no complete row: no block
+    for point in (999_999, 1_000_000, 1_000_001, 100_000):
+        _part(tmp_path, point, [1.0, 2.0, 3.0, 5.0 + point])
+    blocks = list(summary_blocks(tmp_path, ["ref", "x"], "ref", by_point=True))
+    assert [block["point"].unique().tolist() for block in blocks] == [[100_000], [999_999], [1_000_000], [1_000_001]]
+    difference = blocks[-1].query("comparison == 'difference'")["mean"].item()
+    assert difference == pytest.approx(((2.0 - 1.0) + (5.0 + 1_000_001 - 3.0)) / 2)
+
+
 def test_the_glob_key_sets_every_match(sweep_runs) -> None:
     run_dir, _, _ = sweep_runs
     per_rep = pd.read_parquet(run_dir / "replication_summary")
@@ -419,3 +444,18 @@ def test_a_table_written_in_blocks_is_their_concatenation_and_nothing_without_on
     with pytest.raises(ValueError, match="no block"):
         write_part_in_blocks(tmp_path, "points", "part-0", iter([]))
     assert not (tmp_path / "points").exists()
+
+
+def test_a_write_that_fails_leaves_no_file(tmp_path) -> None:
+    """A block that cannot be made (here: the summary raising) leaves neither the part nor a staged file."""
+    import pyarrow as pa
+
+    from sim.execution.output import STAGING, write_part_in_blocks
+
+    def blocks():
+        yield pa.table({"point": [0]})
+        raise RuntimeError("parts out of point order")
+
+    with pytest.raises(RuntimeError, match="out of point order"):
+        write_part_in_blocks(tmp_path, "summary", "part-0", blocks())
+    assert not (tmp_path / "summary").exists() and not any((tmp_path / STAGING).iterdir())

@@ -203,7 +203,11 @@ def _atomic(path: Path, write) -> None:
     staging = path.parent.parent / STAGING if path.parent.name in DATASETS else path.parent / STAGING
     staging.mkdir(exist_ok=True)
     temporary = staging / f"{uuid.uuid4().hex}.tmp"
-    write(temporary)
+    try:
+        write(temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # no half-written (or whole-looking) file left behind
+        raise
     path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(temporary, path)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -247,10 +248,12 @@ def summary_blocks(dataset: Path, strategies: list[str], reference: str, by_poin
 
     The driver holds running moments only, never every replication's measures, so its memory
     stays flat in replications. A plain run's summary is one block. A sweep's parts come in
-    point order (their names start with the point), so each point is summarised as soon as the
-    next point's first part is read, and its block is yielded and dropped: memory and time per
-    point stay flat in points too (one accumulator over every point would hold the whole
-    summary, and grow every part's work with the points seen).
+    point order (their names number the point, read as a number), so each point is summarised
+    as soon as the next point's first part is read, and its block is yielded and dropped: memory
+    and time per point stay flat in points too (one accumulator over every point would hold the
+    whole summary, and grow every part's work with the points seen). A point's block has rows
+    for the strategies that point has (a sweep runs every strategy at every point); a point
+    with no complete row has no block; with none at all, the one block is empty.
     """
     def fresh() -> SummaryAccumulator:
         return SummaryAccumulator(strategies, reference, by=["point"] if by_point else None)
@@ -260,7 +263,8 @@ def summary_blocks(dataset: Path, strategies: list[str], reference: str, by_poin
         return summary[[c for c in summary.columns if c != "point"] + ["point"]] if by_point else summary
 
     accumulator, summarised, highest = fresh(), -1, -1  # points: the last one yielded, the highest read
-    for part in sorted(dataset.glob("*.parquet")):
+    yielded = False
+    for part in sorted(dataset.glob("*.parquet"), key=_part_order):
         per_rep = pq.read_table(part).to_pandas()
         if by_point and not per_rep.empty:
             first, last = int(per_rep["point"].min()), int(per_rep["point"].max())
@@ -268,11 +272,20 @@ def summary_blocks(dataset: Path, strategies: list[str], reference: str, by_poin
                 raise RuntimeError(f"{part}: point {first} was summarised before this part was read "
                                    "(parts out of point order)")
             if first > highest >= 0:  # every point read so far is complete
-                yield block(accumulator)
+                if accumulator.keys:
+                    yield block(accumulator)
+                    yielded = True
                 accumulator, summarised = fresh(), highest
             highest = max(highest, last)
         accumulator.add(per_rep)
-    yield block(accumulator)
+    if accumulator.keys or not yielded:
+        yield block(accumulator)
+
+
+def _part_order(part: Path) -> list:
+    """A part's name with its numbers read as numbers: ``part-p1000000-...`` after ``part-p999999-...``
+    (the names pad the point and replications to six digits, and a sweep may have more points)."""
+    return [int(piece) if piece.isdigit() else piece for piece in re.split(r"(\d+)", part.name)]
 
 
 def _rows(dataset: Path) -> int:
