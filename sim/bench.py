@@ -391,16 +391,15 @@ def sweep_scenario(tmp: str, points: int, replications: int) -> Path:
 def lhs_sweep(tmp: str, points: int, per_point: int, cores: int) -> dict:
     """The Latin hypercube sweep of ``sweep_scenario`` through the ``simulate`` command on ``cores``
     workers, start-up and the sensitivity analysis included: its wall and CPU time, and the patient
-    trajectories it simulated (points written x replications x strategies x patients, as its
-    manifest records them) per second per worker it ran (its manifest's) and per CPU second."""
-    import pyarrow.parquet as pq
-
-    path, out = sweep_scenario(tmp, points, per_point), Path(tmp) / "lhs"
-    run = cli_run([str(path), "--seed", "1", "--out", str(out), "--workers", str(cores), "--quiet"])
+    trajectories it simulated (points x replications x strategies x patients, as its manifest
+    records them) per second per worker it ran (its manifest's) and per CPU second."""
+    out = Path(tmp) / "lhs"
+    run = cli_run([str(sweep_scenario(tmp, points, per_point)), "--seed", "1", "--out", str(out),
+                   "--workers", str(cores), "--quiet"])
     manifest = json.loads((out / "manifest.json").read_text())
-    written = pq.read_table(out / "points").num_rows
-    trajectories = written * manifest["replications"] * len(manifest["strategies"]) * manifest["n_patients"]
-    return {"points": written, "replications_per_point": manifest["replications"],
+    trajectories = (manifest["points"] * manifest["replications"] * len(manifest["strategies"])
+                    * manifest["n_patients"])
+    return {"points": manifest["points"], "replications_per_point": manifest["replications"],
             "strategies": len(manifest["strategies"]), "trajectories": trajectories,
             "workers": manifest["workers"], **run,
             "trajectories_per_second_per_core": trajectories / run["seconds"] / manifest["workers"],

@@ -214,20 +214,14 @@ def _atomic(path: Path, write) -> None:
 
 def write_part(run_dir: Path, dataset: str, part: str, table: pa.Table, metadata: dict[str, str] | None = None) -> None:
     """Write one part file of a dataset atomically, with ``metadata`` added to its schema's."""
-    if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    statistics = [name for name in table.column_names if name in FILTER_COLUMNS]
-    labels = [column.name for column in table.schema if _is_label(column.type)]
-    _atomic(run_dir / dataset / f"{part}.parquet",
-            lambda tmp: pq.write_table(table, tmp, compression="zstd", write_statistics=statistics,
-                                       use_dictionary=labels))
+    write_part_in_blocks(run_dir, dataset, part, [table], metadata)
 
 
 def write_part_in_blocks(run_dir: Path, dataset: str, part: str, blocks: Iterable[pa.Table],
                          metadata: dict[str, str] | None = None) -> None:
     """:func:`write_part` of a table that comes in blocks, each written as it comes (a row group each),
-    so that the whole table is never in memory. Every block is cast to the first one's schema; there
-    must be at least one."""
+    so that the whole table is never in memory. A block whose schema differs from the first one's is
+    cast to it; there must be at least one."""
     def write(tmp: Path) -> None:
         writer = None
         try:
@@ -238,7 +232,9 @@ def write_part_in_blocks(run_dir: Path, dataset: str, part: str, blocks: Iterabl
                     labels = [column.name for column in schema if _is_label(column.type)]
                     writer = pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=statistics,
                                               use_dictionary=labels)
-                writer.write_table(table.cast(writer.schema))
+                if not table.schema.equals(writer.schema):
+                    table = table.cast(writer.schema)
+                writer.write_table(table)
             if writer is None:
                 raise ValueError(f"{dataset}/{part}: no block to write")
         finally:
