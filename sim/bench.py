@@ -478,10 +478,25 @@ def main(argv: list[str] | None = None) -> dict:
     return _report(results, sizes, cores, options.json_out, options.quick)
 
 
+UNMEASURABLE = "not measurable at these sizes (the extra replications took no longer than start-up's noise)"
+
+
 def _rate(measure: dict) -> str:
-    """An end-to-end measure's median throughput and range, as printed."""
+    """An end-to-end measure's median throughput and range, as printed; a marginal time of zero or
+    less (tiny sizes, as with --quick) gives no rate."""
+    if measure["seconds_per_replication"] <= 0:
+        return UNMEASURABLE
+    if measure["seconds_per_replication_range"][0] <= 0:
+        return f"{measure['patients_per_second']:,.0f} trajectories/s/core [range {UNMEASURABLE}]"
     low, high = measure["patients_per_second_range"]
     return f"{measure['patients_per_second']:,.0f} [{low:,.0f}, {high:,.0f}] trajectories/s/core"
+
+
+def _efficiency(value: float, low: float, high: float) -> str:
+    """A parallel efficiency and its range, as printed; none from marginal times of zero or less."""
+    if min(value, low, high) <= 0:
+        return UNMEASURABLE
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick: bool = False) -> dict:
@@ -491,19 +506,23 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
         print("--quick: small sizes, a smoke test; these figures are not comparable with a full run's")
     print(f"SimPy work per patient: {work['timeouts_per_patient']:.2f} timeouts, {work['steps_per_patient']:.2f} events processed")
     print(f"end to end (simulate, 1 worker, marginal over {sizes['e2e'][1]} replications, median of {e2e['rounds']} "
-          f"rounds [range]): {_rate(e2e)}, "
-          f"{e2e['patients_per_cpu_second']:,.0f} per CPU second; "
-          f"vs bare SimPy {results['ratio_end_to_end']:.2f} (wall), {results['cpu_ratio_end_to_end']:.2f} (CPU)"
+          f"rounds [range]): {_rate(e2e)}"
+          + (f", {e2e['patients_per_cpu_second']:,.0f} per CPU second; "
+             f"vs bare SimPy {results['ratio_end_to_end']:.2f} (wall), {results['cpu_ratio_end_to_end']:.2f} (CPU)"
+             if min(e2e["seconds_per_replication"], e2e["cpu_seconds_per_patient"]) > 0 else "")
           + (f"; vs bare SimPy timed again before each round {e2e['ratio_by_round']:.2f} "
              f"[{e2e['ratio_by_round_range'][0]:.2f}, {e2e['ratio_by_round_range'][1]:.2f}]"
-             if "ratio_by_round" in e2e else ""))
+             if "ratio_by_round" in e2e and e2e["seconds_per_replication_range"][0] > 0 else ""))
     if "paired" in e2e:
         quiet = e2e["paired"]
+        measurable = min(quiet["cpu_seconds_per_patient"], e2e["cpu_seconds_per_patient"],
+                         *e2e["paired_cpu_ratio_range"]) > 0
         print(f"end to end with {' '.join(quiet['options'])} (each round's pair right after its own): "
-              f"{_rate(quiet)}, {quiet['patients_per_cpu_second']:,.0f} per CPU second; CPU per replication over "
-              "the round's own "
-              f"{e2e['paired_cpu_ratio']:.2f} [{e2e['paired_cpu_ratio_range'][0]:.2f}, "
-              f"{e2e['paired_cpu_ratio_range'][1]:.2f}]")
+              f"{_rate(quiet)}"
+              + (f", {quiet['patients_per_cpu_second']:,.0f} per CPU second; CPU per replication over "
+                 "the round's own "
+                 f"{e2e['paired_cpu_ratio']:.2f} [{e2e['paired_cpu_ratio_range'][0]:.2f}, "
+                 f"{e2e['paired_cpu_ratio_range'][1]:.2f}]" if measurable else ""))
     print(f"simulation only: {sim['patients_per_second']:,.0f} trajectories/s/core, "
           f"{sim['patients_per_cpu_second']:,.0f} per CPU second; vs bare SimPy "
           f"{results['ratio_simulation_only']:.2f} (wall), {results['cpu_ratio_simulation_only']:.2f} (CPU)")
@@ -524,8 +543,8 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
     command_low, command_high = p["command_efficiency_range"]
     cpu_low, cpu_high = p["cpu_efficiency_range"]
     print(f"parallel efficiency 1 -> {cores} workers (median of {len(p['rounds'])} rounds [range]): start-up excluded "
-          f"(marginal over replications {p['replications'][0]} -> {p['replications'][1]}) {p['efficiency']:.2f} "
-          f"[{low:.2f}, {high:.2f}]; whole command at {p['replications'][1]} replications {p['command_efficiency']:.2f} "
+          f"(marginal over replications {p['replications'][0]} -> {p['replications'][1]}) "
+          f"{_efficiency(p['efficiency'], low, high)}; whole command at {p['replications'][1]} replications {p['command_efficiency']:.2f} "
           f"[{command_low:.2f}, {command_high:.2f}] ({p['seconds_1_worker']:.1f} s vs {p['seconds_all_workers']:.1f} s); "
           f"CPU time of all processes 1 worker / {cores} workers {p['cpu_efficiency']:.2f} [{cpu_low:.2f}, {cpu_high:.2f}] "
           "(1: running in parallel adds no work)")
@@ -539,8 +558,9 @@ def _report(results: dict, sizes: dict, cores: int, json_out: Path | None, quick
     psa = results["psa"]
     print(f"probabilistic sensitivity analysis (mitcl.toml, every parameter drawn for each replication; simulate, "
           f"1 worker, marginal over {psa['replications'][1] - psa['replications'][0]} replications, median of "
-          f"{psa['rounds']} rounds [range]): {_rate(psa)}, {psa['seconds_per_replication'] * 1e3:.0f} ms a "
-          f"replication of {psa['strategies']} strategies")
+          f"{psa['rounds']} rounds [range]): {_rate(psa)}"
+          + (f", {psa['seconds_per_replication'] * 1e3:.0f} ms a replication of {psa['strategies']} strategies"
+             if psa["seconds_per_replication"] > 0 else ""))
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=1))
     return results

@@ -93,3 +93,20 @@ def test_the_sweep_measure_counts_the_trajectories_its_points_simulated(tmp_path
     assert sweep["workers"] == json.loads((tmp_path / "lhs" / "manifest.json").read_text())["workers"] == 2
     assert sweep["trajectories_per_second_per_core"] * sweep["seconds"] * 2 == pytest.approx(sweep["trajectories"])
     assert (tmp_path / "lhs" / "sensitivity").is_dir()
+
+
+def test_a_marginal_time_of_zero_or_less_gives_no_rate_and_no_efficiency() -> None:
+    """At --quick sizes a round's extra replications can take no longer than start-up's noise: the
+    report says so rather than printing a negative throughput or efficiency."""
+    from sim.bench import UNMEASURABLE, _efficiency, _rate
+
+    def measure(median: float, low: float, high: float) -> dict:
+        return {"seconds_per_replication": median, "seconds_per_replication_range": (low, high),
+                "patients_per_second": 661 / median if median else 0.0,
+                "patients_per_second_range": (661 / high if high else 0.0, 661 / low if low else 0.0)}
+
+    assert _rate(measure(0.05, 0.04, 0.06)) == "13,220 [11,017, 16,525] trajectories/s/core"
+    assert _rate(measure(-0.2, -0.3, 0.1)) == UNMEASURABLE
+    assert _rate(measure(0.05, -0.01, 0.06)) == f"13,220 trajectories/s/core [range {UNMEASURABLE}]"
+    assert _efficiency(0.95, 0.9, 1.1) == "0.95 [0.90, 1.10]"
+    assert _efficiency(0.13, -3.01, 0.13) == UNMEASURABLE

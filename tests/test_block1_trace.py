@@ -519,10 +519,15 @@ def test_every_kinds_chances_worked_out_together_equal_each_worked_out_alone(nam
     grade3 = central.block1.grade3plus_given_survival
     for values in ({"block1.grade4plus_given_survival": grade3, "block1.grade4plus_or_hispanic": 20.0},  # p3 < p4
                    {"block1.grade4plus_given_survival": 0.0},
-                   {"block1.grade4plus_given_survival": 0.0, "block1.grade3plus_given_survival": 0.0,
-                    "block1.grade3plus_or_hispanic_or_asian": math.inf},  # expit(-inf + inf): a NaN chance
                    {"block1.adverse_events.oral_mucositis.grade4plus": -0.0}):
         variants.append(with_values(central, values))
+    # expit(-inf + inf), a NaN chance: a scenario cannot give an infinite odds ratio (refused as not finite),
+    # so it is set on the realised parameters, past validation
+    never = with_values(central, {"block1.grade4plus_given_survival": 0.0, "block1.grade3plus_given_survival": 0.0})
+    infinite = {"grade3plus_or_hispanic_or_asian": math.inf}
+    variants.append(never.model_copy(update={
+        "block1": never.block1.model_copy(update=infinite),
+        "reinduction": {name: params.model_copy(update=infinite) for name, params in never.reinduction.items()}}))
     for params in variants:
         for block1_params in (params.block1, *params.reinduction.values()):
             model = Block1Model.build(block1_params, case_mix_for(params.cohort))

@@ -17,6 +17,8 @@ A full refit takes tens of minutes and is checked with
 from __future__ import annotations
 
 import math
+import re
+import shutil
 import tomllib
 from concurrent.futures import Executor
 from functools import reduce
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -44,7 +47,7 @@ from sim.execution.runner import make_executor
 from sim.model.replication import realised_parameters
 from sim.model.survival import logit
 from sim.scenario.distributions import parse_distribution
-from sim.scenario.load import load_scenario
+from sim.scenario.load import ScenarioError, load_scenario
 from sim.scenario.schema import realise
 from tests.conftest import AALL1331_TOML, SCENARIOS_DIR, write_scenario
 
@@ -192,6 +195,24 @@ def test_calibrated_mode_without_an_ensemble_is_refused(tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(Exception, match="'calibrated' needs the calibrated ensemble"):
         load_scenario(path)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda table: table.slice(0, 0), "holds no parameter set"),
+    (lambda table: table.set_column(0, table.column_names[0], pa.array([None] * table.num_rows, pa.float64())),
+     "must hold a number in every row (got type double, "),
+    (lambda table: table.set_column(0, table.column_names[0], pa.array(["x"] * table.num_rows)),
+     "must hold a number in every row (got type string, 0 missing)"),
+], ids=["no-rows", "missing-values", "text"])
+def test_an_ensemble_without_numbers_in_every_cell_is_refused_naming_it(tmp_path: Path, damage, message) -> None:
+    """One line naming the ensemble file, not an IndexError or a TypeError once the run draws from it."""
+    shutil.copy(FITTED_FILE, tmp_path / FITTED_FILE.name)
+    pq.write_table(damage(pq.read_table(ENSEMBLE_FILE)), tmp_path / ENSEMBLE_FILE.name)
+    path = tmp_path / "aall1331.toml"
+    path.write_text(AALL1331_TOML.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=re.escape(message)) as caught:
+        load_scenario(path)
+    assert ENSEMBLE_FILE.name in str(caught.value)
 
 
 # --- reproduction with common random numbers -------------------------------------------------

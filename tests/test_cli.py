@@ -187,6 +187,16 @@ def test_bad_input_fails_cleanly(tmp_path: Path, case: str, with_out: bool) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no out/, no outputs/
 
 
+def test_a_cohort_too_large_for_memory_fails_in_one_line_and_leaves_no_directory(tmp_path: Path) -> None:
+    huge = write_scenario(tmp_path, small_cohort_body(10**13))
+    out = tmp_path / "out"
+    result = simulate(huge, "--reps", 1, "--seed", 1, "--out", out, "--workers", 1, "--quiet", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: not enough memory for this run (") and result.stderr.count("\n") == 1
+    assert "Suggestion: fewer patients, replications or samples" in result.stderr
+    assert not out.exists()
+
+
 def test_non_empty_out_without_overwrite_is_refused(tmp_path: Path) -> None:
     small = write_scenario(tmp_path, small_cohort_body(5))
     out = tmp_path / "previous"
@@ -345,13 +355,17 @@ def test_report_into_an_unwritable_place_gives_one_line(seeded_run, tmp_path: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
-def test_unreachable_scheduler_leaves_no_out_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("address, message", [
+    ("tcp://127.0.0.1:9", "error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answered"),
+    ("notaurl", "error: --scheduler notaurl: not a scheduler address (missing port number"),
+], ids=["unreachable", "not-an-address"])
+def test_unreachable_scheduler_leaves_no_out_directory(tmp_path: Path, address: str, message: str) -> None:
     small = write_scenario(tmp_path, small_cohort_body(5))
     out = tmp_path / "new" / "run"
-    result = simulate(small, "--reps", 1, "--out", out, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
+    result = simulate(small, "--reps", 1, "--out", out, "--executor", "dask", "--scheduler", address,
                       "--quiet", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.splitlines()[-1].startswith("error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answered")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(message)
     assert not (tmp_path / "new").exists()
 
 
@@ -366,6 +380,32 @@ def test_overwrite_removes_what_the_former_run_wrote(workdir: Path, small_toml: 
     assert result.returncode == 0, result.stderr
     assert not (out / "report.html").exists()  # a report of the former run would describe other results
     assert (out / "notes.txt").read_text() == "the user's own file"
+    assert not (out / ".previous").exists()  # the former run, set aside while the new one ran
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(directory)): path.read_bytes() for path in sorted(directory.rglob("*")) if path.is_file()}
+
+
+def test_an_overwrite_that_fails_once_running_leaves_the_former_run_as_it_was(workdir: Path, small_toml: Path) -> None:
+    """Bad input found only once the run has started (here a sampled parameter draw whose grade 4+
+    rate exceeds its grade 3+ rate, which central values cannot show) must not cost the run that
+    --overwrite was to replace: it comes back, byte for byte, and nothing of the failed run stays."""
+    out = workdir / "kept-after-failure"
+    assert simulate(small_toml, "--reps", 2, "--seed", 1, "--out", out, "--workers", 1, "--quiet", cwd=workdir).returncode == 0
+    (out / "notes.txt").write_text("the user's own file")
+    before = _files(out)
+    crossing = write_scenario(workdir, small_cohort_body(SMALL_PATIENTS, (
+        '[run]\nparameter_mode = "sampled"\n[block1]\n'
+        'grade3plus_given_survival = { dist = "uniform", low = 0.1, high = 0.9, assumption = "test" }\n'
+        'grade4plus_given_survival = { dist = "uniform", low = 0.1, high = 0.9, assumption = "test" }\n')),
+        name="crossing.toml")
+    result = simulate(crossing, "--reps", 20, "--seed", 5, "--out", out, "--workers", 1, "--quiet", "--overwrite",
+                      cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "grade4plus_given_survival" in result.stderr
+    assert _files(out) == before
 
 
 # --- the terminal ----------------------------------------------------------------------------

@@ -98,6 +98,57 @@ BAD_SCENARIOS = [
         id="probability-nan",
     ),
     pytest.param(
+        "[follow_up]\nhorizon_days = inf\n",
+        "{file}: follow_up.horizon_days: must be a number > 0, and finite (got inf)",
+        id="infinite-where-positive",
+    ),
+    pytest.param(
+        "[capacity]\ninpatient_beds = inf\n",
+        "{file}: capacity.inpatient_beds: must be a capacity of at least 1 place, and finite (got inf)",
+        id="infinite-capacity",
+    ),
+    pytest.param(
+        "[prognosis]\nmale_log_odds = -inf\n",
+        "{file}: prognosis.male_log_odds: must be a real number, and finite (got -inf)",
+        id="infinite-log-odds",
+    ),
+    pytest.param(
+        '[hsct]\ntrm_prob = { dist = "beta", alpha = inf, beta = 3 }\n',
+        "{file}: hsct.trm_prob: beta distribution: 'alpha' input should be a finite number (got inf)",
+        id="infinite-distribution-parameter",
+    ),
+    pytest.param(
+        "[hsct.donor_shares]\nmatched_sibling = 0\nhaploidentical = 0\nmatched_unrelated = 0\nmismatched_unrelated = 0\n",
+        "{file}: hsct.donor_shares: at least one share must be above 0 (got matched_sibling = 0, "
+        "haploidentical = 0, matched_unrelated = 0, mismatched_unrelated = 0)",
+        id="all-shares-zero",
+    ),
+    pytest.param(
+        'name = ".."\n',
+        "{file}: name: must name a folder, not '.' or '..' (got '..')",
+        id="name-outside-outputs",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"hsct.trm_prob" = []\n',
+        "{file}: sweep.grid: must list at least one value for 'hsct.trm_prob' (got [])",
+        id="sweep-grid-without-values",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "grid"\noutcomes = []\n[sweep.grid]\n"hsct.trm_prob" = [0.1]\n',
+        "{file}: sweep.outcomes: must name at least one outcome measure (got [])",
+        id="sweep-without-outcomes",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "grid"\n[sweep.grid]\n"hsct.trm_prob" = [0.1, nan]\n',
+        "{file}: sweep.grid.hsct.trm_prob: input should be a finite number (got nan)",
+        id="sweep-value-nan",
+    ),
+    pytest.param(
+        '[sweep]\ndesign = "latin_hypercube"\nparameters = ["hsct.trm_rr_aya", "hsct.trm_rr_aya"]\n',
+        "{file}: sweep.parameters: must name each once (got 'hsct.trm_rr_aya' more than once)",
+        id="sweep-parameter-twice",
+    ),
+    pytest.param(
         "[block1]\ntherapy_days = -3\n",
         "{file}: block1.therapy_days: must be a number >= 0 (got -3)",
         id="negative-duration",

@@ -65,6 +65,8 @@ BAD_INPUTS = [
     ({"trial.analysis.looks_days": "[100, 200]"},
      "trial.analysis.looks_days: the last look must come after accrual ends (day 365 for 24 patients at 24 a year) "
      "(got 200); Suggestion: a later last look, faster accrual, or looks_from = 'last_enrolment'"),
+    ({"trial.analysis.looks_days": "[400, nan]"}, "trial.analysis.looks_days: input should be a finite number (got nan)"),
+    ({"accrual_per_year": "inf"}, "trial.accrual_per_year: input should be a finite number (got inf)"),
     ({"trial.eligibility.colour": '"red"'},
      "trial.eligibility.colour: unknown key; allowed: relapse_groups, relapse_sites, risk_groups, min_age_years, "
      "max_age_years"),
@@ -194,3 +196,50 @@ def test_same_trials_whatever_the_number_of_workers(trial_run, tmp_path: Path) -
     one = pd.read_parquet(run_dir / "trial_looks").sort_values(keys).reset_index(drop=True)
     two = pd.read_parquet(tmp_path / "two" / "trial_looks").sort_values(keys).reset_index(drop=True)
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_ctrl_c_keeps_the_finished_trials_and_says_how_to_resume(tmp_path: Path) -> None:
+    """SIGINT, as a terminal's Ctrl-C sends it, while the trials run in the driver's own process."""
+    import os
+    import signal
+    import time
+
+    path = trial_toml(tmp_path, trials="2000", assurance_trials="0")
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen([str(SIMULATE), "trial", str(path), "--seed", "1", "--out", str(out), "--workers", "1",
+                                "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not any((out / "trial_looks").glob("*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.splitlines()[-1] == \
+        f"error: interrupted; finished parts are kept: rerun with --resume --out {out} to complete"
+    assert any((out / "trial_looks").glob("*.parquet"))
+
+
+def test_a_plain_resume_into_a_trial_directory_is_refused_and_a_broken_record_named(trial_run, tmp_path: Path) -> None:
+    """``simulate SCENARIO --resume`` must not write a plain run among a trial run's datasets, and a
+    run.json that is not a run's record is named, not a traceback; the directory is left as it was."""
+    import json
+    import shutil
+
+    _, run_dir = trial_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    path = next(run_dir.parent.glob("trial.toml"))
+    recorded = json.loads((copy / "run.json").read_text())
+    before = sorted(p.name for p in copy.iterdir())
+    result = simulate(path, "--resume", "--out", copy, "--seed", recorded["seed"], "--reps", recorded["replications"],
+                      "--workers", 1, "--quiet", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: --resume {copy}: the directory holds a trial run of `simulate trial`, "
+                                    "not a run of `simulate SCENARIO`")
+    assert sorted(p.name for p in copy.iterdir()) == before
+    (copy / "run.json").write_text("[1, 2]")
+    result = simulate("trial", path, "--resume", "--out", copy, "--workers", 1, "--quiet", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == (f"error: --resume {copy}: run.json cannot be read (not a JSON object); Suggestion: "
+                             "start a new --out directory, or --overwrite this one\n")

@@ -38,7 +38,7 @@ def known_error_types() -> tuple[type[Exception], ...]:
     from sim.execution.output import OutputError
     from sim.scenario.load import ScenarioError
 
-    return (ScenarioError, OutputError, RunError)
+    return (ScenarioError, OutputError, RunError, MemoryError)
 
 
 WORKERS_OPTION = click.option(
@@ -120,6 +120,9 @@ def known_errors(command):
             sys.exit(130)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except MemoryError as exc:  # numpy's names the size it could not allocate
+            _fail(f"not enough memory for this run ({exc or 'MemoryError'}); "
+                  "Suggestion: fewer patients, replications or samples")
         except Exception as exc:
             if isinstance(exc, known_error_types()):
                 _fail(str(exc))
@@ -321,10 +324,16 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     from sim.execution.output import (
         default_run_dir,
         prepare_run_dir,
-        remove_if_empty,
+        remove_if_unstarted,
+        replacing,
         run_lock,
     )
-    from sim.execution.run import RunRequest, check_resumable, identity
+    from sim.execution.run import (
+        RunRequest,
+        check_resumable,
+        identity,
+        recorded_identity,
+    )
     from sim.execution.runner import default_workers
     from sim.scenario.load import load_scenario
 
@@ -347,7 +356,7 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     created = prepare_run_dir(run_dir, overwrite, resume)
     interrupted = f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete"
     try:
-        with run_lock(run_dir):
+        with replacing(run_dir, (KeyboardInterrupt, Stopped)), run_lock(run_dir):
             manifest = execute(request, quiet, scheduler, interrupted)
     except Stopped:
         sys.exit(130)
@@ -355,7 +364,7 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
         _fail(interrupted, 130)
     except Exception as exc:
         if isinstance(exc, known_error_types()):
-            remove_if_empty(run_dir, created)  # e.g. no Dask scheduler answered: leave no empty --out behind
+            remove_if_unstarted(run_dir, created)  # e.g. no Dask scheduler answered: leave no --out behind
         raise
     reference = loaded.scenario.reference_strategy
     if sweep is not None:
@@ -377,14 +386,6 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
 
 
 run_command.context_class = _RunContext
-
-
-def recorded_identity(run_dir: Path) -> dict:
-    """What a run in ``run_dir`` recorded about itself (seed, replications), or nothing."""
-    from sim.execution.run import IDENTITY
-
-    path = run_dir / IDENTITY
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def print_sensitivity(run_dir: Path, design: str, reference: str) -> None:

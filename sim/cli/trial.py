@@ -20,6 +20,7 @@ import click
 from sim.cli.main import (
     EXECUTOR_OPTIONS,
     QUIET_OPTION,
+    _fail,
     _progress,
     check_executor_and_resume,
     known_errors,
@@ -34,6 +35,13 @@ if TYPE_CHECKING:  # the heavy modules load when the command runs, so `simulate 
     import pandas as pd
 
 
+def _a_number(value: float | None, param: click.Parameter) -> float | None:
+    """A float option's value, refusing NaN (which every range comparison lets through)."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter(f"{value} is not a number in the range", param=param)
+    return value
+
+
 @scenario_command("trial")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="Simulated trials [default: the scenario's trial.trials].")
@@ -42,6 +50,7 @@ if TYPE_CHECKING:  # the heavy modules load when the command runs, so `simulate 
 @seed_option("Root seed [default: a fresh one, recorded; with --resume, the run's own].")
 @out_option("Output directory [default: a new outputs/<scenario>-trial/<time>/].")
 @click.option("--target-power", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
+              callback=lambda context, param, value: _a_number(value, param),
               help="Find the smallest N reaching this power (bisection on common random numbers).")
 @click.option("--max-n", type=click.IntRange(min=4), default=None,
               help="Largest N the search tries [default: 3 x trial.n_patients].")
@@ -64,9 +73,10 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
         OutputError,
         default_run_dir,
         prepare_run_dir,
+        replacing,
         run_lock,
     )
-    from sim.execution.run import check_resumable
+    from sim.execution.run import check_resumable, recorded_identity
     from sim.execution.runner import default_workers, make_executor
     from sim.scenario.load import load_scenario
     from sim.trial.design import build_design
@@ -83,7 +93,7 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
         max_n = max_n or 3 * settings.n_patients
     design = build_design(loaded.scenario, n_max=max_n if target_power is not None else None, source=str(scenario))
     settings = design.settings
-    recorded = _recorded(out) if resume else {}
+    recorded = recorded_identity(out) if resume else {}
     trials = trials or recorded.get("replications") or settings.trials
     assurance_trials = (assurance_trials if assurance_trials is not None
                         else recorded.get("assurance_trials", settings.assurance_trials))
@@ -95,26 +105,31 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
         prepare_run_dir(run_dir, overwrite, resume)  # raises the usual message
 
     extra = {}
-    with make_executor(workers, executor_kind, scheduler) as executor:
-        if target_power is not None:
-            def on_point(n: int, power: float) -> None:
-                if not quiet:
-                    click.echo(f"  N = {n:4d}: power {power:.3f}", err=True)
+    try:
+        with make_executor(workers, executor_kind, scheduler) as executor:
+            if target_power is not None:
+                def on_point(n: int, power: float) -> None:
+                    if not quiet:
+                        click.echo(f"  N = {n:4d}: power {power:.3f}", err=True)
 
-            chosen, curve = search_sample_size(design, seed, trials, target_power, max_n, executor, on_point)
-            design = design.with_n(chosen)
-            extra["power_curve"] = curve
-        request = TrialRequest(loaded, design, trials, assurance_trials, seed, run_dir, workers, sys.argv)
-        if resume:
-            check_resumable(run_dir, identity(request))
-        prepare_run_dir(run_dir, overwrite, resume)
-        with run_lock(run_dir), _progress(quiet) as progress:
-            bar = progress.add_task(f"{loaded.scenario.name} trials", total=None, rate="")
+                chosen, curve = search_sample_size(design, seed, trials, target_power, max_n, executor, on_point)
+                design = design.with_n(chosen)
+                extra["power_curve"] = curve
+            request = TrialRequest(loaded, design, trials, assurance_trials, seed, run_dir, workers, sys.argv)
+            if resume:
+                check_resumable(run_dir, identity(request))
+            prepare_run_dir(run_dir, overwrite, resume)
+            with replacing(run_dir), run_lock(run_dir), _progress(quiet) as progress:
+                bar = progress.add_task(f"{loaded.scenario.name} trials", total=None, rate="")
 
-            def on_start(total: int, already: int) -> None:
-                progress.update(bar, total=total, completed=already)
+                def on_start(total: int, already: int) -> None:
+                    progress.update(bar, total=total, completed=already)
 
-            manifest = execute(request, executor, on_start, lambda task: progress.advance(bar), extra)
+                manifest = execute(request, executor, on_start, lambda task: progress.advance(bar), extra)
+    except KeyboardInterrupt:
+        if target_power is not None:  # a search is not resumable, nor is the run after it
+            _fail("interrupted; a sample-size search cannot be resumed: run the command again", 130)
+        _fail(f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete", 130)
     summary = pd.read_parquet(run_dir / "trial_summary")
     print_trial(summary, design, manifest)
     if "power_curve" in extra:
@@ -126,15 +141,6 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
         f"in {manifest['elapsed_seconds']:.1f} s ({workers} workers, {executor_kind}), seed {seed}"
     )
     click.echo(str(run_dir.resolve()))
-
-
-def _recorded(run_dir: Path | None) -> dict:
-    import json
-
-    from sim.execution.run import IDENTITY
-
-    path = None if run_dir is None else run_dir / IDENTITY
-    return json.loads(path.read_text()) if path is not None and path.exists() else {}
 
 
 def _cell(summary: "pd.DataFrame", kind: str, comparison: str, statistic: str, scale: float = 1.0,

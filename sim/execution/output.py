@@ -33,6 +33,7 @@ RUN_FILES = ("manifest.json", "run.json", "report.html")  # report.html: `simula
 MANIFEST = "manifest.json"
 STAGING = ".staging"
 LOCK = "run.lock"
+PREVIOUS = ".previous"  # the run that --overwrite replaces, kept aside until the new run ends (replacing)
 
 
 class OutputError(Exception):
@@ -54,10 +55,12 @@ def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> Path |
     """Make ``path`` ready for a run; return the topmost directory this call created (None if none).
 
     A non-empty directory is refused unless ``resume`` (keep what is there
-    and add what is missing) or ``overwrite`` (remove everything a previous
-    run wrote there: its datasets, run files and default report; nothing
-    else) is set. A directory that cannot be created or written is refused
-    with the operating system's reason, and nothing is left behind.
+    and add what is missing) or ``overwrite`` (set aside everything a
+    previous run wrote there: its datasets, run files and default report;
+    nothing else) is set. What is set aside stays in ``PREVIOUS`` until the
+    new run ends, and comes back if it fails: run the new run inside
+    :func:`replacing`. A directory that cannot be created or written is
+    refused with the operating system's reason, and nothing is left behind.
     """
     if overwrite and resume:
         raise OutputError("--overwrite and --resume: choose one")
@@ -79,10 +82,7 @@ def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> Path |
             )
         refuse_live_writer(path, "--overwrite")
         _check_writable(path, None)
-        for name in (*DATASETS, STAGING):
-            shutil.rmtree(path / name, ignore_errors=True)
-        for name in RUN_FILES:
-            (path / name).unlink(missing_ok=True)
+        _set_aside(path)
         return None
     created = _first_missing(path)
     try:
@@ -92,6 +92,47 @@ def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> Path |
         raise OutputError(f"--out {path}: cannot create the directory ({exc.strerror})") from None
     _check_writable(path, created)
     return created
+
+
+def _set_aside(path: Path) -> None:
+    """Move a previous run's datasets and run files into ``path / PREVIOUS`` (renames, nothing copied).
+
+    A ``PREVIOUS`` already there was left by an ``--overwrite`` run that was killed: the run it
+    held was being replaced, and goes now."""
+    previous = path / PREVIOUS
+    shutil.rmtree(previous, ignore_errors=True)
+    shutil.rmtree(path / STAGING, ignore_errors=True)
+    entries = [path / name for name in (*DATASETS, *RUN_FILES) if (path / name).exists()]
+    if entries:
+        previous.mkdir()
+        for entry in entries:
+            os.replace(entry, previous / entry.name)
+
+
+@contextlib.contextmanager
+def replacing(path: Path, interruptions: tuple[type[BaseException], ...] = (KeyboardInterrupt,)) -> Iterator[None]:
+    """Around a run into ``path``: the previous run that ``--overwrite`` set aside
+    (:func:`prepare_run_dir`) is deleted when the new run ends or is interrupted (one of
+    ``interruptions``, or any exception that is not an ``Exception``: its finished parts are then
+    the ones ``--resume`` completes), and is put back, in place of whatever the new run wrote, when
+    the new run fails with an error: bad input found only once the run has started leaves the
+    previous run as it was. Without a run set aside, nothing happens."""
+    previous = path / PREVIOUS
+    try:
+        yield
+    except BaseException as exc:
+        if isinstance(exc, Exception) and not isinstance(exc, interruptions) and previous.is_dir():
+            for name in (*DATASETS, STAGING):
+                shutil.rmtree(path / name, ignore_errors=True)
+            for name in RUN_FILES:
+                (path / name).unlink(missing_ok=True)
+            for entry in previous.iterdir():
+                os.replace(entry, path / entry.name)
+            previous.rmdir()
+        else:
+            shutil.rmtree(previous, ignore_errors=True)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _process_start(pid: int) -> str | None:
@@ -184,6 +225,17 @@ def _check_writable(path: Path, created: Path | None) -> None:
     except OSError as exc:
         remove_if_empty(path, created)
         raise OutputError(f"--out {path}: cannot write in the directory ({exc.strerror})") from None
+
+
+def remove_if_unstarted(path: Path, created: Path | None) -> None:
+    """After a failed run into a directory it created: remove the directory (and parents it created)
+    when no dataset was written yet, only the run's own files (``run.json``, a staged file)."""
+    if created is None or any((path / name).exists() for name in DATASETS):
+        return
+    for name in RUN_FILES:
+        (path / name).unlink(missing_ok=True)
+    shutil.rmtree(path / STAGING, ignore_errors=True)
+    remove_if_empty(path, created)
 
 
 def remove_if_empty(path: Path, created: Path | None) -> None:

@@ -84,12 +84,36 @@ def identity(request: RunRequest) -> dict:
 IDENTITY_DEFAULTS = {"events": True}
 
 
+def recorded_identity(run_dir: Path | None) -> dict:
+    """What the run in ``run_dir`` recorded about itself (``IDENTITY``), or nothing when there is none;
+    an unreadable record is an OutputError naming it."""
+    path = None if run_dir is None else run_dir / IDENTITY
+    if path is None or not path.exists():
+        return {}
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        found = exc
+    if not isinstance(found, dict):
+        reason = f"{found.__class__.__name__}: {found}" if isinstance(found, Exception) else "not a JSON object"
+        raise OutputError(f"--resume {run_dir}: {IDENTITY} cannot be read ({reason}); Suggestion: start a new "
+                          "--out directory, or --overwrite this one")
+    return found
+
+
 def check_resumable(run_dir: Path, expected: dict) -> None:
     """Refuse to resume into a directory of another run, naming what differs."""
-    path = run_dir / IDENTITY
-    if not path.exists():
+    if not (run_dir / IDENTITY).exists():
         raise OutputError(f"--resume {run_dir}: no run to resume here ({IDENTITY} missing)")
-    found = json.loads(path.read_text())
+    path, found = run_dir / IDENTITY, recorded_identity(run_dir)
+    kinds = {"run": "run of `simulate SCENARIO`", "trial": "trial run of `simulate trial`"}
+    recorded_kind, kind = found.get("kind", "run"), expected.get("kind", "run")  # plain runs record no kind
+    if recorded_kind != kind:
+        raise OutputError(
+            f"--resume {run_dir}: the directory holds a {kinds.get(recorded_kind, repr(recorded_kind))}, "
+            f"not a {kinds[kind]}; Suggestion: resume it with the command that started it, or start a new "
+            "--out directory"
+        )
     for key, value in expected.items():
         recorded = found.get(key, IDENTITY_DEFAULTS.get(key))
         if recorded == value:

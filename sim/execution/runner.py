@@ -269,6 +269,9 @@ def _dask_executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="5s")
+        except ValueError as exc:  # not an address at all, e.g. no port
+            raise OutputError(f"--scheduler {scheduler}: not a scheduler address ({exc}); "
+                              "Suggestion: give it as tcp://HOST:PORT") from None
         except (OSError, TimeoutError) as exc:
             raise OutputError(
                 f"--scheduler {scheduler}: no Dask scheduler answered within 5 s ({exc.__class__.__name__}); "

@@ -54,7 +54,7 @@ def _read_toml(path: Path, display: str) -> tuple[dict[str, Any], str]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError([f"{display}: file not found"]) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop
         raise ScenarioError([f"{display}: cannot read ({exc.__class__.__name__}: {exc})"]) from None
     try:
         return tomllib.loads(text), text
@@ -123,6 +123,7 @@ def _relative(path: Path, root: Path) -> str:
 
 def _read_ensemble(path: Path, display: str) -> tuple[dict[str, Any], str]:
     """The calibrated ensemble (one row per parameter set, one column per key path) and its digest."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -132,6 +133,13 @@ def _read_ensemble(path: Path, display: str) -> tuple[dict[str, Any], str]:
     except Exception as exc:  # pyarrow raises several types for unreadable files
         raise ScenarioError([f"{display}: cannot read as Parquet ({exc.__class__.__name__}: {exc})"]) from None
     paths = tuple(table.column_names)
+    if table.num_rows == 0:
+        raise ScenarioError([f"{display}: holds no parameter set; Suggestion: run `simulate calibrate` to write it"])
+    for name in paths:
+        column = table.column(name)
+        if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)) or column.null_count:
+            raise ScenarioError([f"{display}: column {name!r} must hold a number in every row "
+                                 f"(got type {column.type}, {column.null_count} missing)"])
     columns = [table.column(name).to_pylist() for name in paths]
     values = tuple(tuple(float(column[row]) for column in columns) for row in range(table.num_rows))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

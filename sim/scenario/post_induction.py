@@ -21,6 +21,7 @@ from sim.scenario.types import (
     NonNegative,
     Positive,
     Probability,
+    Shares,
     Utility,
     not_above,
 )
@@ -75,16 +76,20 @@ class ConsolidationParams(Documented):
     relapse_timing: WeibullTiming
 
 
-class DonorShares(Frozen):
+class ByDonorType(Frozen):
     matched_sibling: NonNegative
     haploidentical: NonNegative
     matched_unrelated: NonNegative
     mismatched_unrelated: NonNegative
 
 
+class DonorShares(ByDonorType, Shares):
+    """How often each donor type is found (relative weights)."""
+
+
 class HsctParams(Documented):
     donor_shares: DonorShares
-    donor_search_days: DonorShares
+    donor_search_days: ByDonorType
     conditioning_days: NonNegative
     inpatient_days_after_graft: NonNegative
     trm_prob: Probability
@@ -148,7 +153,7 @@ class PrognosisParams(Documented):
     off_protocol_log_odds: AnyReal
 
 
-class SalvageShares(Frozen):
+class SalvageShares(Shares):
     car_t: NonNegative
     inotuzumab: NonNegative
     blinatumomab: NonNegative
@@ -166,7 +171,7 @@ class SecondRelapseParams(Documented):
     salvage_shares: SalvageShares
 
 
-class NotRandomisedCare(Frozen):
+class NotRandomisedCare(Shares):
     """Off-protocol care of risk-assigned patients who are not randomised (shares)."""
 
     chemo: NonNegative

@@ -52,6 +52,7 @@ from sim.scenario.types import (
     ProbabilityByRelapseGroup,
     ProbabilityByRiskGroup,
     ProbabilityBySex,
+    Shares,
     not_above,
 )
 
@@ -210,7 +211,7 @@ class Block1Params(Documented):
     _grades_nested = not_above("grade4plus_given_survival", "grade3plus_given_survival")
 
 
-class NotAssignedReasons(Frozen):
+class NotAssignedReasons(Shares):
     """Relative weights of the reasons a Block 1 survivor is never risk-assigned."""
 
     adverse_event: NonNegative
@@ -220,7 +221,7 @@ class NotAssignedReasons(Frozen):
     consent_withdrawn: NonNegative
 
 
-class NotRandomisedReasons(Frozen):
+class NotRandomisedReasons(Shares):
     """Relative weights of the reasons a risk-assigned patient is not randomised."""
 
     severe_adverse_event: NonNegative
@@ -441,6 +442,8 @@ class Scenario(Frozen):
     def _slug(cls, name: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise ValueError(f"must use only letters, digits, '_', '-' or '.' (got {name!r})")
+        if name in (".", ".."):  # names a folder under outputs/: not the folder itself, nor its parent
+            raise ValueError(f"must name a folder, not '.' or '..' (got {name!r})")
         return name
 
     @field_validator("strategies")

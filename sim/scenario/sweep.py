@@ -56,6 +56,15 @@ class SweepSettings(Frozen):
             raise ValueError("'grid' must list parameter = [values] for design = 'grid' (got none)")
         if self.design == "one_way" and not self.one_way:
             raise ValueError("'one_way' must list parameter = [low, high] for design = 'one_way' (got none)")
+        for path, values in self.grid.items():
+            if not values:
+                raise ValueError(f"'grid' must list at least one value for {path!r} (got [])")
+        if not self.outcomes:
+            raise ValueError("'outcomes' must name at least one outcome measure (got [])")
+        for name, listed in (("parameters", self.parameters), ("outcomes", self.outcomes)):
+            repeated = sorted({item for item in listed if listed.count(item) > 1})
+            if repeated:
+                raise ValueError(f"'{name}' must name each once (got {', '.join(map(repr, repeated))} more than once)")
         for path, bounds in self.one_way.items():
             if len(bounds) != 2 or bounds[0] > bounds[1]:
                 raise ValueError(f"'one_way' must give [low, high] with low <= high for {path!r} (got {bounds})")

@@ -25,7 +25,7 @@ from sim.scenario.distributions import _Dist, central_value, parse_distribution
 class Frozen(BaseModel):
     """Base of every parameter model: immutable, strict, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _checked(label: str, low: float, high: float, low_open: bool = False, high_open: bool = False) -> Callable[[Any], Any]:
@@ -50,6 +50,8 @@ def _checked(label: str, low: float, high: float, low_open: bool = False, high_o
         value = float(raw)
         if math.isnan(value) or not inside(value):
             raise ValueError(f"must be {label} (got {raw!r})")
+        if math.isinf(value):  # no figure of the model is infinite: a day, a rate or a cost that is means a typo
+            raise ValueError(f"must be {label}, and finite (got {raw!r})")
         return value
 
     return validate
@@ -98,6 +100,17 @@ def not_above(lower_name: str, upper_name: str):
         return model
 
     return model_validator(mode="after")(check)
+
+
+class Shares(Frozen):
+    """Relative weights of a choice (shares of a whole, in any units): each at least 0, and at least
+    one above 0 at its central value, or nothing could be chosen."""
+
+    @model_validator(mode="after")
+    def _something_to_choose(self) -> "Shares":
+        if not any(central_value(value) > 0 for value in self.__dict__.values()):
+            raise ValueError(f"at least one share must be above 0 (got {', '.join(f'{name} = 0' for name in self.__dict__)})")
+        return self
 
 
 class Documented(Frozen):
