@@ -197,6 +197,31 @@ def test_a_cohort_too_large_for_memory_fails_in_one_line_and_leaves_no_directory
     assert not out.exists()
 
 
+def test_a_damaged_part_or_manifest_is_named_in_one_line(seeded_run, tmp_path: Path, small_toml: Path) -> None:
+    """A part that is not Parquet stops a --resume with one line naming it and saying what to do (and the
+    resume then completes once it is deleted); a manifest that is not JSON stops `simulate report` likewise."""
+    import shutil
+
+    _, run_dir = seeded_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    part = sorted((copy / "replication_summary").glob("*.parquet"))[0]
+    part.write_text("junk")
+    result = simulate(small_toml, "--resume", "--out", copy, "--workers", 1, "--quiet", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {copy}: a Parquet file of the run cannot be read or written (")
+    assert str(part.relative_to(tmp_path)) in result.stderr or str(part) in result.stderr
+    assert result.stderr.rstrip().endswith("Suggestion: if a part is damaged, delete it and rerun with --resume: "
+                                           "its task runs again")
+    part.unlink()
+    assert simulate(small_toml, "--resume", "--out", copy, "--workers", 1, "--quiet", cwd=tmp_path).returncode == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir / "summary"), pd.read_parquet(copy / "summary"))
+    (copy / "manifest.json").write_text("not json")
+    result = simulate("report", copy, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {copy}: manifest.json cannot be read (JSONDecodeError: ")
+
+
 def test_non_empty_out_without_overwrite_is_refused(tmp_path: Path) -> None:
     small = write_scenario(tmp_path, small_cohort_body(5))
     out = tmp_path / "previous"

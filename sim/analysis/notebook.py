@@ -46,7 +46,11 @@ def read_dataset(path: Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:  # a damaged or foreign file among the parts
+        raise RunError(f"{path}: cannot be read as a Parquet dataset ({exc.__class__.__name__}: {exc}); "
+                       "Suggestion: rerun the scenario, or --resume the run after deleting the damaged part") from None
     for k, column in enumerate(table.schema):
         if pa.types.is_dictionary(column.type):
             table = table.set_column(k, column.name, table.column(k).cast(column.type.value_type))
@@ -219,7 +223,13 @@ def open_run(path: str | Path) -> Run:
     if "manifest.json" in missing:
         raise RunError(f"{path}: not a finished run (manifest.json missing); if it was interrupted, "
                        "Suggestion: simulate SCENARIO --out DIR --resume")
-    manifest = json.loads((path / "manifest.json").read_text())
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        manifest = exc
+    if not isinstance(manifest, dict):
+        reason = f"{manifest.__class__.__name__}: {manifest}" if isinstance(manifest, Exception) else "not a JSON object"
+        raise RunError(f"{path}: manifest.json cannot be read ({reason}); Suggestion: rerun the scenario")
     if _major_minor(manifest.get("package_version", "0.0")) != _major_minor(__version__):
         raise RunError(f"{path}: written by relapse-sim {manifest.get('package_version')}, "
                        f"which this version ({__version__}) cannot read; Suggestion: rerun the scenario")

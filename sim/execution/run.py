@@ -156,7 +156,19 @@ def execute(
     on_start: Callable[[int, int], None] | None = None,
     on_batch: Callable[[BatchResult], None] | None = None,
 ) -> dict:
-    """Run every pending task of the request and write the summaries and manifest."""
+    """Run every pending task of the request and write the summaries and manifest; a Parquet file of
+    the run that cannot be read (a damaged part, say) is an OutputError naming it."""
+    try:
+        return _execute(request, executor, on_start, on_batch)
+    except pa.ArrowException as exc:
+        raise OutputError(
+            f"{request.run_dir}: a Parquet file of the run cannot be read or written ({exc.__class__.__name__}: "
+            f"{exc}); Suggestion: if a part is damaged, delete it and rerun with --resume: its task runs again"
+        ) from None
+
+
+def _execute(request: RunRequest, executor: Executor, on_start: Callable[[int, int], None] | None,
+             on_batch: Callable[[BatchResult], None] | None) -> dict:
     scenario = request.loaded.scenario
     run_dir = request.run_dir
     started_at = datetime.now(timezone.utc)
