@@ -215,6 +215,21 @@ def test_an_ensemble_without_numbers_in_every_cell_is_refused_naming_it(tmp_path
     assert ENSEMBLE_FILE.name in str(caught.value)
 
 
+def test_an_ensemble_value_outside_its_rule_is_refused_naming_the_file_and_row(tmp_path: Path) -> None:
+    shutil.copy(FITTED_FILE, tmp_path / FITTED_FILE.name)
+    table = pq.read_table(ENSEMBLE_FILE)
+    k = table.column_names.index("hsct.trm_prob")
+    pq.write_table(table.set_column(k, "hsct.trm_prob", pa.array([1.5] * table.num_rows)), tmp_path / ENSEMBLE_FILE.name)
+    path = tmp_path / "aall1331.toml"
+    path.write_text(AALL1331_TOML.read_text(encoding="utf-8").replace(
+        'parameter_mode = "central"', 'parameter_mode = "calibrated"'), encoding="utf-8")
+    scenario = load_scenario(path).scenario
+    with pytest.raises(ScenarioError) as caught:
+        realised_parameters(scenario, 1, 0)
+    assert re.fullmatch(rf"{re.escape(str(tmp_path / ENSEMBLE_FILE.name))}: parameter set \d+ \(row \d+\): "
+                        r"hsct\.trm_prob: must be a probability in \[0, 1\] \(got 1\.5\)", str(caught.value)), caught.value
+
+
 # --- reproduction with common random numbers -------------------------------------------------
 
 def small_fit(scenario, executor: Executor) -> CalibrationResult:

@@ -29,6 +29,7 @@ from sim.model.records import (
     patients_table,
 )
 from sim.model.streams import Streams, first_uniforms, generator_for
+from sim.scenario.keypaths import VariantError
 from sim.scenario.schema import Scenario, distribution_paths, realise, with_values
 
 
@@ -57,8 +58,11 @@ def realised_parameters(scenario: Scenario, seed: int, replication: int) -> Scen
     ensemble = scenario.calibration_ensemble
     if ensemble is None:
         return realised
-    row = ensemble.values[_ensemble_row(scenario, seed, replication)]
-    return with_values(realised, dict(zip(ensemble.paths, row)))
+    k = _ensemble_row(scenario, seed, replication)
+    try:
+        return with_values(realised, dict(zip(ensemble.paths, ensemble.values[k])))
+    except VariantError as exc:  # the file is the culprit: name it, and the row
+        raise VariantError(exc.key_problems, f"{ensemble.file}: parameter set {k} (row {k + 1})") from None
 
 
 def _ensemble_row(scenario: Scenario, seed: int, replication: int) -> int | None:
