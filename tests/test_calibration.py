@@ -203,7 +203,9 @@ def test_calibrated_mode_without_an_ensemble_is_refused(tmp_path: Path) -> None:
      "must hold a number in every row (got type double, "),
     (lambda table: table.set_column(0, table.column_names[0], pa.array(["x"] * table.num_rows)),
      "must hold a number in every row (got type string, 0 missing)"),
-], ids=["no-rows", "missing-values", "text"])
+    (lambda table: table.set_column(0, table.column_names[0], pa.array([float("nan")] * table.num_rows)),
+     "must hold a finite number in every row (got nan in row 1)"),
+], ids=["no-rows", "missing-values", "text", "nan"])
 def test_an_ensemble_without_numbers_in_every_cell_is_refused_naming_it(tmp_path: Path, damage, message) -> None:
     """One line naming the ensemble file, not an IndexError or a TypeError once the run draws from it."""
     shutil.copy(FITTED_FILE, tmp_path / FITTED_FILE.name)

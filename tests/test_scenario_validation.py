@@ -119,10 +119,18 @@ BAD_SCENARIOS = [
     ),
     pytest.param(
         "[hsct.donor_shares]\nmatched_sibling = 0\nhaploidentical = 0\nmatched_unrelated = 0\nmismatched_unrelated = 0\n",
-        "{file}: hsct.donor_shares: at least one share must be above 0 (got matched_sibling = 0, "
-        "haploidentical = 0, matched_unrelated = 0, mismatched_unrelated = 0)",
+        "{file}: hsct.donor_shares: at least one share must be above 0 (got matched_sibling = 0.0, "
+        "haploidentical = 0.0, matched_unrelated = 0.0, mismatched_unrelated = 0.0)",
         id="all-shares-zero",
     ),
+    pytest.param(
+        "[assignment.not_randomised_reasons]\nsevere_adverse_event = 0\nphysician_or_patient_choice = 0\n"
+        "death = 0\nother = 0\n",
+        "{file}: assignment: 'not_randomised_reasons': at least one share must be above 0 when some patients are "
+        "not randomised (got severe_adverse_event = 0.0, physician_or_patient_choice = 0.0, death = 0.0, other = 0.0)",
+        id="reasons-all-zero-when-needed",
+    ),
+
     pytest.param(
         'name = ".."\n',
         "{file}: name: must name a folder, not '.' or '..' (got '..')",
@@ -449,3 +457,18 @@ def test_sha256_does_not_depend_on_how_the_path_is_spelled(tmp_path: Path, monke
     path = write_scenario(tmp_path, "[cohort]\nn_patients = 50\n")
     monkeypatch.chdir(tmp_path)
     assert load_scenario(path.name).sha256 == load_scenario(path.resolve()).sha256
+
+
+def test_a_table_of_shares_that_is_never_consulted_may_hold_only_zeros(tmp_path: Path) -> None:
+    """Everyone randomised: the reasons for not being randomised are never drawn, so zeros are fine;
+    a share given as a distribution counts by its central value (what a plain run uses)."""
+    path = tmp_path / "ok.toml"
+    path.write_text(
+        f'extends = "{AALL1331_TOML.resolve().as_posix()}"\n'
+        "[assignment.randomisation_prob]\nLR = 1\nIR = 1\nHR = 1\n"
+        "[assignment.not_randomised_reasons]\nsevere_adverse_event = 0\nphysician_or_patient_choice = 0\n"
+        "death = 0\nother = 0\n"
+        "[hsct.donor_shares]\nmatched_sibling = 0\nhaploidentical = 0\nmatched_unrelated = 0\n"
+        'mismatched_unrelated = { dist = "triangular", low = 0, mode = 0.5, high = 1, assumption = "test" }\n',
+        encoding="utf-8")
+    load_scenario(path)

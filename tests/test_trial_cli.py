@@ -67,6 +67,8 @@ BAD_INPUTS = [
      "(got 200); Suggestion: a later last look, faster accrual, or looks_from = 'last_enrolment'"),
     ({"trial.analysis.looks_days": "[400, nan]"}, "trial.analysis.looks_days: input should be a finite number (got nan)"),
     ({"accrual_per_year": "inf"}, "trial.accrual_per_year: input should be a finite number (got inf)"),
+    ({"trial.analysis.futility_z": "[nan]"},
+     "trial.analysis.futility_z: must be finite numbers, or -inf for no futility stop at a look (got [nan])"),
     ({"trial.eligibility.colour": '"red"'},
      "trial.eligibility.colour: unknown key; allowed: relapse_groups, relapse_sites, risk_groups, min_age_years, "
      "max_age_years"),
@@ -243,3 +245,9 @@ def test_a_plain_resume_into_a_trial_directory_is_refused_and_a_broken_record_na
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr == (f"error: --resume {copy}: run.json cannot be read (not a JSON object); Suggestion: "
                              "start a new --out directory, or --overwrite this one\n")
+
+
+def test_minus_infinity_switches_futility_off_at_a_look(tmp_path: Path) -> None:
+    """The one infinite number a scenario may hold: -inf as a look's futility bound (never crossed)."""
+    path = trial_toml(tmp_path, **{"trial.analysis.futility_z": "[-inf]"})
+    assert load_scenario(path).scenario.trial.analysis.futility_z == [float("-inf")]

@@ -48,6 +48,8 @@ def read_dataset(path: Path) -> pd.DataFrame:
 
     try:
         table = pq.read_table(path)
+    except FileNotFoundError:
+        raise
     except (OSError, pa.ArrowException) as exc:  # a damaged or foreign file among the parts
         raise RunError(f"{path}: cannot be read as a Parquet dataset ({exc.__class__.__name__}: {exc}); "
                        "Suggestion: rerun the scenario, or --resume the run after deleting the damaged part") from None

@@ -356,7 +356,7 @@ def run_command(scenario: Path, reps, seed, out, workers, executor_kind, schedul
     created = prepare_run_dir(run_dir, overwrite, resume)
     interrupted = f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete"
     try:
-        with replacing(run_dir, (KeyboardInterrupt, Stopped)), run_lock(run_dir):
+        with replacing(run_dir, overwrite, (KeyboardInterrupt, Stopped)), run_lock(run_dir):
             manifest = execute(request, quiet, scheduler, interrupted)
     except Stopped:
         sys.exit(130)

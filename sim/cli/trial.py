@@ -119,7 +119,7 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
             if resume:
                 check_resumable(run_dir, identity(request))
             prepare_run_dir(run_dir, overwrite, resume)
-            with replacing(run_dir), run_lock(run_dir), _progress(quiet) as progress:
+            with replacing(run_dir, overwrite), run_lock(run_dir), _progress(quiet) as progress:
                 bar = progress.add_task(f"{loaded.scenario.name} trials", total=None, rate="")
 
                 def on_start(total: int, already: int) -> None:
@@ -129,6 +129,8 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
     except KeyboardInterrupt:
         if target_power is not None:  # a search is not resumable, nor is the run after it
             _fail("interrupted; a sample-size search cannot be resumed: run the command again", 130)
+        if not (run_dir / "trial_looks").is_dir():
+            _fail("interrupted before any trial finished: nothing to resume", 130)
         _fail(f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete", 130)
     summary = pd.read_parquet(run_dir / "trial_summary")
     print_trial(summary, design, manifest)

@@ -72,6 +72,7 @@ def prepare_run_dir(path: Path, overwrite: bool, resume: bool = False) -> Path |
         refuse_live_writer(path, "--resume")
         _check_writable(path, None)
         shutil.rmtree(path / STAGING, ignore_errors=True)  # parts a killed task left half-written
+        shutil.rmtree(path / PREVIOUS, ignore_errors=True)  # a run that a killed --overwrite run was replacing
         (path / MANIFEST).unlink(missing_ok=True)
         return None
     if path.exists() and any(path.iterdir()):
@@ -109,23 +110,34 @@ def _set_aside(path: Path) -> None:
             os.replace(entry, previous / entry.name)
 
 
+def _remove_run_files(path: Path) -> None:
+    """Everything a run writes into ``path`` (its datasets, staged files and run files), nothing else."""
+    for name in (*DATASETS, STAGING):
+        shutil.rmtree(path / name, ignore_errors=True)
+    for name in RUN_FILES:
+        (path / name).unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
-def replacing(path: Path, interruptions: tuple[type[BaseException], ...] = (KeyboardInterrupt,)) -> Iterator[None]:
-    """Around a run into ``path``: the previous run that ``--overwrite`` set aside
-    (:func:`prepare_run_dir`) is deleted when the new run ends or is interrupted (one of
-    ``interruptions``, or any exception that is not an ``Exception``: its finished parts are then
-    the ones ``--resume`` completes), and is put back, in place of whatever the new run wrote, when
-    the new run fails with an error: bad input found only once the run has started leaves the
-    previous run as it was. Without a run set aside, nothing happens."""
+def replacing(path: Path, overwrite: bool,
+              interruptions: tuple[type[BaseException], ...] = (KeyboardInterrupt,)) -> Iterator[None]:
+    """Around a run into ``path`` that ``--overwrite`` started (``overwrite``; otherwise nothing
+    happens): the former run, set aside by :func:`prepare_run_dir`, is deleted when the new run ends,
+    or is interrupted (one of ``interruptions``, or any exception that is not an ``Exception``) once
+    the new run has written a dataset, whose finished parts ``--resume`` then completes. It is put
+    back, in place of whatever the new run wrote, when the new run fails with an error, or is
+    interrupted before writing any dataset: bad input found only once the run has started leaves
+    the former run as it was."""
     previous = path / PREVIOUS
+    if not overwrite or not previous.is_dir():
+        yield
+        return
     try:
         yield
     except BaseException as exc:
-        if isinstance(exc, Exception) and not isinstance(exc, interruptions) and previous.is_dir():
-            for name in (*DATASETS, STAGING):
-                shutil.rmtree(path / name, ignore_errors=True)
-            for name in RUN_FILES:
-                (path / name).unlink(missing_ok=True)
+        interrupted = isinstance(exc, interruptions) or not isinstance(exc, Exception)
+        if not interrupted or not any((path / name).exists() for name in DATASETS):
+            _remove_run_files(path)
             for entry in previous.iterdir():
                 os.replace(entry, path / entry.name)
             previous.rmdir()
@@ -232,9 +244,7 @@ def remove_if_unstarted(path: Path, created: Path | None) -> None:
     when no dataset was written yet, only the run's own files (``run.json``, a staged file)."""
     if created is None or any((path / name).exists() for name in DATASETS):
         return
-    for name in RUN_FILES:
-        (path / name).unlink(missing_ok=True)
-    shutil.rmtree(path / STAGING, ignore_errors=True)
+    _remove_run_files(path)
     remove_if_empty(path, created)
 
 

@@ -28,7 +28,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -54,6 +54,8 @@ from sim.scenario.schema import CapacitySettings
 from sim.scenario.sweep import SAMPLED, point_variant
 
 IDENTITY = "run.json"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -156,19 +158,7 @@ def execute(
     on_start: Callable[[int, int], None] | None = None,
     on_batch: Callable[[BatchResult], None] | None = None,
 ) -> dict:
-    """Run every pending task of the request and write the summaries and manifest; a Parquet file of
-    the run that cannot be read (a damaged part, say) is an OutputError naming it."""
-    try:
-        return _execute(request, executor, on_start, on_batch)
-    except pa.ArrowException as exc:
-        raise OutputError(
-            f"{request.run_dir}: a Parquet file of the run cannot be read or written ({exc.__class__.__name__}: "
-            f"{exc}); Suggestion: if a part is damaged, delete it and rerun with --resume: its task runs again"
-        ) from None
-
-
-def _execute(request: RunRequest, executor: Executor, on_start: Callable[[int, int], None] | None,
-             on_batch: Callable[[BatchResult], None] | None) -> dict:
+    """Run every pending task of the request and write the summaries and manifest."""
     scenario = request.loaded.scenario
     run_dir = request.run_dir
     started_at = datetime.now(timezone.utc)
@@ -206,8 +196,8 @@ def _execute(request: RunRequest, executor: Executor, on_start: Callable[[int, i
         from sim.analysis.sensitivity import analyse, point_differences
 
         write_part(run_dir, "points", "part-0", pa.Table.from_pandas(points_table, preserve_index=False))
-        overall = pd.read_parquet(run_dir / MARKER, filters=[("subgroup", "==", "all"),
-                                                            ("measure", "in", list(sweep.outcomes))])
+        overall = read_part(run_dir / MARKER, lambda path: pd.read_parquet(
+            path, filters=[("subgroup", "==", "all"), ("measure", "in", list(sweep.outcomes))]))
         differences = point_differences(overall, list(sweep.outcomes), reference)
         sensitivity = analyse(sweep.design, paths, values, unit, differences, request.seed)
         write_part(run_dir, "sensitivity", "part-0", pa.Table.from_pandas(sensitivity, preserve_index=False))
@@ -301,7 +291,7 @@ def summary_blocks(dataset: Path, strategies: list[str], reference: str, by_poin
     accumulator, summarised, highest = fresh(), -1, -1  # points: the last one yielded, the highest read
     yielded = False
     for part in sorted(dataset.glob("*.parquet"), key=_part_order):
-        per_rep = pq.read_table(part).to_pandas()
+        per_rep = read_part(part, pq.read_table).to_pandas()
         if by_point and not per_rep.empty:
             first, last = int(per_rep["point"].min()), int(per_rep["point"].max())
             if first <= summarised:
@@ -324,12 +314,24 @@ def _part_order(part: Path) -> list:
     return [int(piece) if piece.isdigit() else piece for piece in re.split(r"(\d+)", part.name)]
 
 
+def read_part(path: Path, reader: Callable[[Path], T]) -> T:
+    """``reader(path)`` for a part (or dataset) the run wrote; one that cannot be read (damaged, or a
+    foreign file among the parts) is an OutputError naming it and saying what to do."""
+    try:
+        return reader(path)
+    except (pa.ArrowInvalid, pa.ArrowIOError) as exc:
+        raise OutputError(
+            f"{path}: cannot be read as Parquet ({exc.__class__.__name__}: {exc}); Suggestion: if a part is "
+            "damaged, delete it and rerun with --resume: its task runs again"
+        ) from None
+
+
 def _rows(dataset: Path) -> int:
     """Rows of a Parquet dataset, from its files' footers one at a time (0 when absent, as in
     sweeps): a dataset scan would hold every footer at once, memory growing with the run."""
     if not dataset.exists():
         return 0
-    return sum(pq.read_metadata(part).num_rows for part in dataset.glob("*.parquet"))
+    return sum(read_part(part, pq.read_metadata).num_rows for part in dataset.glob("*.parquet"))
 
 
 def is_finished(run_dir: Path) -> bool:

@@ -124,6 +124,7 @@ def _relative(path: Path, root: Path) -> str:
 def _read_ensemble(path: Path, display: str) -> tuple[dict[str, Any], str]:
     """The calibrated ensemble (one row per parameter set, one column per key path) and its digest."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
@@ -140,6 +141,11 @@ def _read_ensemble(path: Path, display: str) -> tuple[dict[str, Any], str]:
         if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)) or column.null_count:
             raise ScenarioError([f"{display}: column {name!r} must hold a number in every row "
                                  f"(got type {column.type}, {column.null_count} missing)"])
+        finite = pc.is_finite(pc.cast(column, pa.float64()))
+        if not pc.all(finite).as_py():
+            row = pc.index(finite, False).as_py()
+            raise ScenarioError([f"{display}: column {name!r} must hold a finite number in every row "
+                                 f"(got {column[row].as_py()} in row {row + 1})"])
     columns = [table.column(name).to_pylist() for name in paths]
     values = tuple(tuple(float(column[row]) for column in columns) for row in range(table.num_rows))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

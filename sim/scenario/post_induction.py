@@ -21,6 +21,7 @@ from sim.scenario.types import (
     NonNegative,
     Positive,
     Probability,
+    RequiredShares,
     Shares,
     Utility,
     not_above,
@@ -83,7 +84,7 @@ class ByDonorType(Frozen):
     mismatched_unrelated: NonNegative
 
 
-class DonorShares(ByDonorType, Shares):
+class DonorShares(ByDonorType, RequiredShares):
     """How often each donor type is found (relative weights)."""
 
 
@@ -153,7 +154,7 @@ class PrognosisParams(Documented):
     off_protocol_log_odds: AnyReal
 
 
-class SalvageShares(Shares):
+class SalvageShares(RequiredShares):
     car_t: NonNegative
     inotuzumab: NonNegative
     blinatumomab: NonNegative

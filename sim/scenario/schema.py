@@ -238,6 +238,18 @@ class AssignmentParams(Documented):
     not_randomised_reasons: NotRandomisedReasons
     death_before_randomisation_max_days: NonNegative
 
+    @model_validator(mode="after")
+    def _reasons_when_needed(self) -> "AssignmentParams":
+        if highest(self.not_assigned_prob) > 0:
+            self.not_assigned_reasons.refuse_if_empty("not_assigned_reasons", " when some patients are not assigned")
+        if self.some_not_randomised():
+            self.not_randomised_reasons.refuse_if_empty("not_randomised_reasons", " when some patients are not randomised")
+        return self
+
+    def some_not_randomised(self) -> bool:
+        """Whether any risk-assigned patient can go unrandomised."""
+        return any(lowest(value) < 1 for value in self.randomisation_prob.__dict__.values())
+
 
 class Scenario(Frozen):
     name: str
@@ -417,6 +429,13 @@ class Scenario(Frozen):
                 f"utilities, discount rates): {economic} need one; Suggestion: add one, as in "
                 "scenarios/economics_example.toml, or drop them (got no [economics])"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _care_when_not_randomised(self) -> "Scenario":
+        if self.assignment.some_not_randomised():
+            self.off_protocol.not_randomised_care.refuse_if_empty(
+                "off_protocol.not_randomised_care", " when some patients are not randomised")
         return self
 
     @model_validator(mode="after")

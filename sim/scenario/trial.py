@@ -30,7 +30,8 @@ Cross-checks against the scenario (arms are its strategies) run in
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -83,7 +84,8 @@ class Analysis(Frozen):
     looks_events: list[int] | None = None
     max_duration_days: float | None = Field(default=None, gt=0)
     spending: Literal["obrien_fleming", "pocock"] = "obrien_fleming"
-    futility_z: list[float] | None = None
+    # -inf switches futility off at a look (the one infinite number a scenario may hold)
+    futility_z: list[Annotated[float, Field(allow_inf_nan=True)]] | None = None
 
     @field_validator("looks_days", "looks_events")
     @classmethod
@@ -95,6 +97,13 @@ class Analysis(Frozen):
         if looks[0] <= 0 or any(b <= a for a, b in zip(looks, looks[1:])):
             raise ValueError(f"must be positive and strictly increasing (got {looks})")
         return looks
+
+    @field_validator("futility_z")
+    @classmethod
+    def _bounds_or_off(cls, bounds: list[float] | None) -> list[float] | None:
+        if bounds is not None and any(math.isnan(z) or z == math.inf for z in bounds):
+            raise ValueError(f"must be finite numbers, or -inf for no futility stop at a look (got {bounds})")
+        return bounds
 
     @model_validator(mode="after")
     def _one_schedule(self) -> "Analysis":

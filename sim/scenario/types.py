@@ -103,13 +103,27 @@ def not_above(lower_name: str, upper_name: str):
 
 
 class Shares(Frozen):
-    """Relative weights of a choice (shares of a whole, in any units): each at least 0, and at least
-    one above 0 at its central value, or nothing could be chosen."""
+    """Relative weights of a choice (shares of a whole, in any units), each at least 0. When the
+    choice can be made, at least one must be above 0 at its central value (:meth:`refuse_if_empty`:
+    a plain run uses central values), or nothing could be chosen; a table never consulted (e.g.
+    reasons for not being randomised when everyone is) may hold only zeros."""
+
+    def refuse_if_empty(self, name: str, when: str = "") -> None:
+        """A ValueError naming the table ``name`` when no share is above 0 at its central value."""
+        if not any(central_value(value) > 0 for value in self.__dict__.values()):
+            raise ValueError(f"'{name}': at least one share must be above 0{when} "
+                             f"(got {', '.join(f'{key} = {value!r}' for key, value in self.__dict__.items())})")
+
+
+class RequiredShares(Shares):
+    """Shares of a choice every scenario can make (a donor type, a salvage therapy)."""
 
     @model_validator(mode="after")
-    def _something_to_choose(self) -> "Shares":
-        if not any(central_value(value) > 0 for value in self.__dict__.values()):
-            raise ValueError(f"at least one share must be above 0 (got {', '.join(f'{name} = 0' for name in self.__dict__)})")
+    def _something_to_choose(self) -> "RequiredShares":
+        try:
+            self.refuse_if_empty(type(self).__name__)
+        except ValueError as exc:  # named by its place in the scenario, not its type
+            raise ValueError(str(exc).split(": ", 1)[1]) from None
         return self
 
 
