@@ -119,14 +119,14 @@ BAD_SCENARIOS = [
     ),
     pytest.param(
         "[hsct.donor_shares]\nmatched_sibling = 0\nhaploidentical = 0\nmatched_unrelated = 0\nmismatched_unrelated = 0\n",
-        "{file}: hsct.donor_shares: at least one share must be above 0 (got matched_sibling = 0.0, "
+        "{file}: hsct.donor_shares: must have at least one share above 0 (got matched_sibling = 0.0, "
         "haploidentical = 0.0, matched_unrelated = 0.0, mismatched_unrelated = 0.0)",
         id="all-shares-zero",
     ),
     pytest.param(
         "[assignment.not_randomised_reasons]\nsevere_adverse_event = 0\nphysician_or_patient_choice = 0\n"
         "death = 0\nother = 0\n",
-        "{file}: assignment: 'not_randomised_reasons': at least one share must be above 0 when some patients are "
+        "{file}: assignment.not_randomised_reasons: must have at least one share above 0 when some patients are "
         "not randomised (got severe_adverse_event = 0.0, physician_or_patient_choice = 0.0, death = 0.0, other = 0.0)",
         id="reasons-all-zero-when-needed",
     ),
@@ -472,3 +472,21 @@ def test_a_table_of_shares_that_is_never_consulted_may_hold_only_zeros(tmp_path:
         'mismatched_unrelated = { dist = "triangular", low = 0, mode = 0.5, high = 1, assumption = "test" }\n',
         encoding="utf-8")
     load_scenario(path)
+
+
+def test_a_block1_problem_is_said_once_not_again_for_each_reinduction_that_inherits_it(tmp_path: Path) -> None:
+    """``[reinduction.mitcl]`` starts from ``[block1]``: a bad value written in ``[block1]`` is one
+    problem, not a second under ``reinduction.mitcl``, a key the user never wrote; a value the
+    reinduction table writes itself is still reported there."""
+    mitcl = (AALL1331_TOML.parent / "mitcl.toml").resolve().as_posix()
+    path = tmp_path / "bad.toml"
+    path.write_text(f'extends = "{mitcl}"\n[block1]\nmrd_log10_sd = -1\n', encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == f"{path}: block1.mrd_log10_sd: must be a number > 0 (got -1)"
+    path.write_text(f'extends = "{mitcl}"\n[block1]\nmrd_log10_sd = -1\n[reinduction.mitcl]\nmrd_log10_sd = -1\n',
+                    encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value).splitlines() == [f"{path}: block1.mrd_log10_sd: must be a number > 0 (got -1)",
+                                              f"{path}: reinduction.mitcl.mrd_log10_sd: must be a number > 0 (got -1)"]

@@ -213,6 +213,14 @@ def _reinductions_from_block1(document: dict) -> dict:
     return {**document, "reinduction": inherited}
 
 
+def _inherited_from_block1(loc: tuple, message: str, described: list, origin: dict) -> bool:
+    """Whether a problem of a ``[reinduction.NAME]`` key is one of ``[block1]``'s that the table
+    inherited (:func:`_reinductions_from_block1`) without writing the key itself."""
+    if len(loc) < 3 or loc[0] != "reinduction" or (("block1", *loc[2:]), message) not in described:
+        return False
+    return not any(path[: len(loc)] == loc or loc[: len(path)] == path for path in origin if len(path) > 2)
+
+
 def _file_of(loc: tuple, origin: dict, default: str) -> str:
     """The file that last set anything at or under ``loc`` (or the value holding it)."""
     files = [file for path, file in origin.items() if path[: len(loc)] == loc or loc[: len(path)] == path]
@@ -235,9 +243,11 @@ def load_scenario(path: str | Path, use_fitted: bool = True) -> LoadedScenario:
     try:
         scenario = Scenario.model_validate(document)
     except ValidationError as exc:
+        described = [describe(err, Scenario) for err in exc.errors()]
         problems = []
-        for err in exc.errors():
-            loc, message = describe(err, Scenario)
+        for loc, message in described:
+            if _inherited_from_block1(loc, message, described, origin):
+                continue  # said once, where it was written
             key = ".".join(loc) or "(top level)"
             problems.append(f"{_file_of(loc, origin, display)}: {key}: {message}")
         raise ScenarioError(problems) from None

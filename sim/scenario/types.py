@@ -111,7 +111,7 @@ class Shares(Frozen):
     def refuse_if_empty(self, name: str, when: str = "") -> None:
         """A ValueError naming the table ``name`` when no share is above 0 at its central value."""
         if not any(central_value(value) > 0 for value in self.__dict__.values()):
-            raise ValueError(f"'{name}': at least one share must be above 0{when} "
+            raise ValueError(f"'{name}' must have at least one share above 0{when} "
                              f"(got {', '.join(f'{key} = {value!r}' for key, value in self.__dict__.items())})")
 
 
@@ -123,7 +123,7 @@ class RequiredShares(Shares):
         try:
             self.refuse_if_empty(type(self).__name__)
         except ValueError as exc:  # named by its place in the scenario, not its type
-            raise ValueError(str(exc).split(": ", 1)[1]) from None
+            raise ValueError(str(exc).split(" ", 1)[1]) from None
         return self
 
 
