@@ -232,6 +232,19 @@ def test_an_ensemble_value_outside_its_rule_is_refused_naming_the_file_and_row(t
                         r"hsct\.trm_prob: must be a probability in \[0, 1\] \(got 1\.5\)", str(caught.value)), caught.value
 
 
+def test_a_scenario_naming_an_ensemble_not_yet_written_does_not_take_the_one_it_extends(tmp_path: Path) -> None:
+    """A misspelt or not yet calibrated ``ensemble = "..."`` must not fall back, unseen, on the parent's."""
+    path = tmp_path / "child.toml"
+    path.write_text(f'extends = "{AALL1331_TOML.resolve().as_posix()}"\nensemble = "child.ensemble.parquet"\n',
+                    encoding="utf-8")
+    assert load_scenario(path).scenario.calibration_ensemble is None
+    assert load_scenario(write_scenario(tmp_path)).scenario.calibration_ensemble is not None  # naming none inherits
+    path.write_text(path.read_text(encoding="utf-8") + '[run]\nparameter_mode = "calibrated"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError, match=re.escape(f"{path}: (top level): 'run.parameter_mode' = 'calibrated' "
+                                                      "needs the calibrated ensemble")):
+        load_scenario(path)
+
+
 # --- reproduction with common random numbers -------------------------------------------------
 
 def small_fit(scenario, executor: Executor) -> CalibrationResult:

@@ -199,6 +199,9 @@ def _load_document(
             merged["calibration_ensemble"] = ensemble
             origin[("calibration_ensemble",)] = ensemble["file"]
             sources[_relative(ensemble_path.resolve(), root)] = digest
+        else:  # this file's own ensemble, not yet written: not silently the one a file it extends names
+            merged.pop("calibration_ensemble", None)
+            origin[("calibration_ensemble",)] = display
     return merged, origin, sources
 
 
