@@ -48,9 +48,7 @@ def read_dataset(path: Path) -> pd.DataFrame:
 
     try:
         table = pq.read_table(path)
-    except FileNotFoundError:
-        raise
-    except (OSError, pa.ArrowException) as exc:  # a damaged or foreign file among the parts
+    except (pa.ArrowInvalid, pa.ArrowIOError) as exc:  # a damaged or foreign file among the parts
         raise RunError(f"{path}: cannot be read as a Parquet dataset ({exc.__class__.__name__}: {exc}); "
                        "Suggestion: rerun the scenario, or --resume the run after deleting the damaged part") from None
     for k, column in enumerate(table.schema):

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the heavy modules load when the command runs, so `simulate 
     import pandas as pd
 
 
-def _a_number(value: float | None, param: click.Parameter) -> float | None:
+def _a_number(context: click.Context, param: click.Parameter, value: float | None) -> float | None:
     """A float option's value, refusing NaN (which every range comparison lets through)."""
     if value is not None and math.isnan(value):
         raise click.BadParameter(f"{value} is not a number in the range", param=param)
@@ -50,7 +50,7 @@ def _a_number(value: float | None, param: click.Parameter) -> float | None:
 @seed_option("Root seed [default: a fresh one, recorded; with --resume, the run's own].")
 @out_option("Output directory [default: a new outputs/<scenario>-trial/<time>/].")
 @click.option("--target-power", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
-              callback=lambda context, param, value: _a_number(value, param),
+              callback=_a_number,
               help="Find the smallest N reaching this power (bisection on common random numbers).")
 @click.option("--max-n", type=click.IntRange(min=4), default=None,
               help="Largest N the search tries [default: 3 x trial.n_patients].")
@@ -80,7 +80,13 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
     from sim.execution.runner import default_workers, make_executor
     from sim.scenario.load import load_scenario
     from sim.trial.design import build_design
-    from sim.trial.run import TrialRequest, execute, identity, search_sample_size
+    from sim.trial.run import (
+        DATASET,
+        TrialRequest,
+        execute,
+        identity,
+        search_sample_size,
+    )
 
     loaded = load_scenario(scenario)
     check_executor_and_resume(executor_kind, scheduler, resume, out, run="trial run")
@@ -129,7 +135,7 @@ def trial_command(scenario: Path, trials, assurance_trials, seed, out, target_po
     except KeyboardInterrupt:
         if target_power is not None:  # a search is not resumable, nor is the run after it
             _fail("interrupted; a sample-size search cannot be resumed: run the command again", 130)
-        if not (run_dir / "trial_looks").is_dir():
+        if not (run_dir / DATASET).is_dir():
             _fail("interrupted before any trial finished: nothing to resume", 130)
         _fail(f"interrupted; finished parts are kept: rerun with --resume --out {run_dir} to complete", 130)
     summary = pd.read_parquet(run_dir / "trial_summary")

@@ -105,9 +105,10 @@ def recorded_identity(run_dir: Path | None) -> dict:
 
 def check_resumable(run_dir: Path, expected: dict) -> None:
     """Refuse to resume into a directory of another run, naming what differs."""
-    if not (run_dir / IDENTITY).exists():
+    path = run_dir / IDENTITY
+    if not path.exists():
         raise OutputError(f"--resume {run_dir}: no run to resume here ({IDENTITY} missing)")
-    path, found = run_dir / IDENTITY, recorded_identity(run_dir)
+    found = recorded_identity(run_dir)
     kinds = {"run": "run of `simulate SCENARIO`", "trial": "trial run of `simulate trial`"}
     recorded_kind, kind = found.get("kind", "run"), expected.get("kind", "run")  # plain runs record no kind
     if recorded_kind != kind:

@@ -108,10 +108,11 @@ class Shares(Frozen):
     a plain run uses central values), or nothing could be chosen; a table never consulted (e.g.
     reasons for not being randomised when everyone is) may hold only zeros."""
 
-    def refuse_if_empty(self, name: str, when: str = "") -> None:
-        """A ValueError naming the table ``name`` when no share is above 0 at its central value."""
+    def refuse_if_empty(self, name: str | None = None, when: str = "") -> None:
+        """A ValueError (naming the table ``name``, when checked from outside it) when no share is
+        above 0 at its central value."""
         if not any(central_value(value) > 0 for value in self.__dict__.values()):
-            raise ValueError(f"'{name}' must have at least one share above 0{when} "
+            raise ValueError(f"{f'{name!r} ' if name else ''}must have at least one share above 0{when} "
                              f"(got {', '.join(f'{key} = {value!r}' for key, value in self.__dict__.items())})")
 
 
@@ -120,10 +121,7 @@ class RequiredShares(Shares):
 
     @model_validator(mode="after")
     def _something_to_choose(self) -> "RequiredShares":
-        try:
-            self.refuse_if_empty(type(self).__name__)
-        except ValueError as exc:  # named by its place in the scenario, not its type
-            raise ValueError(str(exc).split(" ", 1)[1]) from None
+        self.refuse_if_empty()
         return self
 
 
